@@ -1,0 +1,35 @@
+# kgnet: `make demo` and `make test` are all a newcomer types. Both set up .venv and the data
+# first; every step is idempotent and works offline once the packages are on the machine.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.kgnet-installed
+
+.PHONY: install data demo test test-slow bench clean
+
+install: $(STAMP) data
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+data:
+	@bash scripts/install-data.sh
+
+demo: install
+	$(PY) -m kgnet.kg info kg/fashion_mnist.ttl
+	$(PY) -m kgnet.kg check kg/fashion_mnist.ttl --dataset fashion_mnist
+
+test: install
+	$(PY) -m pytest -m "not slow" -q
+
+test-slow: install
+	$(PY) -m pytest -m slow -q
+
+bench: install
+	$(PY) benchmarks/kg_compile.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -1,0 +1,367 @@
+"""kgnet's typed configuration: every setting of a run, with its default, type and one-line doc.
+
+Every CLI reads its settings the same way: the defaults here, then `--config FILE.yaml`, then
+each `--set a.b=c`. A mistake is caught before any data loads, as one `ConfigError` naming the
+file and line (or the `--set` argument) and the closest valid key. Each run folder saves the
+resolved config, which loads back to an equal `Config`, and `docs/config.md` is generated
+from these dataclasses (`python -m kgnet.config_docs > docs/config.md`), so it cannot drift.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Sequence, Union
+
+import yaml
+
+from kgnet.atomic import write_text_atomic
+from kgnet.errors import ConfigError
+
+Scale = Literal["category", "relation", "wide"]
+
+#: Value bounds a field may declare (`_field(..., bounds=...)`), by the words used in messages.
+BOUNDS: dict[str, Callable[[float], bool]] = {
+    "> 0": lambda v: v > 0,
+    ">= 0": lambda v: v >= 0,
+    "in [0, 1)": lambda v: 0 <= v < 1,
+}
+
+
+def _field(default: Any, doc: str, bounds: str | None = None) -> Any:
+    """A dataclass field whose one-line doc and bounds live in `metadata`, for checks and docs."""
+    metadata = {"help": doc, "bounds": bounds}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    if dataclasses.is_dataclass(default):
+        return field(default_factory=type(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class DataConfig:
+    """Which images, how many of them per class, and which classes are held out."""
+
+    name: Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"] = _field(
+        "fashion_mnist", "Data set; `imagefolder` reads one sub-folder per class under `root`.")
+    root: str | None = _field(None, "Folder holding the data set's files; null = its default location.")
+    samples_per_class: int | None = _field(
+        None, "Training images kept per class (the low-data regime); null = all.", "> 0")
+    held_out_classes: list[str] = _field([], "Classes kept out of training and evaluated zero-shot.")
+    val_fraction: float = _field(0.1, "Fraction of the training split held back for validation.", "in [0, 1)")
+    image_size: int | None = _field(None, "Side length images are resized to; null = the native size.", "> 0")
+    num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0")
+
+
+@dataclass
+class ModelConfig:
+    """The image backbone and the feature size shared with the knowledge encoder."""
+
+    backbone: str = _field("resnet18", "Any timm model name.")
+    pretrained: bool = _field(False, "Start from timm's pretrained weights (downloaded or cached).")
+    small_input: bool = _field(True, "Reduced-stride stem for 28-32 px images, so they keep spatial detail.")
+    embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
+    dropout: float = _field(0.1, "Dropout before the classification head.", "in [0, 1)")
+
+
+@dataclass
+class KnowledgeConfig:
+    """The ontology, how it binds to the classes, and how it is encoded and infused."""
+
+    ontology: str | None = _field(None, "RDF file describing the classes; null = the data set's shipped one.")
+    format: str | None = _field(None, "RDF serialisation (turtle, xml, nt, json-ld, ...); null = by suffix.")
+    imports: list[str] = _field([], "Local files satisfying the ontology's owl:imports (nothing is fetched).")
+    class_map: str | None = _field(
+        None, "File mapping each class to a KG node; null = bind by predicate, WordNet id or label.")
+    class_predicate: str | None = _field(
+        None, "Ontology predicate giving a node's class index, e.g. `urn:kgnet:classIndex`.")
+    scales: list[Scale] = _field(
+        ["category", "relation", "wide"],
+        "Knowledge scales switched on: class text, relations among classes, wide concepts.")
+    hops: int = _field(2, "Concepts within this many hops of a class enter the graph.", ">= 0")
+    text_model: str = _field("all-MiniLM-L6-v2", "Sentence encoder for node labels and definitions.")
+    rgcn_layers: int = _field(2, "R-GCN layers.", "> 0")
+    rgcn_bases: int = _field(8, "Basis matrices shared by the R-GCN's relation weights.", "> 0")
+    heads: int = _field(4, "Attention heads of the infusion cross-attention.", "> 0")
+    graph_control: Literal["none", "shuffled", "empty"] = _field(
+        "none", "Control run: `shuffled` rewires the edges at random, `empty` drops them.")
+    text_control: Literal["none", "random"] = _field(
+        "none", "Control run: `random` replaces the encoded node text with random vectors.")
+
+
+@dataclass
+class TrainConfig:
+    """Two-stage optimisation: alignment epochs, then cross-entropy epochs."""
+
+    align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings.", ">= 0")
+    epochs: int = _field(5, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0")
+    batch_size: int = _field(128, "Images per step and process.", "> 0")
+    lr: float = _field(1e-3, "Learning rate.", "> 0")
+    weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
+    align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
+    temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
+    device: str = _field("auto", "`cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when there is one).")
+
+
+@dataclass
+class Config:
+    """Everything one run needs; `load_config` builds it from defaults, a YAML file and `--set`."""
+
+    data: DataConfig = _field(DataConfig(), "Data set settings.")
+    model: ModelConfig = _field(ModelConfig(), "Backbone settings.")
+    knowledge: KnowledgeConfig = _field(KnowledgeConfig(), "Knowledge settings.")
+    train: TrainConfig = _field(TrainConfig(), "Optimisation settings.")
+    variants: list[str] = _field(["baseline", "kgnet"], "Models trained and compared in this run.")
+    seed: int = _field(0, "Base random seed (each process adds its rank).")
+    out: str = _field("runs", "Folder the run folders are written under.")
+
+
+# PyYAML follows YAML 1.1, which reads `1e-3` as a string; kgnet reads it as a float (YAML 1.2),
+# and the dumper quotes such strings so saved configs still round-trip.
+_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that reads `1e-3` as a float."""
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes strings `_Loader` would read as floats."""
+
+
+for _cls in (_Loader, _Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
+_MAP, _STR, _NULL = "tag:yaml.org,2002:map", "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
+_Dumper.add_representer(  # lists on one line (`scales: [category, wide]`), sections in blocks
+    list, lambda dumper, items: dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=True))
+
+
+def describe_type(tp: Any) -> str:
+    """A field type as a user reads it, e.g. `int | null`, `list[str]`, `'none' | 'random'`."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        return " | ".join(repr(arg) for arg in args)
+    if origin in (Union, types.UnionType):
+        return " | ".join(describe_type(arg) for arg in args)
+    if origin is list:
+        return f"list[{describe_type(args[0])}]"
+    return "null" if tp is type(None) else tp.__name__
+
+
+def config_keys(cls: type = Config, prefix: str = "") -> list[str]:
+    """Every valid dotted key of `cls`, sections included (`train`, `train.lr`, ...)."""
+    keys = []
+    for name, tp in typing.get_type_hints(cls).items():
+        keys.append(prefix + name)
+        if dataclasses.is_dataclass(tp):
+            keys += config_keys(tp, f"{prefix}{name}.")
+    return keys
+
+
+class _Mismatch(Exception):
+    """A value that does not fit type `tp`; `index` says where inside a list."""
+
+    def __init__(self, tp: Any, value: Any) -> None:
+        super().__init__()
+        self.tp, self.value, self.index = tp, value, ""
+
+
+def _conform(value: Any, tp: Any) -> Any:
+    """Return `value` if it has type `tp` (an int becomes a float where a float is expected)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is Literal:
+        if any(value == arg and type(value) is type(arg) for arg in args):
+            return value
+    elif origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arm in (arg for arg in args if arg is not type(None)):
+            try:
+                return _conform(value, arm)
+            except _Mismatch:
+                pass
+    elif origin is list:
+        if isinstance(value, list):
+            items = []
+            for i, item in enumerate(value):
+                try:
+                    items.append(_conform(item, args[0]))
+                except _Mismatch as err:
+                    err.index = f"[{i}]{err.index}"
+                    raise
+            return items
+    elif isinstance(value, bool):  # bool is an int subclass, but `true` is no number
+        if tp is bool:
+            return value
+    elif tp is float and isinstance(value, int):
+        return float(value)
+    elif isinstance(value, tp):
+        return value
+    raise _Mismatch(tp, value)
+
+
+def _got(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _check(value: Any, f: dataclasses.Field, tp: Any, key: str, where: str) -> Any:
+    """`value` conformed to field `f` of type `tp`, or a ConfigError naming `where` and `key`."""
+    try:
+        value = _conform(value, tp)
+    except _Mismatch as err:
+        if typing.get_origin(err.tp) is Literal:
+            allowed = ", ".join(repr(arg) for arg in typing.get_args(err.tp))
+            problem = f"must be one of {allowed}; got {err.value!r}"
+        else:
+            problem = f"expected {describe_type(err.tp)}, got {_got(err.value)}"
+        raise ConfigError(f"{where}: {key}{err.index} {problem}") from None
+    bounds = f.metadata.get("bounds")
+    if bounds and value is not None and not BOUNDS[bounds](value):
+        raise ConfigError(f"{where}: {key} must be {bounds}, got {value!r}")
+    return value
+
+
+def _unknown_key(key: str, section: str, siblings: Sequence[str], where: str) -> ConfigError:
+    """The error for an unknown key, suggesting the closest valid key anywhere in the config."""
+    keys, leaf = config_keys(), key.rsplit(".", 1)[-1]
+    if section:  # the section is valid, so only the last name can be misspelt
+        close = [f"{section}.{m}" for m in difflib.get_close_matches(leaf, siblings, n=1)]
+    else:
+        close = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+    if not close:  # a right name in the wrong section, e.g. `lr` for `train.lr`
+        by_leaf = {k.rsplit(".", 1)[-1]: k for k in keys}
+        close = [by_leaf[m] for m in difflib.get_close_matches(leaf, by_leaf, n=1, cutoff=0.8)]
+    hint = (f"did you mean '{close[0]}'?" if close
+            else f"valid keys{f' in {section!r}' if section else ''}: {', '.join(siblings)}")
+    return ConfigError(f"{where}: unknown key '{key}' ({hint})")
+
+
+def _construct(node: yaml.Node, where: Callable[[yaml.Node], str]) -> Any:
+    try:
+        return _Loader("").construct_object(node, deep=True)
+    except yaml.YAMLError as err:
+        raise _yaml_error(err, where(node), mark_line=False) from None
+
+
+def _yaml_error(err: yaml.YAMLError, source: str, mark_line: bool) -> ConfigError:
+    """One line for a YAML error: `source` (plus the line where yaml marked it) and the problem."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    context, context_mark = getattr(err, "context", None), getattr(err, "context_mark", None)
+    if mark_line and context and context_mark and context_mark.line != mark.line:
+        context += f" (from line {context_mark.line + 1})"  # e.g. where an unclosed `[` opened
+    problem = ", ".join(filter(None, (context, getattr(err, "problem", None))))
+    at = f"{source} line {mark.line + 1}" if mark_line and mark else source
+    return ConfigError(f"{at}: malformed YAML: {problem or err}")
+
+
+def _merge(obj: Any, node: yaml.Node, prefix: str, where: Callable[[yaml.Node], str]) -> None:
+    """Set fields of dataclass `obj` from mapping `node`, recursing into sections, checking each value."""
+    if not isinstance(node, yaml.MappingNode):
+        section = f"'{prefix[:-1]}'" if prefix else "the top level"
+        raise ConfigError(f"{where(node)}: {section} must be a mapping of keys to values, "
+                          f"got {_got(_construct(node, where))}")
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    hints = typing.get_type_hints(type(obj))
+    seen: set[str] = set()
+    for key_node, value_node in node.value:
+        key = str(_construct(key_node, where))
+        name, _, rest = key.partition(".")  # `train.lr: 0.1` means `train: {lr: 0.1}`
+        if name not in fields or (rest and not dataclasses.is_dataclass(hints[name])):
+            raise _unknown_key(prefix + key, prefix[:-1], list(fields), where(key_node))
+        if key in seen:
+            raise ConfigError(f"{where(key_node)}: key '{prefix + key}' is set twice")
+        seen.add(key)
+        if rest:
+            inner = yaml.ScalarNode(_STR, rest, key_node.start_mark, key_node.end_mark)
+            value_node = yaml.MappingNode(_MAP, [(inner, value_node)])
+        if dataclasses.is_dataclass(hints[name]):
+            _merge(getattr(obj, name), value_node, f"{prefix}{name}.", where)
+        else:
+            value = _construct(value_node, where)
+            setattr(obj, name, _check(value, fields[name], hints[name], prefix + name, where(value_node)))
+
+
+def _compose(text: str, source: str, mark_line: bool) -> yaml.Node | None:
+    """Parse YAML `text` into a node tree (None when empty), keeping line marks for messages."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_node()
+    except yaml.YAMLError as err:
+        raise _yaml_error(err, source, mark_line) from None
+    finally:
+        loader.dispose()
+
+
+def _merge_file(config: Config, path: Path) -> None:
+    """Apply the settings of YAML file `path` to `config`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read config file: {err}") from None
+    node = _compose(text, str(path), mark_line=True)
+    if node is not None:  # an empty file keeps the defaults
+        _merge(config, node, "", lambda n: f"{path} line {n.start_mark.line + 1}")
+
+
+def _apply_override(config: Config, arg: str) -> None:
+    """Apply one `--set a.b=c` argument, the value read as YAML."""
+    key, sep, text = arg.partition("=")
+    source = f"--set {arg}"
+    if not sep or not key.strip():
+        raise ConfigError(f"{source}: expected KEY=VALUE, e.g. --set train.lr=0.01")
+    value = _compose(text, source, mark_line=False) or yaml.ScalarNode(_NULL, "")
+    root = yaml.MappingNode(_MAP, [(yaml.ScalarNode(_STR, key.strip()), value)])
+    _merge(config, root, "", lambda _node: source)
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Build a `Config`: defaults, then the YAML file at `path`, then each `a.b=c` override.
+
+    Args:
+        path: YAML file of settings (nested sections or dotted keys); None = defaults only.
+        overrides: `key=value` strings, applied in order; values are read as YAML
+            (`true`, `3`, `1e-3`, `[a, b]`, `null`).
+
+    Returns:
+        The resolved, type-checked config.
+
+    Raises:
+        ConfigError: unreadable or malformed file, unknown key, wrong type or out-of-range value.
+    """
+    config = Config()
+    if path is not None:
+        _merge_file(config, Path(path))
+    for arg in overrides:
+        _apply_override(config, arg)
+    return config
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """The config as plain nested dicts and lists, as written to YAML."""
+    return dataclasses.asdict(config)
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the resolved config to `path` as YAML, atomically; `load_config(path)` reads it back."""
+    text = yaml.dump(config_to_dict(config), Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+    write_text_atomic(path, "# kgnet resolved config: repeat the run with --config on this file\n" + text)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the `--config FILE.yaml` and repeatable `--set KEY=VALUE` options every CLI shares."""
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of settings (see docs/config.md)")
+    parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                        help="override one setting, e.g. --set train.lr=0.01 (repeatable)")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config selected by the options `add_config_arguments` added."""
+    return load_config(args.config, args.overrides)

@@ -1,0 +1,114 @@
+"""`python -m kgnet.kg`: inspect ontologies, export WordNet subgraphs, check class mappings.
+
+    python -m kgnet.kg info kg/fashion_mnist.ttl [--json]
+    python -m kgnet.kg wordnet --dataset cifar10 -o my_cifar10.ttl
+    python -m kgnet.kg wordnet --wnids n02084071 n02121808 -o pets.ttl
+    python -m kgnet.kg check my_ontology.owl --dataset fashion_mnist [--class-map map.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from kgnet.cli import setup_logging, user_errors_exit_2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m kgnet.kg", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def ontology_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("path", help="RDF file (Turtle, RDF/XML/.owl, N-Triples, N-Quads, JSON-LD, TriG; .gz ok)")
+        p.add_argument("--format", help="rdflib format name when the suffix does not say (turtle, xml, nt, json-ld, ...)")
+        p.add_argument("--imports", nargs="+", default=[], metavar="FILE", help="local files standing in for owl:imports")
+        p.add_argument("--no-cache", action="store_true", help="compile afresh, ignoring the cache")
+
+    info = sub.add_parser("info", help="counts, relations and warnings of an ontology")
+    ontology_args(info)
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+
+    check = sub.add_parser("check", help="check that a dataset's classes bind to the ontology")
+    ontology_args(check)
+    check.add_argument("--dataset", required=True, help="dataset card name (see datasets/) or card file")
+    check.add_argument("--class-map", help="mapping file: 'class name: node IRI' per line (YAML/JSON/CSV)")
+    check.add_argument("--predicate", help="IRI of a predicate whose literal names each class")
+    check.add_argument("--hops", type=int, default=2, help="k of the k-hop subgraph to report (default 2)")
+
+    wordnet = sub.add_parser("wordnet", help="export a WordNet 3.0 subgraph as RDF")
+    source = wordnet.add_mutually_exclusive_group(required=True)
+    source.add_argument("--wnids", nargs="+", help="WordNet noun offsets such as n02084071")
+    source.add_argument("--classes", nargs="+", help="class names (first noun sense; check the log)")
+    source.add_argument("--dataset", help="dataset card name, e.g. cifar100")
+    source.add_argument("--all-nouns", action="store_true", help="every noun synset (82,115)")
+    wordnet.add_argument("-o", "--out", required=True, help="output file; format from its suffix (.ttl .nt .owl .jsonld [.gz])")
+    return parser
+
+
+def _print_info(summary: dict, path: str) -> None:
+    print(f"ontology   {path}")
+    print(f"triples    {summary['triples']:,}")
+    print(f"nodes      {summary['nodes']:,}")
+    print(f"edges      {summary['edges']:,} (+ as many inverse edges)")
+    print(f"hierarchy  {summary['hierarchy_edges']:,} child->parent links")
+    print(f"classes    {summary['classes']} declared with kgnet:className")
+    print(f"relations  {len(summary['relations'])}")
+    width = max((len(n) for n in summary["relations"]), default=0)
+    for name, count in sorted(summary["relations"].items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"  {name:<{width}}  {count:,}")
+    for warning in summary["warnings"]:
+        print(f"warning: {warning}")
+
+
+@user_errors_exit_2
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.verbose)
+    from kgnet.kg.build import load_knowledge_graph
+    from kgnet.kg.vocab import KGNET
+
+    if args.command == "wordnet":
+        from kgnet.kg.wordnet import export_ontology
+
+        graph = export_ontology(
+            wnids=args.wnids, classes=args.classes, dataset=args.dataset, all_nouns=args.all_nouns, out=args.out
+        )
+        print(f"wrote {args.out}: {len(graph):,} triples")
+        return 0
+
+    kg = load_knowledge_graph(args.path, args.format, args.imports, use_cache=not args.no_cache)
+    if args.command == "info":
+        summary = kg.summary()
+        summary["classes"] = len(kg.literals.get(str(KGNET.className), ()))
+        if args.json:
+            json.dump(summary, sys.stdout, indent=2)
+            print()
+        else:
+            _print_info(summary, args.path)
+        return 0
+
+    from kgnet.datasets import load_card
+    from kgnet.kg.class_mapping import bind_classes
+
+    card = load_card(args.dataset)
+    bound = bind_classes(
+        kg, card.classes, mapping_file=args.class_map, predicate=args.predicate, wnids=card.wnids, source=args.path
+    )
+    sub = bound.k_hop_subgraph(args.hops)
+    print(f"all {len(card.classes)} classes of {card.name} bind to nodes of {args.path}:")
+    for name, node in zip(bound.class_names, bound.class_index.tolist()):
+        print(f"  {name:<24} -> <{bound.node_iris[node]}> {bound.node_labels[node]!r}")
+    print(
+        f"{args.hops}-hop subgraph: {sub.num_nodes:,} nodes ({sub.num_nodes - len(card.classes):,} beyond the "
+        f"classes), {sub.num_edges // 2:,} edges"
+    )
+    for warning in kg.warnings:
+        print(f"warning: {warning}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
