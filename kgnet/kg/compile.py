@@ -93,11 +93,9 @@ def _is_vocabulary(term: URIRef) -> bool:
 
 
 def _prefer_english(values: Iterable[Literal]) -> list[str]:
-    """English values if there are any, else untagged ones, else all; sorted, unique."""
+    """English and untagged values if there are any, else all; sorted, unique."""
     values = list(values)
-    english = [v for v in values if v.language and v.language.lower().split("-")[0] == "en"]
-    untagged = [v for v in values if not v.language]
-    chosen = english or untagged or values
+    chosen = [v for v in values if not v.language or v.language.lower().split("-")[0] == "en"] or values
     return sorted({re.sub(r"\s+", " ", str(v)).strip() for v in chosen} - {""})
 
 

@@ -1,0 +1,170 @@
+"""Bad ontologies: one clear message (file, line, what to do), exit 2, no traceback, no network."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from kgnet.errors import OntologyError
+from kgnet.kg.build import load_knowledge_graph
+
+GOOD_TTL = "@prefix ex: <http://example.org/> .\nex:a ex:p ex:b .\n"
+
+
+def _cli_error(*args: str) -> str:
+    result = run_cli("kgnet.kg", *args)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return result.stderr
+
+
+def test_malformed_turtle_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.ttl"
+    path.write_text(GOOD_TTL + "ex:c ex:p ex:d .\nex:e ex:p ex:f ex:g .\n")
+    with pytest.raises(OntologyError, match=r"broken\.ttl line 4: bad turtle syntax"):
+        load_knowledge_graph(path, use_cache=False)
+    assert "broken.ttl line 4" in _cli_error("info", str(path))
+
+
+def test_truncated_rdfxml(tmp_path: Path) -> None:
+    path = tmp_path / "cut.owl"
+    path.write_text(
+        '<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about="http://example.org/a">\n'
+    )
+    message = _cli_error("info", str(path))
+    assert "cut.owl line 4" in message and "truncated" in message
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.ttl"
+    path.write_text("")
+    assert "empty.ttl: the file is empty" in _cli_error("info", str(path))
+
+
+def test_comment_only_file_has_no_triples(tmp_path: Path) -> None:
+    path = tmp_path / "comments.ttl"
+    path.write_text("# nothing here yet\n")
+    with pytest.raises(OntologyError, match="holds no triples"):
+        load_knowledge_graph(path, use_cache=False)
+
+
+def test_binary_garbage(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.ttl"
+    path.write_bytes(bytes(range(256)) * 4)
+    message = _cli_error("info", str(path))
+    assert "garbage.ttl" in message and "binary" in message
+
+
+def test_gz_that_is_not_gzip(tmp_path: Path) -> None:
+    path = tmp_path / "fake.ttl.gz"
+    path.write_text(GOOD_TTL)
+    assert "not a readable gzip file" in _cli_error("info", str(path))
+
+
+def test_unknown_suffix_and_unknown_format(tmp_path: Path) -> None:
+    path = tmp_path / "ontology.xyz"
+    path.write_text(GOOD_TTL)
+    message = _cli_error("info", str(path))
+    assert "'.xyz'" in message and "--format" in message
+    assert "unknown RDF format 'klingon'" in _cli_error("info", str(path), "--format", "klingon")
+    # The same file reads fine once the format is given.
+    assert run_cli("kgnet.kg", "info", str(path), "--format", "turtle").returncode == 0
+
+
+def test_missing_file() -> None:
+    assert "no/such/file.ttl: no such file" in _cli_error("info", "no/such/file.ttl")
+
+
+def test_malformed_ntriples_and_jsonld_name_the_line(tmp_path: Path) -> None:
+    nt = tmp_path / "bad.nt"
+    nt.write_text("<http://a> <http://p> <http://b> .\n" * 3 + "<http://a> <http://p> .\n")
+    assert "bad.nt line 4" in _cli_error("info", str(nt))
+    jsonld = tmp_path / "bad.jsonld"
+    jsonld.write_text('{"@id": "http://a",\n "http://p": [ }\n')
+    assert "bad.jsonld line 2" in _cli_error("info", str(jsonld))
+
+
+def test_owl_functional_syntax_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "pizza.owl"
+    path.write_text("Prefix(:=<http://example.org/pizza#>)\nOntology(<http://example.org/pizza>\n)\n")
+    assert "OWL functional syntax" in _cli_error("info", str(path))
+
+
+class _Listener:
+    """A local TCP server that counts the connections made to it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    server = _Listener()
+    yield server
+    server.close()
+
+
+def test_no_network_for_imports_contexts_or_entities(tmp_path: Path, listener: _Listener) -> None:
+    url = f"http://127.0.0.1:{listener.port}"
+    imports = tmp_path / "imports.ttl"
+    imports.write_text(
+        "@prefix owl: <http://www.w3.org/2002/07/owl#> .\n"
+        f"<http://example.org/o> a owl:Ontology ; owl:imports <{url}/base.owl> .\n"
+        f"<http://example.org/Dog> <http://www.w3.org/2000/01/rdf-schema#subClassOf> <{url}/Animal> .\n"
+    )
+    result = run_cli("kgnet.kg", "info", str(imports), "--json", "--no-cache")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert any(f"{url}/base.owl" in w and "not fetched" in w for w in summary["warnings"])
+
+    context = tmp_path / "remote.jsonld"
+    context.write_text(json.dumps({"@context": f"{url}/context.jsonld", "@id": "http://example.org/a"}))
+    assert "remote @context" in _cli_error("info", str(context))
+
+    entity = tmp_path / "entity.rdf"
+    entity.write_text(
+        f'<?xml version="1.0"?>\n<!DOCTYPE rdf:RDF [<!ENTITY ext SYSTEM "{url}/entity">]>\n'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns:rdfs="http://www.w3.org/2000/01/rdf-schema#">\n'
+        '<rdf:Description rdf:about="http://example.org/a"><rdfs:label>&ext;</rdfs:label>'
+        '<rdfs:seeAlso rdf:resource="http://example.org/b"/></rdf:Description>\n</rdf:RDF>\n'
+    )
+    run_cli("kgnet.kg", "info", str(entity), "--no-cache")
+    assert listener.connections == 0
+
+
+def test_gzipped_malformed_turtle_still_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.ttl.gz"
+    path.write_bytes(gzip.compress((GOOD_TTL + "ex:x ex:y .\n").encode()))
+    assert "broken.ttl.gz line 3" in _cli_error("info", str(path))
