@@ -81,7 +81,7 @@ PROPERTY_TYPES = (
     OWL.OntologyProperty,
 )
 RESTRICTION_FILLERS = (OWL.someValuesFrom, OWL.allValuesFrom, OWL.hasValue, OWL.onClass)
-CLASS_AXIOMS = (RDFS.subClassOf, OWL.equivalentClass)
+CLASS_AXIOMS = frozenset((RDFS.subClassOf, OWL.equivalentClass))
 HIERARCHY_UP = (RDFS.subClassOf, RDF.type, SKOS.broader)
 """Predicates whose edge goes child -> parent (skos:narrower is read reversed)."""
 
@@ -95,8 +95,8 @@ def _is_vocabulary(term: URIRef) -> bool:
 def _prefer_english(values: Iterable[Literal]) -> list[str]:
     """English and untagged values if there are any, else all; sorted, unique."""
     values = list(values)
-    chosen = [v for v in values if not v.language or v.language.lower().split("-")[0] == "en"] or values
-    return sorted({re.sub(r"\s+", " ", str(v)).strip() for v in chosen} - {""})
+    chosen = [v for v in values if not v.language or v.language[:2].lower() == "en"] or values
+    return sorted({" ".join(v.split()) for v in chosen} - {""})
 
 
 def local_name(iri: str) -> str:
@@ -138,6 +138,7 @@ class _Compiler:
         self.edges: set[tuple[URIRef, URIRef, URIRef]] = set()
         self.candidates: set[URIRef] = set()
         self.headers: set[URIRef] = set()
+        self._node_memo: dict[object, bool] = {}
 
     def _scan_schema(self) -> None:
         g = self.graph
@@ -154,18 +155,21 @@ class _Compiler:
         self.headers.update(o for o in g.objects(None, OWL.imports) if isinstance(o, URIRef))
 
     def _is_node(self, term: object) -> bool:
-        return (
-            isinstance(term, URIRef)
-            and term not in self.properties
-            and term not in self.headers
-            and not _is_vocabulary(term)
-        )
+        known = self._node_memo.get(term)
+        if known is None:
+            known = self._node_memo[term] = (
+                isinstance(term, URIRef)
+                and term not in self.properties
+                and term not in self.headers
+                and not _is_vocabulary(term)
+            )
+        return known
 
     def _scan_triples(self) -> None:
         skip = set(BOOKKEEPING_ANNOTATIONS)
-        for s, p, o in self.graph:
-            self.properties.add(p)
-        for s, p, o in self.graph:
+        triples = list(self.graph)  # one walk of rdflib's store; it is the slow part
+        self.properties.update(p for _, p, _ in triples)
+        for s, p, o in triples:
             if not self._is_node(s):
                 self.ignored["blank_node_or_schema"] += 1
                 continue
@@ -248,6 +252,9 @@ class _Compiler:
 
     def _node_text(self, node: URIRef) -> tuple[str, str, list[str]]:
         fields = self.texts.get(node, {})
+        if not fields and node not in self.attributes:
+            label = humanise(local_name(str(node)))
+            return label, label, [label]
         preferred = next((v for p in PREFERRED_LABELS if (v := _prefer_english(fields.get(p, ()))) ), [])
         others = _prefer_english(v for p in (*PREFERRED_LABELS, *OTHER_LABELS) for v in fields.get(p, ()))
         label = preferred[0] if preferred else humanise(local_name(str(node)))

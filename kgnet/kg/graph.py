@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -177,15 +178,23 @@ class KnowledgeGraph:
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
-        """Write atomically with `torch.save` (no pickled classes: plain containers only)."""
+        """Write atomically: tensors as tensors, everything else as one JSON string.
+
+        One JSON string loads ~10x faster than pickled lists of 82k strings, which keeps a
+        cached full-WordNet graph well under a second to load.
+        """
         from kgnet.atomic import atomic_path
 
+        data = self.to_dict()
+        tensors = {k: v for k, v in data.items() if isinstance(v, Tensor)}
+        rest = {k: v for k, v in data.items() if not isinstance(v, Tensor)}
         with atomic_path(path) as tmp:
-            torch.save(self.to_dict(), tmp)
+            torch.save({"tensors": tensors, "json": json.dumps(rest)}, tmp)
 
     @classmethod
     def load(cls, path: str | Path) -> "KnowledgeGraph":
-        return cls.from_dict(torch.load(path, weights_only=True))
+        stored = torch.load(path, weights_only=True)
+        return cls.from_dict({**json.loads(stored["json"]), **stored["tensors"]})
 
     def summary(self) -> dict[str, Any]:
         """Counts a person (or `kgnet.kg info --json`) wants to see."""

@@ -217,10 +217,13 @@ def parse_rdf_file(path: str | Path, fmt: str | None = None, into: Graph | None 
                 "fetch; inline the context object in the file"
             )
     target = Graph() if into is None else into
-    scratch = rdflib.Dataset(default_union=True) if name in _QUAD_FORMATS else Graph()
+    before = len(target)
+    # Quad formats parse into a dataset whose union is then merged; triple formats go
+    # straight into the target (on an error the caller discards it, so nothing half-read leaks).
+    sink = rdflib.Dataset(default_union=True) if name in _QUAD_FORMATS else target
     try:
         # Parse from memory with a file:// base: relative IRIs resolve locally, nothing is fetched.
-        scratch.parse(
+        sink.parse(
             source=io.BytesIO(text.encode("utf-8")),
             format=name,
             publicID=path.resolve().as_uri(),
@@ -229,11 +232,11 @@ def parse_rdf_file(path: str | Path, fmt: str | None = None, into: Graph | None 
         raise
     except Exception as err:  # noqa: BLE001 - rdflib's parsers raise many unrelated types
         raise OntologyError(_describe_parse_error(path, name, text, err)) from None
-    triples = scratch.triples((None, None, None))
-    for prefix, ns in scratch.namespaces():
-        target.bind(prefix, ns, override=False)
-    target.addN((s, p, o, target) for s, p, o in triples)
-    if len(target) == 0:
+    if sink is not target:
+        for prefix, ns in sink.namespaces():
+            target.bind(prefix, ns, override=False)
+        target.addN((s, p, o, target) for s, p, o in sink.triples((None, None, None)))
+    if len(target) == before:
         raise OntologyError(f"{path}: parsed, but holds no triples; is it the right file?")
     return target
 
