@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--dataset", help="dataset card name, e.g. cifar100")
     source.add_argument("--all-nouns", action="store_true", help="every noun synset (82,115)")
     wordnet.add_argument("-o", "--out", required=True, help="output file; format from its suffix (.ttl .nt .owl .jsonld [.gz])")
+    wordnet.add_argument("--format", help="output format when the suffix does not say (turtle, nt, xml, json-ld)")
     return parser
 
 
@@ -74,7 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kgnet.kg.wordnet import export_ontology
 
         graph = export_ontology(
-            wnids=args.wnids, classes=args.classes, dataset=args.dataset, all_nouns=args.all_nouns, out=args.out
+            wnids=args.wnids, classes=args.classes, dataset=args.dataset, all_nouns=args.all_nouns, out=args.out,
+            fmt=args.format,
         )
         print(f"wrote {args.out}: {len(graph):,} triples")
         return 0

@@ -3,10 +3,11 @@
 Four ways, tried in this order for every class:
 1. an explicit mapping file (YAML/JSON `{class name: IRI, CURIE or wnid}`, or CSV/TSV rows
    `class name,IRI`), which must then cover every class;
-2. a predicate in the ontology whose literal is the class name or its label index (given
-   explicitly, e.g. `urn:kgnet:classIndex`; `kgnet:className` is always looked at);
+2. a predicate in the ontology whose literal is the class name or its label index, when given
+   (e.g. `urn:kgnet:classIndex`);
 3. a WordNet wnid (from a dataset card, or a class name that is itself a wnid, as ImageNet
-   folder names are), matched against `kgnet:wnid` literals and IRIs ending in the wnid;
+   folder names are), matched against `kgnet:wnid` literals and IRIs ending in the wnid; then
+   a `kgnet:className` literal equal to the class name;
 4. a label match (case, `_`, `-` and spacing ignored) against every label of every node.
 Classes that bind to no node or to several are reported together, with close candidates.
 """
@@ -132,10 +133,10 @@ def bind_classes(
             attempts = []
             if predicate:
                 attempts.append(index.literal(predicate, name) or index.literal(predicate, str(position)))
-            attempts.append(index.literal(str(KGNET.className), name))
             wnid = wnids[position] if wnids else (name if WNID.match(name) else None)
             if wnid:
                 attempts.append(index.by_wnid.get(wnid, set()))
+            attempts.append(index.literal(str(KGNET.className), name))
             attempts.append(index.by_name.get(normalise_name(name), set()))
         found = next((a for a in attempts if a), set())
         if len(found) == 1:
