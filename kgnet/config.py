@@ -31,6 +31,7 @@ BOUNDS: dict[str, Callable[[float], bool]] = {
     "> 0": lambda v: v > 0,
     ">= 0": lambda v: v >= 0,
     "in [0, 1)": lambda v: 0 <= v < 1,
+    "in [0, 1]": lambda v: 0 <= v <= 1,
 }
 
 
@@ -57,6 +58,9 @@ class DataConfig:
     val_fraction: float = _field(0.1, "Fraction of the training split held back for validation.", "in [0, 1)")
     image_size: int | None = _field(None, "Side length images are resized to; null = the native size.", "> 0")
     num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0")
+    download: bool = _field(False, "Fetch a missing fashion_mnist/cifar10/cifar100 with torchvision (needs internet); never implied.")
+    augment: bool = _field(True, "Augment the training split (shifted crops, flips).")
+    verify: bool = _field(False, "Decode every image-folder file before training and list all unreadable ones.")
 
 
 @dataclass
@@ -68,6 +72,11 @@ class ModelConfig:
     small_input: bool = _field(True, "Reduced-stride stem for 28-32 px images, so they keep spatial detail.")
     embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
     dropout: float = _field(0.1, "Dropout before the classification head.", "in [0, 1)")
+    output_stride: int | None = _field(
+        None, "CNN output stride where timm supports it; null = 16 with small_input (2x2 tokens at 28-32 px), "
+        "else the model's; 8 gives 4x4 tokens at ~1.8x the cost of 16.", "> 0")
+    patch_size: int | None = _field(
+        None, "ViT patch size; null = about image_size / 7 with small_input (28 px -> 4), else the model's.", "> 0")
 
 
 @dataclass
@@ -89,6 +98,13 @@ class KnowledgeConfig:
     rgcn_layers: int = _field(2, "R-GCN layers.", "> 0")
     rgcn_bases: int = _field(8, "Basis matrices shared by the R-GCN's relation weights.", "> 0")
     heads: int = _field(4, "Attention heads of the infusion cross-attention.", "> 0")
+    attention_dim: int = _field(
+        64, "Width of the infusion cross-attention and its MLP (small keeps inference near the baseline's).", "> 0")
+    early_infusion_stages: list[int] = _field(
+        [], "Earlier backbone stages (indices into timm's feature_info) that also get an infusion block.")
+    dropout: float = _field(0.1, "Dropout in the R-GCN and the infusion blocks.", "in [0, 1)")
+    prototype_weight: float = _field(
+        0.5, "w in logits = (1 - w) MLP head + w knowledge-prototype head; 1 = prototypes only.", "in [0, 1]")
     graph_control: Literal["none", "shuffled", "empty"] = _field(
         "none", "Control run: `shuffled` rewires the edges at random, `empty` drops them.")
     text_control: Literal["none", "random"] = _field(
@@ -101,7 +117,7 @@ class TrainConfig:
 
     align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings.", ">= 0")
     epochs: int = _field(5, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0")
-    batch_size: int = _field(128, "Images per step and process.", "> 0")
+    batch_size: int = _field(128, "Images per optimiser step, split evenly across processes under torchrun.", "> 0")
     lr: float = _field(1e-3, "Learning rate.", "> 0")
     weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")

@@ -1,0 +1,205 @@
+"""Any timm model as a source of visual tokens, the queries of knowledge infusion.
+
+kgnet never special-cases an architecture: it builds the model with
+`timm.create_model(name, num_classes=0, ...)` and reads only timm's common interface
+(`forward_features`, `num_features`, `num_prefix_tokens`, `patch_embed.grid_size`,
+`feature_info`, `pretrained_cfg["first_conv"]`). What a model accepts is read from its
+constructor's signature, so a keyword reaches only models that declare it.
+
+The small-input option, for 28-32 px images (Fashion-MNIST, CIFAR), is the one documented
+exception to "take timm's defaults". An ImageNet model reduces 28 px to a 1x1 map (one token,
+nothing to attend from); kgnet makes it keep a few tokens as cheaply as the model allows:
+
+- a model whose constructor takes `output_stride` (ResNets, EfficientNets, RegNets, ...) gets
+  `output_stride=16` (or `model.output_stride`): the last stage is dilated instead of strided,
+  so 28-32 px leave a 2x2 map (8 gives 4x4). Measured on resnet18, batch 128, 2 CPU threads
+  (`benchmarks/model_cost.py --stems`), relative to the ImageNet stem's training step:
+  output_stride 16 ~1.7-1.8x (2x2 map), dropping the max-pool ~2.6-3x (also 2x2),
+  output_stride 8 ~3-3.2x (4x4); a CIFAR stem (3x3 stride 1, no max-pool) is ~16x
+  (docs of the project's machines);
+- a patch-embedding model (ViT, DeiT, ...) gets `img_size` and a `patch_size` of about a
+  seventh of the image (28 px -> 4 px patches -> 7x7 = 49 tokens), or `model.patch_size`;
+- any other CNN gets the stride of its first convolution (`pretrained_cfg["first_conv"]`)
+  set to 1, which halves the total stride.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import math
+from typing import Any
+
+import timm
+import torch
+from torch import Tensor, nn
+
+from kgnet.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Output stride a small-input CNN gets unless `model.output_stride` says otherwise.
+SMALL_INPUT_OUTPUT_STRIDE = 16
+#: A small-input ViT's patch grid is about this many patches across.
+SMALL_INPUT_PATCH_GRID = 7
+
+
+def _probe(name: str) -> nn.Module:
+    """An instance of timm model `name` with default arguments, to read its interface from."""
+    if not timm.is_model(name) and not name.startswith(("hf-hub:", "hf_hub:", "local-dir:")):
+        close = difflib.get_close_matches(name, timm.list_models(), n=3)
+        hint = f"did you mean {', '.join(map(repr, close))}?" if close else "see timm.list_models()"
+        raise ConfigError(f"model.backbone: unknown timm model {name!r} ({hint})")
+    try:  # the meta device allocates nothing, so probing even a huge model is instant
+        with torch.device("meta"):
+            return timm.create_model(name, pretrained=False, num_classes=0)
+    except Exception:  # a constructor that needs real values (e.g. `.item()`)
+        return timm.create_model(name, pretrained=False, num_classes=0)
+
+
+def timm_kwargs(
+    name: str,
+    *,
+    in_chans: int,
+    img_size: int | None,
+    small_input: bool,
+    output_stride: int | None = None,
+    patch_size: int | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """The keywords `timm.create_model(name, ...)` gets for these inputs (see the module doc).
+
+    Args:
+        name: timm model name.
+        in_chans: Image channels (1 for grayscale).
+        img_size: Image side length, passed to models that take `img_size`; None = theirs.
+        small_input: Apply the small-input option.
+        output_stride: Output stride for models that take one; None = 16 with `small_input`,
+            else the model's default.
+        patch_size: Patch size for patch-embedding models; None = about img_size / 7 with
+            `small_input`, else the model's default.
+
+    Returns:
+        The keywords, and whether the first convolution's stride must be set to 1 after
+        creation (the fallback for CNNs that take neither).
+    """
+    probe = _probe(name)
+    accepts = inspect.signature(type(probe).__init__).parameters
+    kwargs: dict[str, Any] = {"in_chans": in_chans}
+    patch_embed = getattr(probe, "patch_embed", None)
+    if img_size is not None and "img_size" in accepts:
+        kwargs["img_size"] = img_size
+    if patch_size is None and small_input and patch_embed is not None and img_size is not None:
+        default = max(getattr(patch_embed, "patch_size", (img_size,)))
+        patch_size = min(default, max(1, img_size // SMALL_INPUT_PATCH_GRID))
+    if patch_size is not None and "patch_size" in accepts:
+        kwargs["patch_size"] = patch_size
+    if output_stride is None and small_input and patch_embed is None:
+        output_stride = SMALL_INPUT_OUTPUT_STRIDE
+    if output_stride is not None and "output_stride" in accepts:
+        kwargs["output_stride"] = output_stride
+    if patch_embed is not None and "img_size" in accepts and small_input and img_size is None:
+        raise ConfigError(f"model.small_input: {name} needs the image size (data.image_size) "
+                          "to build its patch grid for small images")
+    reduce_stem = small_input and patch_embed is None and "output_stride" not in accepts
+    return kwargs, reduce_stem
+
+
+class Backbone(nn.Module):
+    """A timm model whose last feature map (or patch tokens) becomes visual tokens [B, T, C].
+
+    Attributes:
+        model: the timm model, created with `num_classes=0`.
+        num_features: C, the width of the tokens.
+        num_prefix_tokens: class/register tokens a ViT puts before its patch tokens (dropped).
+        output_fmt: layout of 4-D feature maps, "NCHW" or (Swin) "NHWC".
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        pretrained: bool = False,
+        in_chans: int = 3,
+        img_size: int | None = None,
+        small_input: bool = False,
+        output_stride: int | None = None,
+        patch_size: int | None = None,
+    ) -> None:
+        """Create the timm model.
+
+        Args:
+            name: Any timm model name, e.g. "resnet18", "vit_tiny_patch16_224".
+            pretrained: Load timm's pretrained weights (downloads them unless cached).
+            in_chans: Image channels; timm adapts pretrained first-layer weights.
+            img_size: Image side length (needed by ViTs with `small_input`).
+            small_input: Keep several tokens for 28-32 px images (see the module doc).
+            output_stride: Override the small-input output stride of CNNs that take one.
+            patch_size: Override the small-input patch size of patch-embedding models.
+        """
+        super().__init__()
+        self.name = name
+        kwargs, reduce_stem = timm_kwargs(
+            name, in_chans=in_chans, img_size=img_size, small_input=small_input,
+            output_stride=output_stride, patch_size=patch_size)
+        try:
+            self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+        except (AssertionError, ValueError) as err:  # e.g. an output_stride the model lacks
+            raise ConfigError(f"model.backbone: timm cannot build {name} with {kwargs}: {err}") from None
+        if reduce_stem:
+            self._reduce_stem_stride()
+        self.num_features = int(self.model.num_features)
+        self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0) or 0)
+        self.output_fmt = str(getattr(self.model, "output_fmt", "NCHW"))
+        self.timm_kwargs = kwargs
+
+    def _reduce_stem_stride(self) -> None:
+        first = self.model.pretrained_cfg.get("first_conv")
+        conv = self.model.get_submodule(first) if first else None
+        if isinstance(conv, nn.Conv2d) and max(conv.stride) > 1:
+            conv.stride = (1, 1)
+        else:
+            log.warning("small_input has no effect on %s: it takes no output_stride and its first "
+                        "layer %r is not a strided convolution", self.name, first)
+
+    @property
+    def feature_info(self) -> list[dict[str, Any]]:
+        """timm's list of stages: `module` name, `num_chs` and `reduction` of each."""
+        return list(getattr(self.model, "feature_info", []))
+
+    def split_tokens(self, features: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """Visual tokens [B, T, C] and their (H, W) grid from a feature map or token sequence.
+
+        A 4-D map is flattened row by row; a token sequence loses its prefix tokens.
+        """
+        if features.ndim == 4:
+            if self.output_fmt == "NHWC":
+                _, h, w, _ = features.shape
+                return features.flatten(1, 2), (h, w)
+            _, _, h, w = features.shape
+            return features.flatten(2).transpose(1, 2), (h, w)
+        tokens = features[:, self.num_prefix_tokens:]
+        return tokens, self._grid(tokens.shape[1])
+
+    def merge_tokens(self, features: Tensor, tokens: Tensor) -> Tensor:
+        """`features` (as `split_tokens` read them) with its tokens replaced by `tokens`."""
+        if features.ndim == 4:
+            if self.output_fmt == "NHWC":
+                return tokens.reshape(features.shape)
+            b, c, h, w = features.shape
+            return tokens.transpose(1, 2).reshape(b, c, h, w)
+        return torch.cat([features[:, : self.num_prefix_tokens], tokens], dim=1)
+
+    def _grid(self, num_tokens: int) -> tuple[int, int]:
+        grid = getattr(getattr(self.model, "patch_embed", None), "grid_size", None)
+        if grid is not None and math.prod(grid) == num_tokens:
+            return int(grid[0]), int(grid[1])
+        side = math.isqrt(num_tokens)
+        return (side, side) if side * side == num_tokens else (num_tokens, 1)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """Visual tokens [B, T, C] of `images` [B, in_chans, H, W], and their (H, W) grid."""
+        return self.split_tokens(self.model.forward_features(images))
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}, num_features={self.num_features}, kwargs={self.timm_kwargs}"

@@ -1,0 +1,74 @@
+r"""`InfusionBlock`: knowledge fused into visual tokens by cross-attention (the injection layer).
+
+The paper's "mix-grained infuse layer", written as a pre-norm transformer block whose
+attention looks outside the image: each visual token (query) attends over the knowledge
+tokens (node embeddings as keys and values), so a token of a shoe's sole can draw on the
+"sole" and "footwear" nodes:
+
+.. math::
+    \mathbf{V}' = \mathbf{V} + \mathbf{W}_o\,\mathrm{MHA}(\mathbf{W}_q \mathrm{LN}(\mathbf{V}),
+    \mathbf{W}_k \mathbf{H}, \mathbf{W}_v \mathbf{H}), \qquad
+    \mathbf{V}'' = \mathbf{V}' + \mathrm{MLP}(\mathrm{LN}(\mathbf{V}'))
+
+with MLP = Linear-GELU-Dropout-Linear. The attention runs in a narrow width (`attn_dim`, also
+the MLP's hidden width) so the block costs little next to the backbone; its weights
+[B, heads, T, N] are returned for explanations (which concepts each image region used).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class InfusionBlock(nn.Module):
+    """Cross-attention from visual tokens to knowledge tokens, then an MLP; both residual."""
+
+    def __init__(
+        self, *, token_dim: int, node_dim: int, attn_dim: int = 64, heads: int = 4, dropout: float = 0.1
+    ) -> None:
+        """Args:
+            token_dim: C, the width of the visual tokens (kept: the block's output has it too).
+            node_dim: d, the width of the node embeddings.
+            attn_dim: Width of queries, keys and values (split over the heads) and of the
+                MLP's hidden layer.
+            heads: Attention heads; must divide `attn_dim`.
+            dropout: Dropout on the attention output and inside the MLP.
+        """
+        super().__init__()
+        if attn_dim % heads:
+            raise ValueError(f"attention width {attn_dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.head_dim = attn_dim // heads
+        self.norm = nn.LayerNorm(token_dim)
+        self.query = nn.Linear(token_dim, attn_dim)
+        self.key_value = nn.Linear(node_dim, 2 * attn_dim)
+        self.out = nn.Linear(attn_dim, token_dim)
+        self.drop = nn.Dropout(dropout)
+        self.mlp_norm = nn.LayerNorm(token_dim)
+        self.mlp = nn.Sequential(
+            nn.Linear(token_dim, attn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(attn_dim, token_dim)
+        )
+
+    def forward(self, tokens: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor]:
+        """Fuse `nodes` [N, d] into `tokens` [B, T, C].
+
+        Returns:
+            The fused tokens [B, T, C] and the attention [B, heads, T, N] (rows sum to 1).
+        """
+        b, t, _ = tokens.shape
+        n = nodes.shape[0]
+        # heads lead, batch and tokens merged: a few large matmuls instead of B * heads tiny ones
+        q = self.query(self.norm(tokens)).view(b * t, self.heads, self.head_dim).transpose(0, 1)
+        q = q * self.head_dim**-0.5
+        k, v = self.key_value(nodes).view(n, 2, self.heads, self.head_dim).permute(1, 2, 0, 3)
+        # explicit softmax (not scaled_dot_product_attention): the weights are an output
+        weights = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+        mixed = (weights @ v).transpose(0, 1).reshape(b, t, self.heads * self.head_dim)
+        attention = weights.view(self.heads, b, t, n).transpose(0, 1)
+        tokens = tokens + self.drop(self.out(mixed))
+        tokens = tokens + self.mlp(self.mlp_norm(tokens))
+        return tokens, attention
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, head_dim={self.head_dim}"

@@ -1,0 +1,152 @@
+"""`KnowledgeInjection`: all that the knowledge adds to a backbone, as one module.
+
+It holds the graph view (as buffers), the knowledge encoder, the infusion blocks and the
+prototype head, so every knowledge parameter lives under one name (`model.knowledge`) and a
+baseline is simply a model without it.
+
+Node embeddings depend only on the weights and the graph, not on the images. In training
+mode they are recomputed every forward (the gradients must reach the R-GCN); in eval mode
+they are computed once, without gradients, and cached until the weights change. The cache key
+is each weight's storage and version counter, which every in-place update bumps (an optimiser
+step, `load_state_dict`, edits under `no_grad`), and `train()` clears it, so inference
+costs the backbone plus the infusion block and a stale cache is never served.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from kgnet.models.heads import PrototypeHead
+from kgnet.models.infusion import InfusionBlock
+from kgnet.models.kg_encoder import KnowledgeEncoder
+from kgnet.models.scales import KnowledgeView
+
+
+class KnowledgeInjection(nn.Module):
+    """Knowledge encoder + infusion blocks + prototype head over a fixed graph view.
+
+    Buffers (not saved in the state dict: they are rebuilt from the graph): `text_features`
+    [n, D] (zero where the scales forbid reading), `text_mask` [n], `edge_index` [2, E],
+    `edge_type` [E], `class_index` [K] and `token_index` [t] (local ids), `node_ids` [n]
+    (each local node's id in the full graph). `node_labels` names the local nodes.
+    """
+
+    def __init__(
+        self,
+        *,
+        view: KnowledgeView,
+        text_features: Tensor | None,
+        token_dim: int,
+        stage_dims: Mapping[int, int] | None = None,
+        dim: int = 256,
+        attn_dim: int = 64,
+        heads: int = 4,
+        rgcn_layers: int = 2,
+        rgcn_bases: int = 8,
+        dropout: float = 0.1,
+    ) -> None:
+        """Args:
+            view: What of the graph the scales use (`kgnet.models.scales.select_view`).
+            text_features: [num nodes of the full graph, D] encoded node text; may be None
+                when `view.text_mask` reads no text.
+            token_dim: Width of the backbone's last visual tokens.
+            stage_dims: Earlier backbone stage -> its token width, for each earlier stage
+                that gets its own infusion block.
+            dim: Width of the node embeddings (= the image embedding's).
+            attn_dim: Width of the infusion attention and MLP.
+            heads: Attention heads.
+            rgcn_layers: Relational layers of the encoder.
+            rgcn_bases: Basis matrices of the R-GCN.
+            dropout: Dropout in the encoder and the infusion blocks.
+        """
+        super().__init__()
+        reads_text = bool(view.text_mask.any())
+        if reads_text and text_features is None:
+            raise ValueError("the knowledge scales read node text: pass text_features")
+        graph = view.graph
+        if reads_text:
+            local = text_features[view.node_ids].float() * view.text_mask.unsqueeze(-1)
+            self.register_buffer("text_features", local, persistent=False)
+        else:
+            self.register_buffer("text_features", None, persistent=False)
+        self.register_buffer("text_mask", view.text_mask.clone(), persistent=False)
+        self.register_buffer("edge_index", graph.edge_index.clone(), persistent=False)
+        self.register_buffer("edge_type", graph.edge_type.clone(), persistent=False)
+        self.register_buffer("class_index", graph.class_index.clone(), persistent=False)
+        self.register_buffer("token_index", view.token_index.clone(), persistent=False)
+        self.register_buffer("node_ids", view.node_ids.clone(), persistent=False)
+        self.node_labels = list(graph.node_labels)
+        self.encoder = KnowledgeEncoder(
+            num_nodes=graph.num_nodes,
+            dim=dim,
+            text_dim=self.text_features.shape[1] if reads_text else None,
+            num_relations=graph.num_relations if view.message_passing else None,
+            num_layers=rgcn_layers,
+            num_bases=rgcn_bases,
+            dropout=dropout,
+        )
+        block = dict(node_dim=dim, attn_dim=attn_dim, heads=heads, dropout=dropout)
+        self.infusion = InfusionBlock(token_dim=token_dim, **block)
+        self.stage_infusion = nn.ModuleDict(
+            {str(stage): InfusionBlock(token_dim=width, **block) for stage, width in (stage_dims or {}).items()}
+        )
+        self.prototype = PrototypeHead()
+        self._cache: tuple[tuple, Tensor] | None = None
+
+    @property
+    def message_passing(self) -> bool:
+        return self.encoder.layers[0].message_passing if len(self.encoder.layers) else False
+
+    def _encode(self) -> Tensor:
+        return self.encoder(self.text_features, self.text_mask, self.edge_index, self.edge_type)
+
+    def _weights_key(self) -> tuple:
+        tensors = [*self.encoder.parameters(), *self.buffers()]
+        return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors if t is not None)
+
+    def node_embeddings(self) -> Tensor:
+        """Embeddings [n, dim] of every node in view (cached in eval mode, see the module doc)."""
+        if self.training:
+            self._cache = None
+            return self._encode()
+        key = self._weights_key()
+        if self._cache is None or self._cache[0] != key:
+            # a normal float32 tensor even under inference_mode or autocast, so any later
+            # forward (with gradients for Grad-CAM, or without autocast) may use it
+            with torch.inference_mode(False), torch.no_grad(), torch.autocast(self.node_ids.device.type,
+                                                                                enabled=False):
+                self._cache = (key, self._encode())
+        return self._cache[1]
+
+    @property
+    def cached(self) -> bool:
+        """Whether eval-mode node embeddings are cached now."""
+        return self._cache is not None
+
+    def clear_cache(self) -> None:
+        self._cache = None
+
+    def train(self, mode: bool = True) -> "KnowledgeInjection":
+        self._cache = None
+        return super().train(mode)
+
+    def _apply(self, fn, recurse: bool = True):  # .to(), .half(): the cached copy would be stale
+        self._cache = None
+        return super()._apply(fn, recurse)
+
+    def local_ids(self, node_ids: Tensor) -> Tensor:
+        """Local ids of full-graph `node_ids`; KeyError for a node the scales leave out of view."""
+        node_ids = torch.as_tensor(node_ids, dtype=torch.long, device=self.node_ids.device)
+        position = torch.searchsorted(self.node_ids, node_ids).clamp(max=len(self.node_ids) - 1)
+        missing = self.node_ids[position] != node_ids
+        if bool(missing.any()):
+            raise KeyError(f"graph nodes {node_ids[missing].tolist()} are not in the model's view "
+                           "(switch on the `wide` scale to score non-class nodes)")
+        return position
+
+    def extra_repr(self) -> str:
+        return (f"nodes={len(self.node_ids)}, tokens={len(self.token_index)}, classes={len(self.class_index)}, "
+                f"edges={self.edge_index.shape[1]}, text_nodes={int(self.text_mask.sum())}")

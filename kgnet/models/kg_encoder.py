@@ -1,0 +1,140 @@
+r"""The knowledge encoder: node embeddings from node text, learned embeddings and typed edges.
+
+Each node starts from its encoded text (knowledge scale 1, where the scales allow it) plus a
+learned embedding, then passes through a stack of relational graph convolutions (R-GCN,
+Schlichtkrull et al., https://arxiv.org/abs/1703.06103) with basis decomposition, one weight
+set per relation and its inverse:
+
+.. math::
+    \mathbf{h}_i' = \mathbf{h}_i + \mathrm{Dropout}\Big(\mathrm{GELU}\Big(\mathbf{W}_0
+    \hat{\mathbf{h}}_i + \sum_{r} \frac{1}{|\mathcal{N}_r(i)|} \sum_{j \in \mathcal{N}_r(i)}
+    \mathbf{W}_r \hat{\mathbf{h}}_j\Big)\Big), \quad \hat{\mathbf{h}} = \mathrm{LayerNorm}(\mathbf{h}),
+    \quad \mathbf{W}_r = \sum_b a_{rb} \mathbf{V}_b
+
+Without message passing (scale `relation` off) the convolution is replaced by a per-node
+linear map of the same width, so the encoder keeps its depth but reads no edge. It is
+trained end to end with the backbone.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from torch import Tensor, nn
+
+with warnings.catch_warnings():  # PyG scripts a few helpers at import time; torch deprecates that
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+    from torch_geometric.nn import RGCNConv
+
+
+class NodeInput(nn.Module):
+    r"""Node inputs :math:`\mathbf{x}_i = m_i \,\mathrm{LN}(\mathbf{W}_t \mathbf{t}_i) + \mathbf{e}_i`.
+
+    :math:`m_i` is 1 where the node's text may be read, so a node without text keeps only
+    its learned embedding :math:`\mathbf{e}_i`; the learned embeddings start small so that
+    text, where present, dominates at first.
+    """
+
+    def __init__(self, *, num_nodes: int, dim: int, text_dim: int | None) -> None:
+        """Args:
+            num_nodes: Nodes in view.
+            dim: Embedding width.
+            text_dim: Width of the text features; None when no node's text is read.
+        """
+        super().__init__()
+        self.embedding = nn.Embedding(num_nodes, dim)
+        self.text_proj = nn.Linear(text_dim, dim) if text_dim else None
+        self.text_norm = nn.LayerNorm(dim) if text_dim else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        if self.text_proj is not None:
+            self.text_proj.reset_parameters()
+            self.text_norm.reset_parameters()
+
+    def forward(self, text_features: Tensor | None, text_mask: Tensor | None) -> Tensor:
+        """Inputs [num_nodes, dim] from text [num_nodes, text_dim] where `text_mask` [num_nodes]."""
+        x = self.embedding.weight
+        if self.text_proj is not None:
+            text = self.text_norm(self.text_proj(text_features))
+            x = x + text * text_mask.unsqueeze(-1).to(text.dtype)
+        return x
+
+
+class RelationalLayer(nn.Module):
+    """One pre-norm residual layer: an R-GCN convolution, or a linear map without edges."""
+
+    def __init__(self, *, dim: int, num_relations: int | None, num_bases: int, dropout: float) -> None:
+        """Args:
+            dim: Embedding width (in and out).
+            num_relations: Relation ids including inverses; None = no message passing.
+            num_bases: Basis matrices of the relation weights (capped at `num_relations`).
+            dropout: Dropout on the layer's update.
+        """
+        super().__init__()
+        self.norm = nn.LayerNorm(dim)
+        if num_relations is None:
+            self.conv: nn.Module = nn.Linear(dim, dim)
+        else:
+            num_relations = max(1, num_relations)
+            self.conv = RGCNConv(dim, dim, num_relations, num_bases=min(num_bases, num_relations))
+        self.act = nn.GELU()
+        self.drop = nn.Dropout(dropout)
+
+    @property
+    def message_passing(self) -> bool:
+        return isinstance(self.conv, RGCNConv)
+
+    def forward(self, h: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+        x = self.norm(h)
+        x = self.conv(x, edge_index, edge_type) if self.message_passing else self.conv(x)
+        return h + self.drop(self.act(x))
+
+
+class KnowledgeEncoder(nn.Module):
+    """Node inputs, `num_layers` relational layers and a final LayerNorm: embeddings [N, dim]."""
+
+    def __init__(
+        self,
+        *,
+        num_nodes: int,
+        dim: int,
+        text_dim: int | None,
+        num_relations: int | None,
+        num_layers: int = 2,
+        num_bases: int = 8,
+        dropout: float = 0.1,
+    ) -> None:
+        """Args:
+            num_nodes: Nodes in view.
+            dim: Embedding width.
+            text_dim: Width of the text features; None when no node's text is read.
+            num_relations: Relation ids including inverses; None = no message passing.
+            num_layers: Relational layers.
+            num_bases: Basis matrices shared by the relation weights.
+            dropout: Dropout on each layer's update.
+        """
+        super().__init__()
+        self.input = NodeInput(num_nodes=num_nodes, dim=dim, text_dim=text_dim)
+        self.layers = nn.ModuleList(
+            RelationalLayer(dim=dim, num_relations=num_relations, num_bases=num_bases, dropout=dropout)
+            for _ in range(num_layers)
+        )
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(
+        self, text_features: Tensor | None, text_mask: Tensor | None, edge_index: Tensor, edge_type: Tensor
+    ) -> Tensor:
+        """Node embeddings [num_nodes, dim].
+
+        Args:
+            text_features: [num_nodes, text_dim], or None when no text is read.
+            text_mask: [num_nodes] bool, which nodes' text is read.
+            edge_index: [2, E] edges among the nodes (read only with message passing).
+            edge_type: [E] relation ids.
+        """
+        h = self.input(text_features, text_mask)
+        for layer in self.layers:
+            h = layer(h, edge_index, edge_type)
+        return self.norm(h)

@@ -1,0 +1,180 @@
+"""`KgnetModel`: backbone -> (knowledge infusion) -> mean pooling -> heads, and what it returns.
+
+One class serves both sides of every comparison. The baseline is `KgnetModel` without a
+`knowledge` module: timm backbone, mean of the visual tokens, `MLPHead`. The
+knowledge-injected model adds `knowledge` (a `KnowledgeInjection`) and nothing else, so
+parameters split cleanly into backbone / knowledge / head, and with every scale off the two
+are the same architecture, parameter for parameter.
+
+Forward with knowledge (`kgnet.models.scales` says what each scale changes):
+
+1. node embeddings H [n, d] from the knowledge encoder (cached in eval mode);
+2. the backbone's visual tokens V [B, T, C]; an earlier stage listed in
+   `knowledge.early_infusion_stages` is fused on the way (a forward hook replaces that
+   stage's output by its fused tokens, so the later stages see the knowledge);
+3. V' = InfusionBlock(V, H[token nodes]), pooled by the mean over tokens;
+4. z and the MLP logits from `MLPHead`; prototype logits s cos(z, H[class nodes]);
+   logits = (1 - w) MLP + w prototype, w = `knowledge.prototype_weight`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+from torch import Tensor, nn
+
+from kgnet.models.backbone import Backbone
+from kgnet.models.heads import MLPHead
+from kgnet.models.injection import KnowledgeInjection
+
+
+class KgnetOutput(NamedTuple):
+    """What a forward pass returns (a NamedTuple, so DDP and torch.compile see its tensors).
+
+    Attributes:
+        logits: [B, K] the logits to train and predict with.
+        embedding: [B, d] the image embedding z (what the alignment loss aligns).
+        mlp_logits: [B, K] the MLP head's logits.
+        prototype_logits: [B, K] scaled cosine of z with the class nodes; None for the baseline.
+        attention: [B, heads, T, t] last-stage attention of the T visual tokens over the t
+            knowledge tokens (`model.token_node_ids` names them); None for the baseline.
+        node_embeddings: [t, d] the knowledge tokens' embeddings; None for the baseline.
+        class_embeddings: [K, d] the class nodes' embeddings (the prototypes, and the targets
+            of the alignment loss: reuse them rather than calling `class_embeddings()`, which
+            runs the encoder again in training mode); None for the baseline.
+        token_grid: (H, W) of the T visual tokens (T = H * W), for drawing attention maps.
+        stage_attention: earlier stage -> its attention [B, heads, T_s, t].
+    """
+
+    logits: Tensor
+    embedding: Tensor
+    mlp_logits: Tensor
+    prototype_logits: Tensor | None
+    attention: Tensor | None
+    node_embeddings: Tensor | None
+    class_embeddings: Tensor | None
+    token_grid: tuple[int, int]
+    stage_attention: dict[int, Tensor]
+
+
+class KgnetModel(nn.Module):
+    """An image classifier with optional knowledge injection (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        backbone: Backbone,
+        head: MLPHead,
+        knowledge: KnowledgeInjection | None = None,
+        prototype_weight: float = 0.5,
+        early_stages: tuple[int, ...] = (),
+    ) -> None:
+        """Args:
+            backbone: Visual tokens from a timm model.
+            head: The MLP head over the pooled tokens.
+            knowledge: The knowledge injection; None = the baseline.
+            prototype_weight: w in logits = (1 - w) MLP + w prototype (with knowledge).
+            early_stages: Earlier stages (indices into `backbone.feature_info`) fused by
+                `knowledge.stage_infusion[str(stage)]`.
+        """
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.knowledge = knowledge
+        self.prototype_weight = prototype_weight
+        self.early_stages = tuple(early_stages)
+        self._stage_nodes: Tensor | None = None  # knowledge tokens during a forward
+        self._stage_attention: dict[int, Tensor] = {}
+        for stage in self.early_stages:
+            module = backbone.model.get_submodule(backbone.feature_info[stage]["module"])
+            module.register_forward_hook(functools.partial(self._infuse_stage, stage))
+
+    @property
+    def num_classes(self) -> int:
+        return self.head.classifier.out_features
+
+    @property
+    def token_node_ids(self) -> Tensor | None:
+        """[t] full-graph id of each knowledge token (the attention's last axis)."""
+        if self.knowledge is None:
+            return None
+        return self.knowledge.node_ids[self.knowledge.token_index]
+
+    @property
+    def token_labels(self) -> list[str] | None:
+        """The name of each knowledge token (the attention's last axis), for explanations."""
+        if self.knowledge is None:
+            return None
+        return [self.knowledge.node_labels[i] for i in self.knowledge.token_index.tolist()]
+
+    def _infuse_stage(self, stage: int, module: nn.Module, args: Any, output: Tensor) -> Tensor | None:
+        if self._stage_nodes is None:  # the backbone run on its own, outside `forward`
+            return None
+        tokens, _ = self.backbone.split_tokens(output)
+        fused, attention = self.knowledge.stage_infusion[str(stage)](tokens, self._stage_nodes)
+        self._stage_attention[stage] = attention
+        return self.backbone.merge_tokens(output, fused)
+
+    def forward(self, images: Tensor) -> KgnetOutput:
+        """Classify `images` [B, in_chans, H, W]; see `KgnetOutput`."""
+        if self.knowledge is None:
+            tokens, grid = self.backbone(images)
+            embedding, logits = self.head(tokens.mean(dim=1))
+            return KgnetOutput(logits=logits, embedding=embedding, mlp_logits=logits, prototype_logits=None,
+                               attention=None, node_embeddings=None, class_embeddings=None, token_grid=grid,
+                               stage_attention={})
+        nodes = self.knowledge.node_embeddings()
+        token_nodes = nodes[self.knowledge.token_index]
+        self._stage_nodes, self._stage_attention = token_nodes, {}
+        try:
+            tokens, grid = self.backbone(images)
+        finally:
+            self._stage_nodes, stage_attention = None, self._stage_attention
+            self._stage_attention = {}
+        fused, attention = self.knowledge.infusion(tokens, token_nodes)
+        embedding, mlp_logits = self.head(fused.mean(dim=1))
+        class_nodes = nodes[self.knowledge.class_index]
+        prototype_logits = self.knowledge.prototype(embedding, class_nodes)
+        w = self.prototype_weight
+        logits = mlp_logits if w == 0 else prototype_logits if w == 1 else (1 - w) * mlp_logits + w * prototype_logits
+        return KgnetOutput(logits=logits, embedding=embedding, mlp_logits=mlp_logits,
+                           prototype_logits=prototype_logits, attention=attention, node_embeddings=token_nodes,
+                           class_embeddings=class_nodes, token_grid=grid, stage_attention=stage_attention)
+
+    def class_embeddings(self) -> Tensor:
+        """[K, d] the class nodes' embeddings, with gradients in training mode (for alignment)."""
+        return self._require_knowledge().node_embeddings()[self.knowledge.class_index]
+
+    def prototype_logits(self, embedding: Tensor, node_ids: Tensor | list[int] | None = None) -> Tensor:
+        """Score image embeddings [B, d] against any nodes in view, by the prototype head.
+
+        Args:
+            embedding: Image embeddings z (`KgnetOutput.embedding`).
+            node_ids: Full-graph ids of the nodes to score, e.g. a class that had no training
+                images or, with the `wide` scale, any concept; None = the classes.
+
+        Returns:
+            [B, len(node_ids)] logits; their embeddings come from the graph alone.
+        """
+        knowledge = self._require_knowledge()
+        nodes = knowledge.node_embeddings()
+        index = knowledge.class_index if node_ids is None else knowledge.local_ids(node_ids)
+        return knowledge.prototype(embedding, nodes[index])
+
+    def _require_knowledge(self) -> KnowledgeInjection:
+        if self.knowledge is None:
+            raise RuntimeError("this model is a baseline: it has no knowledge embeddings")
+        return self.knowledge
+
+    def param_counts(self) -> dict[str, int]:
+        """Parameters by part: backbone, knowledge (0 for the baseline), head, total."""
+        def count(module: nn.Module | None) -> int:
+            return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+        counts = {"backbone": count(self.backbone), "knowledge": count(self.knowledge), "head": count(self.head)}
+        counts["total"] = sum(counts.values())
+        return counts
+
+    def extra_repr(self) -> str:
+        return f"prototype_weight={self.prototype_weight}, early_stages={self.early_stages}"
