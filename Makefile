@@ -19,8 +19,8 @@ data:
 	@bash scripts/install-data.sh
 
 demo: install
-	$(PY) -m kgnet.kg info kg/fashion_mnist.ttl
 	$(PY) -m kgnet.kg check kg/fashion_mnist.ttl --dataset fashion_mnist
+	$(PY) -m kgnet.train
 
 test: install
 	$(PY) -m pytest -m "not slow" -q

@@ -67,7 +67,7 @@ class DataConfig:
 class ModelConfig:
     """The image backbone and the feature size shared with the knowledge encoder."""
 
-    backbone: str = _field("resnet18", "Any timm model name.")
+    backbone: str = _field("resnet10t", "Any timm model name (the default is a small ResNet that trains the embedded default on a CPU in minutes).")
     pretrained: bool = _field(False, "Start from timm's pretrained weights (downloaded or cached).")
     small_input: bool = _field(True, "Reduced-stride stem for 28-32 px images, so they keep spatial detail.")
     embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
@@ -116,9 +116,9 @@ class TrainConfig:
     """Two-stage optimisation: alignment epochs, then cross-entropy epochs."""
 
     align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings.", ">= 0")
-    epochs: int = _field(5, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0")
+    epochs: int = _field(2, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0")
     batch_size: int = _field(128, "Images per optimiser step, split evenly across processes under torchrun.", "> 0")
-    lr: float = _field(1e-3, "Learning rate.", "> 0")
+    lr: float = _field(2e-3, "Peak learning rate (AdamW; linear warm-up, cosine decay).", "> 0")
     weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")

@@ -40,7 +40,7 @@ def test_defaults() -> None:
     assert config == Config()
     assert config.data.name == "fashion_mnist" and config.data.samples_per_class is None
     assert config.knowledge.scales == ["category", "relation", "wide"]
-    assert config.train.lr == 1e-3 and config.variants == ["baseline", "kgnet"]
+    assert config.train.lr == 2e-3 and config.variants == ["baseline", "kgnet"]
     # list defaults are not shared between instances
     config.knowledge.scales.append("wide")
     assert Config().knowledge.scales == ["category", "relation", "wide"]
@@ -79,7 +79,7 @@ def test_empty_file_keeps_defaults(tmp_path: Path) -> None:
     ("arg", "attr", "expected"),
     [
         ("train.lr=0.01", ("train", "lr"), 0.01),
-        ("train.lr=1e-3", ("train", "lr"), 0.001),
+        ("train.lr=1e-4", ("train", "lr"), 0.0001),
         ("train.epochs=3", ("train", "epochs"), 3),
         ("model.pretrained=true", ("model", "pretrained"), True),
         ("knowledge.scales=[category,wide]", ("knowledge", "scales"), ["category", "wide"]),

@@ -575,7 +575,7 @@ def test_crop_flip_is_a_shifted_mirrored_copy() -> None:
 def test_in_memory_items_match_batches_and_epochs_fix_augmentation() -> None:
     images = torch.randint(0, 256, (40, 1, 12, 12), dtype=torch.uint8)
     ds = InMemoryImages(images, torch.arange(40) % 4, stats=PIXEL_STATS["fashion_mnist"],
-                        augment=AUGMENT["fashion_mnist"], seed=3)
+                        augment=AUGMENT["cifar10"], seed=3)
     ds.set_epoch(0)
     batch, labels = ds.batch([5, 17, 30])
     assert torch.equal(batch[1], ds[17][0]) and labels.tolist() == [1, 1, 2]

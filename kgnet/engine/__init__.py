@@ -1,0 +1,1 @@
+"""Training machinery: losses, the two-stage loop, checkpoints, distributed set-up."""

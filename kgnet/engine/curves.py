@@ -1,0 +1,37 @@
+"""`curves.png`: training loss and validation accuracy per epoch, every variant on one figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+
+from kgnet.atomic import atomic_path  # noqa: E402
+
+
+def plot_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path) -> None:
+    """Two panels (train loss, validation top-1) with one line per variant."""
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    for name, rows in histories.items():
+        if not rows:
+            continue
+        epochs = [int(r["epoch"]) for r in rows]
+        loss_ax.plot(epochs, [r["train_loss"] for r in rows], marker="o", label=name)
+        acc_ax.plot(epochs, [100 * r["val_top1"] for r in rows], marker="o", label=name)
+        stage_two = [int(r["epoch"]) for r in rows if int(r["stage"]) == 2]
+        if stage_two and stage_two[0] > 1:
+            for ax in (loss_ax, acc_ax):
+                ax.axvline(stage_two[0] - 0.5, color="grey", linestyle=":", linewidth=1)
+    loss_ax.set(title="Training loss (stage 1: alignment, stage 2: CE + alignment)", xlabel="epoch", ylabel="loss")
+    acc_ax.set(title="Validation top-1", xlabel="epoch", ylabel="accuracy (%)")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+        ax.legend()
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
