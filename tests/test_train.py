@@ -164,3 +164,21 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path: Path) -> None:
                      "--out", str(folder))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "the loss became" in result.stderr and "at step" in result.stderr
+
+
+def test_corrupt_image_in_image_folder_is_named(tmp_path: Path) -> None:
+    from PIL import Image
+
+    root = tmp_path / "photos"
+    for split, count in (("train", 6), ("val", 2)):
+        for name, colour in (("cat", (200, 40, 40)), ("dog", (40, 40, 200))):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.new("RGB", (40, 30), colour).save(folder / f"{i}.png")
+    (root / "train" / "dog" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    result = run_cli("kgnet.train", "--set", "data.name=imagefolder", "--set", f"data.root={root}",
+                     "--set", "data.verify=true", "--set", "variants=[baseline]", "--out", str(tmp_path / "run"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "broken.jpg" in result.stderr
+    assert not (tmp_path / "run").exists()
