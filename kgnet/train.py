@@ -115,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
     from kgnet.kg.build import build_class_graph
     from kgnet.kg.text_features import encode_texts
+    from kgnet.metrics.hierarchy import ClassHierarchy
     from kgnet.models import create_model
     from kgnet.atomic import write_text_atomic
 
@@ -125,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         data = config.data
         bundle = build_datasets(data, seed=config.seed, download=data.download, augment=data.augment,
                                 verify=data.verify)
-        graph = text_features = None
+        graph = text_features = lca_height = None
         if any(uses_knowledge(variant_config(config, v)) for v in config.variants):
             knowledge = config.knowledge
             ontology = knowledge.ontology or (bundle.card.ontology if bundle.card else None)
@@ -137,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       fmt=knowledge.format, imports=knowledge.imports)
             text_features = encode_texts(graph.node_texts, knowledge.text_model, progress=context.is_primary)
             log.info("knowledge: %s from %s", graph, ontology)
+            lca_height = ClassHierarchy(graph).lca_height
 
         if context.is_primary:
             folder.mkdir(parents=True, exist_ok=True)
@@ -162,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=knowledge_on)
             histories[name] = result.history
             if context.is_primary:
-                metrics[name] = evaluate_variant(result, bundle, context.device, model.param_counts())
+                metrics[name] = evaluate_variant(result, bundle, context.device, model.param_counts(), lca_height)
                 tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
                 if knowledge_on:
                     tensors |= {f"graph.{k}": v for k, v in graph.to_dict().items() if hasattr(v, "shape")}

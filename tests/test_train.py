@@ -64,6 +64,7 @@ def test_metrics_schema(tiny_run) -> None:
         assert len(m["per_class"]) == 10 and all(0 <= a <= 1 for a in m["per_class"].values())
         assert m["train_seconds"] > 0 and m["train_images_per_second"] > 0
         assert m["params"]["total"] > 0
+        assert m["mistake_severity"] >= 1 and m["hdist@1"] >= 0 and m["hdist@5"] >= 0  # WordNet hierarchy
     assert metrics["kgnet"]["params"]["total"] > metrics["baseline"]["params"]["total"]
     assert metrics["kgnet"]["params"]["backbone"] == metrics["baseline"]["params"]["backbone"]
 

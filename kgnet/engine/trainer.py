@@ -33,6 +33,7 @@ from kgnet.engine.distributed import DistributedContext, all_reduce_sum
 from kgnet.engine.losses import class_alignment_loss
 from kgnet.errors import KgnetError
 from kgnet.metrics.classification import per_class_accuracy, restricted_top1, topk_accuracy
+from kgnet.metrics.hierarchy import hierarchy_metrics
 
 log = logging.getLogger(__name__)
 
@@ -213,8 +214,12 @@ def _write_log(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def evaluate_variant(result: VariantResult, bundle: DataBundle, device: torch.device,
-                     params: dict[str, int]) -> dict[str, Any]:
-    """The test-set numbers of one trained variant for metrics.json."""
+                     params: dict[str, int], lca_height: torch.Tensor | None = None) -> dict[str, Any]:
+    """The test-set numbers of one trained variant for metrics.json.
+
+    With `lca_height` (from `kgnet.metrics.hierarchy.ClassHierarchy`), also the hierarchy-aware
+    mistakes `mistake_severity`, `hdist@1`, `hdist@5` on seen-class images among seen classes.
+    """
     logits, labels = predict_logits(result.model, bundle.test, batch_size=256, device=device,
                                     desc=f"{result.name} test")
     seen = bundle.seen_classes
@@ -232,6 +237,8 @@ def evaluate_variant(result: VariantResult, bundle: DataBundle, device: torch.de
         "params": params,
         "test_images": int(len(labels)),
     }
+    if lca_height is not None:
+        metrics |= hierarchy_metrics(logits, labels, lca_height, allowed=seen)
     if bundle.unseen_classes:
         metrics["zero_shot_top1"] = restricted_top1(logits, labels, bundle.unseen_classes)
     return metrics
