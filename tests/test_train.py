@@ -86,6 +86,8 @@ def test_held_out_classes_get_zero_shot_numbers(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = _metrics(folder)["kgnet"]
     assert 0 <= metrics["zero_shot_top1"] <= 1
+    for key in ("gzsl_seen", "gzsl_unseen", "gzsl_harmonic"):
+        assert 0 <= metrics[key] <= 1
     assert "zero-shot" in result.stdout
 
 

@@ -32,7 +32,8 @@ from kgnet.engine.checkpoint import load_training_state, save_training_state
 from kgnet.engine.distributed import DistributedContext, all_reduce_sum
 from kgnet.engine.losses import class_alignment_loss
 from kgnet.errors import KgnetError
-from kgnet.metrics.classification import per_class_accuracy, restricted_top1, topk_accuracy
+from kgnet.metrics.classification import (generalized_zero_shot, per_class_accuracy, restricted_top1,
+                                          topk_accuracy)
 from kgnet.metrics.hierarchy import hierarchy_metrics
 
 log = logging.getLogger(__name__)
@@ -241,4 +242,5 @@ def evaluate_variant(result: VariantResult, bundle: DataBundle, device: torch.de
         metrics |= hierarchy_metrics(logits, labels, lca_height, allowed=seen)
     if bundle.unseen_classes:
         metrics["zero_shot_top1"] = restricted_top1(logits, labels, bundle.unseen_classes)
+        metrics |= generalized_zero_shot(logits, labels, seen, bundle.unseen_classes)
     return metrics

@@ -36,3 +36,20 @@ def restricted_top1(logits: Tensor, targets: Tensor, classes: Sequence[int]) -> 
         return float("nan")
     choice = allowed[logits[mask][:, allowed].argmax(dim=1)]
     return (choice == targets[mask]).float().mean().item()
+
+
+def generalized_zero_shot(logits: Tensor, targets: Tensor, seen: Sequence[int], unseen: Sequence[int]) -> dict[str, float]:
+    """Generalized zero-shot accuracy (Xian et al., 2018): predictions among ALL classes.
+
+    `gzsl_seen` / `gzsl_unseen` are per-class mean top-1 accuracies over the seen / unseen
+    classes' images; `gzsl_harmonic` is their harmonic mean (0 when either is 0).
+    """
+    predictions = logits.argmax(dim=1)
+
+    def mean_class_accuracy(classes: Sequence[int]) -> float:
+        accuracies = [(predictions[targets == c] == c).float().mean().item() for c in classes if (targets == c).any()]
+        return sum(accuracies) / len(accuracies) if accuracies else float("nan")
+
+    s, u = mean_class_accuracy(seen), mean_class_accuracy(unseen)
+    harmonic = 2 * s * u / (s + u) if s + u > 0 else 0.0
+    return {"gzsl_seen": s, "gzsl_unseen": u, "gzsl_harmonic": harmonic}
