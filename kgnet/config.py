@@ -381,3 +381,12 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> Config:
     """The config selected by the options `add_config_arguments` added."""
     return load_config(args.config, args.overrides)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
+    """A `Config` from plain nested dicts (e.g. a release's model.json), checked like a file."""
+    config = Config()
+    node = _compose(yaml.dump(data, Dumper=_Dumper, sort_keys=False), source, mark_line=False)
+    if node is not None:
+        _merge(config, node, "", lambda n: source)
+    return config

@@ -185,3 +185,31 @@ def test_corrupt_image_in_image_folder_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "broken.jpg" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_predict_uses_the_safetensors_release_only(tiny_run, tmp_path: Path) -> None:
+    import shutil
+
+    from PIL import Image
+
+    from kgnet.data.idx import read_fashion_mnist
+    from kgnet.datasets import load_card
+
+    folder, _ = tiny_run
+    release = tmp_path / "release" / "kgnet"
+    release.mkdir(parents=True)
+    for name in ("model.safetensors", "model.json"):  # no last.pt, no pickle anywhere
+        shutil.copy(folder / "kgnet" / name, release / name)
+    card = load_card("fashion_mnist")
+    arrays = read_fashion_mnist(card.local_paths[0], card.classes)
+    image = tmp_path / "item.png"
+    Image.fromarray(arrays.test.images[0]).save(image)
+    result = run_cli("kgnet.predict", "--run", str(release.parent), "--top-k", "3", str(image))
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"{image}:" and len([ln for ln in lines if ln.strip().endswith("%")]) == 3
+    assert any(name in result.stdout for name in card.classes) and "concepts:" in result.stdout
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    bad = run_cli("kgnet.predict", "--run", str(release.parent), str(broken))
+    assert bad.returncode == 2 and "broken.png" in bad.stderr and "Traceback" not in bad.stderr
