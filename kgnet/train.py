@@ -14,6 +14,8 @@ Launch recipes:
 
 Every run writes a folder: config.yaml, metrics.json, comparison.txt, curves.png, and per
 variant last.pt (resumable state), model.safetensors + model.json (the release) and log.csv.
+At the end it runs `python -m kgnet.evaluate` on the run (confusion_<variant>.png,
+embedding_projection.png, calibration and embedding numbers in metrics.json).
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kgnet.engine.distributed import setup_distributed, teardown_distributed
     from kgnet.engine.trainer import evaluate_variant, train_variant
     from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
+    from kgnet.evaluate import evaluate_run, evaluation_table, metrics_json
     from kgnet.kg.build import build_class_graph
     from kgnet.kg.text_features import encode_texts
     from kgnet.metrics.hierarchy import ClassHierarchy
@@ -170,12 +173,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                     tensors |= {f"graph.{k}": v for k, v in graph.to_dict().items() if hasattr(v, "shape")}
                     tensors["text_features"] = text_features
                 save_release(vfolder, tensors, _release_meta(name, vcfg, bundle, graph if knowledge_on else None))
-                write_text_atomic(metrics_file, json.dumps(metrics, indent=2) + "\n")
+                write_text_atomic(metrics_file, metrics_json(metrics))
         if context.is_primary:
+            # Confusion, calibration, embedding analysis and figures, from the released models.
+            evaluation = None
+            if config.train.analysis != "off":
+                evaluation = evaluate_run(folder, "test", list(config.variants), device=context.device,
+                                          projection=config.train.analysis)
+                metrics = json.loads(metrics_file.read_text())
             table = _comparison_table(metrics)
             write_text_atomic(folder / "comparison.txt", table + "\n")
             plot_curves(histories, folder / "curves.png")
-            print(f"\n{bundle.summary()}\n{table}\n\nrun folder: {folder}")
+            analysis = f"{evaluation_table(evaluation)}\n\n" if evaluation else ""
+            print(f"\n{bundle.summary()}\n{table}\n\n{analysis}run folder: {folder}")
     finally:
         teardown_distributed()
     return 0

@@ -27,3 +27,30 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
         env={**os.environ, **(env or {})},
         timeout=600,
     )
+
+
+#: The smallest training that still learns something: 30 images per class, one epoch per stage.
+TINY = [
+    "--set", "data.samples_per_class=30",
+    "--set", "train.align_epochs=1",
+    "--set", "train.epochs=1",
+    "--set", "train.batch_size=64",
+    "--set", "model.embed_dim=64",
+    "--set", "train.analysis=pca",  # the end-of-run analysis, with the cheap projection
+]
+#: Classes the tiny run holds out, so its metrics include the zero-shot and GZSL numbers.
+TINY_HELD_OUT = ["Sandal", "Bag"]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """One tiny `python -m kgnet.train` run (baseline + kgnet, Sandal and Bag held out), shared.
+
+    Session-scoped so every test file reuses one training; tests that write into a run folder
+    should copy it first (`shutil.copytree`).
+    """
+    folder = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_cli("kgnet.train", *TINY, "--set", f"data.held_out_classes=[{','.join(TINY_HELD_OUT)}]",
+                     "--out", str(folder))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder, result

@@ -85,14 +85,30 @@ def _seen_mask(bundle: DataBundle, device: torch.device) -> torch.Tensor:
 def predict_logits(model: nn.Module, dataset, *, batch_size: int, device: torch.device,
                    desc: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and labels for every image of `dataset` (eval mode, one process)."""
+    logits, _, labels = predict_outputs(model, dataset, batch_size=batch_size, device=device, desc=desc,
+                                        embeddings=False)
+    return logits, labels
+
+
+@torch.no_grad()
+def predict_outputs(model: nn.Module, dataset, *, batch_size: int, device: torch.device,
+                    desc: str | None = None, embeddings: bool = True
+                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    """Logits, image embeddings z (`KgnetOutput.embedding`; None unless asked) and labels.
+
+    One pass gives both, so the evaluation's hidden-layer analysis costs no second inference.
+    """
     module = model.module if isinstance(model, DistributedDataParallel) else model
     module.eval()
-    logits, labels = [], []
+    logits, vectors, labels = [], [], []
     loader = DataLoader(dataset, batch_size=batch_size)
     for images, targets in tqdm(loader, desc=desc, leave=False, disable=desc is None):
-        logits.append(module(images.to(device)).logits.float().cpu())
+        out = module(images.to(device))
+        logits.append(out.logits.float().cpu())
+        if embeddings:
+            vectors.append(out.embedding.float().cpu())
         labels.append(targets)
-    return torch.cat(logits), torch.cat(labels)
+    return torch.cat(logits), torch.cat(vectors) if embeddings else None, torch.cat(labels)
 
 
 def train_variant(
@@ -214,33 +230,65 @@ def _write_log(path: Path, history: list[dict[str, Any]]) -> None:
         writer.writerows(history)
 
 
+def score_predictions(logits: torch.Tensor, labels: torch.Tensor, *, class_names: list[str],
+                      seen: list[int], unseen: list[int] | None = None,
+                      lca_height: torch.Tensor | None = None) -> dict[str, Any]:
+    """Every accuracy-type number of one variant on one split: the single scoring function.
+
+    Both the end of training (`evaluate_variant`) and `python -m kgnet.evaluate` call it, so a
+    number means the same wherever it appears. The settings:
+
+    - `top1`, `top5`, `ece` (15 equal-width bins) and the hierarchy metrics: images of the
+      seen classes, choosing among the seen classes (the closed-set task the model trained on);
+    - `per_class` and `confusion` (rows: true class, columns: predicted class, counts, in
+      `class_names` order): every image, choosing among all classes, so a held-out class shows
+      where its images went; the diagonal over a row's sum is that class's `per_class` entry;
+    - `zero_shot_top1` (among the unseen classes) and `gzsl_*` (among all classes): only when
+      the split holds images of held-out classes.
+    """
+    from kgnet.metrics.calibration import expected_calibration_error
+
+    unseen = list(unseen or [])
+    num_classes = len(class_names)
+    labels = labels.long()
+    confusion = torch.bincount(labels * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
+    seen_logits = logits.clone()
+    if unseen:
+        seen_logits[:, unseen] = float("-inf")
+    on_seen = torch.isin(labels, torch.tensor(seen, dtype=torch.long))
+    metrics: dict[str, Any] = {
+        "top1": topk_accuracy(seen_logits[on_seen], labels[on_seen], 1),
+        "top5": topk_accuracy(seen_logits[on_seen], labels[on_seen], 5),
+        "per_class": per_class_accuracy(logits, labels, class_names),
+        "ece": expected_calibration_error(seen_logits[on_seen].softmax(dim=1), labels[on_seen]),
+        "confusion": confusion.view(num_classes, num_classes).tolist(),
+    }
+    if lca_height is not None:
+        metrics |= hierarchy_metrics(logits, labels, lca_height, allowed=seen)
+    if unseen and bool(torch.isin(labels, torch.tensor(unseen, dtype=torch.long)).any()):
+        metrics["zero_shot_top1"] = restricted_top1(logits, labels, unseen)
+        metrics |= generalized_zero_shot(logits, labels, seen, unseen)
+    return metrics
+
+
 def evaluate_variant(result: VariantResult, bundle: DataBundle, device: torch.device,
                      params: dict[str, int], lca_height: torch.Tensor | None = None) -> dict[str, Any]:
-    """The test-set numbers of one trained variant for metrics.json.
+    """The test-set numbers of one trained variant for metrics.json (`score_predictions`), plus
+    its training cost.
 
     With `lca_height` (from `kgnet.metrics.hierarchy.ClassHierarchy`), also the hierarchy-aware
     mistakes `mistake_severity`, `hdist@1`, `hdist@5` on seen-class images among seen classes.
     """
     logits, labels = predict_logits(result.model, bundle.test, batch_size=256, device=device,
                                     desc=f"{result.name} test")
-    seen = bundle.seen_classes
-    seen_logits = logits.clone()
-    if bundle.unseen_classes:
-        seen_logits[:, bundle.unseen_classes] = float("-inf")
-    on_seen = torch.isin(labels, torch.tensor(seen))
-    metrics: dict[str, Any] = {
-        "top1": topk_accuracy(seen_logits[on_seen], labels[on_seen], 1),
-        "top5": topk_accuracy(seen_logits[on_seen], labels[on_seen], 5),
-        "per_class": per_class_accuracy(logits, labels, bundle.class_names),
+    scores = score_predictions(logits, labels, class_names=bundle.class_names, seen=bundle.seen_classes,
+                               unseen=bundle.unseen_classes, lca_height=lca_height)
+    return {
+        **{k: scores.pop(k) for k in ("top1", "top5", "per_class")},
         "train_seconds": result.train_seconds,
         "train_images_per_second": result.train_images / result.train_seconds if result.train_seconds else 0.0,
         "epochs": len(result.history),
         "params": params,
         "test_images": int(len(labels)),
+        **scores,
     }
-    if lca_height is not None:
-        metrics |= hierarchy_metrics(logits, labels, lca_height, allowed=seen)
-    if bundle.unseen_classes:
-        metrics["zero_shot_top1"] = restricted_top1(logits, labels, bundle.unseen_classes)
-        metrics |= generalized_zero_shot(logits, labels, seen, bundle.unseen_classes)
-    return metrics
