@@ -13,9 +13,18 @@ tokens (node embeddings as keys and values), so a token of a shoe's sole can dra
 with MLP = Linear-GELU-Dropout-Linear. The attention runs in a narrow width (`attn_dim`, also
 the MLP's hidden width) so the block costs little next to the backbone; its weights
 [B, heads, T, N] are returned for explanations (which concepts each image region used).
+
+For faithfulness checks a block can hide knowledge tokens from its keys: inside
+`masking_keys(blocks, positions)` the attention logits of those tokens are -inf, so the
+remaining weights renormalise over the other tokens as if the masked nodes were absent; with
+every token masked nothing is attended (the weights are all zero and the attention adds only
+the output projection's bias).
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -49,12 +58,15 @@ class InfusionBlock(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(token_dim, attn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(attn_dim, token_dim)
         )
+        #: Positions (along the knowledge-token axis) hidden from the keys; set by `masking_keys`.
+        self.masked_keys: Tensor | None = None
 
     def forward(self, tokens: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor]:
         """Fuse `nodes` [N, d] into `tokens` [B, T, C].
 
         Returns:
-            The fused tokens [B, T, C] and the attention [B, heads, T, N] (rows sum to 1).
+            The fused tokens [B, T, C] and the attention [B, heads, T, N] (rows sum to 1, or
+            are all zero when `masked_keys` hides every token).
         """
         b, t, _ = tokens.shape
         n = nodes.shape[0]
@@ -63,7 +75,16 @@ class InfusionBlock(nn.Module):
         q = q * self.head_dim**-0.5
         k, v = self.key_value(nodes).view(n, 2, self.heads, self.head_dim).permute(1, 2, 0, 3)
         # explicit softmax (not scaled_dot_product_attention): the weights are an output
-        weights = torch.softmax(q @ k.transpose(-2, -1), dim=-1)
+        logits = q @ k.transpose(-2, -1)
+        if self.masked_keys is None:
+            weights = torch.softmax(logits, dim=-1)
+        else:
+            hidden = torch.zeros(n, dtype=torch.bool, device=logits.device)
+            hidden[self.masked_keys.to(logits.device)] = True
+            if bool(hidden.all()):  # nothing left to attend (softmax over all -inf would be NaN)
+                weights = torch.zeros_like(logits)
+            else:
+                weights = torch.softmax(logits.masked_fill(hidden, float("-inf")), dim=-1)
         mixed = (weights @ v).transpose(0, 1).reshape(b, t, self.heads * self.head_dim)
         attention = weights.view(self.heads, b, t, n).transpose(0, 1)
         tokens = tokens + self.drop(self.out(mixed))
@@ -72,3 +93,22 @@ class InfusionBlock(nn.Module):
 
     def extra_repr(self) -> str:
         return f"heads={self.heads}, head_dim={self.head_dim}"
+
+
+@contextlib.contextmanager
+def masking_keys(blocks: Iterable[InfusionBlock], positions: Sequence[int] | Tensor) -> Iterator[None]:
+    """Hide the knowledge tokens at `positions` from the keys of `blocks` for the duration.
+
+    Used to ask "does the prediction depend on this concept?" (concept faithfulness): the
+    model runs unchanged except that the masked nodes can no longer be attended to.
+    """
+    blocks = list(blocks)
+    index = torch.as_tensor(positions, dtype=torch.long).reshape(-1)
+    previous = [block.masked_keys for block in blocks]
+    try:
+        for block in blocks:
+            block.masked_keys = index
+        yield
+    finally:
+        for block, before in zip(blocks, previous):
+            block.masked_keys = before

@@ -1,0 +1,116 @@
+"""`index.html`: the explanations of a run as one self-contained page.
+
+Opens from the file system in any browser: inline CSS, no scripts, no external resources,
+figure paths relative to the page, every name from the data or the ontology HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from kgnet.atomic import write_text_atomic
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 1.5rem; color: #222; background: #fafafa; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; margin: 0.5rem 0; background: white; }
+th, td { border: 1px solid #ccc; padding: 0.3rem 0.7rem; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+.note { color: #555; font-size: 0.9rem; max-width: 60rem; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 60rem), 1fr)); gap: 1rem; }
+.card { background: white; border: 1px solid #ddd; border-radius: 6px; padding: 0.8rem; }
+.card img { width: 100%; height: auto; display: block; }
+.card dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 0.8rem; margin: 0.5rem 0 0; }
+.card dt { font-weight: 600; } .card dd { margin: 0; }
+.wrong { color: #b00020; }
+"""
+
+
+@dataclass
+class Card:
+    """One image of the gallery."""
+
+    title: str
+    figure: str  # path relative to index.html
+    true_label: str | None
+    predictions: dict[str, tuple[str, float]]  # variant -> (class, probability)
+    concepts: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | None) -> str:
+    if not faithfulness:
+        return "<h2>Faithfulness</h2><p class=note>Not computed (run with <code>--faithfulness N</code>).</p>"
+    settings = faithfulness["settings"]
+    rows = []
+    for variant, scores in faithfulness["gradcam"].items():
+        rows.append(f"<tr><td>{_e(variant)}</td>"
+                    f"<td>{scores['deletion']['mean']:.3f} &plusmn; {scores['deletion']['std']:.3f}</td>"
+                    f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}</td></tr>")
+    parts = [
+        "<h2>Faithfulness</h2>",
+        f"<p class=note>Grad-CAM deletion and insertion AUC (RISE) over {settings['images']} test images: "
+        f"pixels removed or revealed in saliency order in {settings['steps']} steps, removed pixels set to "
+        f"{_e(settings['fill_description'])}; area under the probability of the predicted class. "
+        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images.</p>",
+        "<table><tr><th>variant</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th></tr>",
+        *rows, "</table>",
+    ]
+    if curves:
+        parts.append(f'<p><img src="{_e(curves)}" alt="mean deletion and insertion curves" '
+                     'style="max-width:60rem;width:100%"></p>')
+    concepts = faithfulness.get("concepts")
+    if concepts:
+        parts += [
+            f"<p class=note>Concept faithfulness of <b>{_e(concepts['variant'])}</b> over {concepts['images']} "
+            "test images: the most-attended concept, then a random other one, is removed from the keys of the "
+            "infusion attention; the drop is the fall of the predicted class's probability.</p>",
+            "<table><tr><th>masked concept</th><th>mean drop</th><th>std</th></tr>",
+            f"<tr><td>most attended</td><td>{concepts['top_drop_mean']:+.4f}</td><td>{concepts['top_drop_std']:.4f}</td></tr>",
+            f"<tr><td>random</td><td>{concepts['random_drop_mean']:+.4f}</td><td>{concepts['random_drop_std']:.4f}</td></tr>",
+            f"<tr><td>images where top &gt; random</td><td>{100 * concepts['fraction_top_greater']:.1f}%</td><td></td></tr>",
+            "</table>",
+        ]
+    return "\n".join(parts)
+
+
+def _card(card: Card) -> str:
+    items = [f"<dt>true</dt><dd>{_e(card.true_label) if card.true_label is not None else 'unknown'}</dd>"]
+    for variant, (label, probability) in card.predictions.items():
+        wrong = card.true_label is not None and label != card.true_label
+        items.append(f"<dt>{_e(variant)}</dt><dd{' class=wrong' if wrong else ''}>{_e(label)} "
+                     f"({100 * probability:.1f}%)</dd>")
+    if card.concepts:
+        names = ", ".join(f"{_e(name)} ({weight:.3f})" for name, weight in card.concepts)
+        items.append(f"<dt>top concepts</dt><dd>{names}</dd>")
+    return (f'<div class=card><h3>{_e(card.title)}</h3>'
+            f'<a href="{_e(card.figure)}"><img src="{_e(card.figure)}" alt="{_e(card.title)}" loading="lazy"></a>'
+            f"<dl>{''.join(items)}</dl></div>")
+
+
+def write_gallery(path: str | Path, *, run: str, cards: Sequence[Card], faithfulness: dict[str, Any] | None,
+                  curves: str | None = None) -> None:
+    """Write index.html with the faithfulness numbers and one card per image."""
+    page = "\n".join([
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>kgnet explanations: {_e(run)}</title>",
+        f"<style>{_STYLE}</style></head><body>",
+        f"<h1>kgnet explanations: {_e(run)}</h1>",
+        "<p class=note>Per image: the input, the Grad-CAM of the baseline and of the knowledge variant "
+        "(each for its own predicted class), the concepts the knowledge variant attended to most, and where "
+        "in the image each was attended.</p>",
+        _faithfulness_section(faithfulness, curves),
+        f"<h2>Images ({len(cards)})</h2>",
+        '<div class="cards">',
+        *(_card(card) for card in cards),
+        "</div></body></html>",
+        "",
+    ])
+    write_text_atomic(path, page)

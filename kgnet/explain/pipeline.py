@@ -1,0 +1,280 @@
+"""From a run folder to figures, faithfulness numbers and the gallery (what the CLI runs).
+
+Only the releases are read (`model.safetensors` + `model.json` of the baseline and the knowledge
+variant, via `kgnet.predict.load_released_model`); test images come from the run's own data
+config and seed, so every call on a run explains the same images.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from kgnet.atomic import write_text_atomic
+from kgnet.errors import KgnetError
+from kgnet.explain.concepts import concept_faithfulness, concept_maps, summarise_concept_faithfulness, top_concepts
+from kgnet.explain.faithfulness import STEPS, deletion_insertion, mean_std
+from kgnet.explain.figure import BARS, MAPS, Prediction, curves_figure, explanation_figure
+from kgnet.explain.gallery import Card, write_gallery
+from kgnet.explain.gradcam import LogitsOnly, gradcam, target_layer
+
+log = logging.getLogger(__name__)
+
+FILL_DESCRIPTIONS = {
+    "mean": "the normalised zero (each channel at the data set's mean)",
+    "blur": "a Gaussian blur of the image (sigma = side / 8)",
+}
+
+
+@dataclass
+class Sample:
+    """One image to explain."""
+
+    title: str
+    slug: str
+    image: Tensor  # normalised [C, H, W]
+    true_label: str | None
+
+
+@dataclass
+class ExplainResult:
+    out: Path
+    figures: list[Path]
+    faithfulness: dict[str, Any] | None
+
+
+def _variant_folder(run: Path, name: str, option: str) -> Path:
+    folder = run / name
+    if not (folder / "model.json").is_file():
+        found = sorted(p.parent.name for p in run.glob("*/model.json"))
+        raise KgnetError(f"{option} {name}: {run} has no released variant {name!r} "
+                         f"(variants there: {', '.join(found) or 'none'})")
+    return folder
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:60] or "image"
+
+
+def _display(image: Tensor, meta: dict[str, Any]) -> np.ndarray:
+    """A normalised image as [H, W] or [H, W, 3] in [0, 1] for drawing."""
+    mean = torch.tensor(meta["pixel_stats"]["mean"]).view(-1, 1, 1)
+    std = torch.tensor(meta["pixel_stats"]["std"]).view(-1, 1, 1)
+    pixels = (image.cpu().float() * std + mean).clamp(0, 1)
+    return pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
+
+
+def _test_split(run: Path):
+    from kgnet.config import load_config
+    from kgnet.data.builder import build_datasets
+
+    config = load_config(run / "config.yaml")
+    bundle = build_datasets(config.data, seed=config.seed, download=False, augment=False)
+    order = np.random.default_rng(config.seed).permutation(len(bundle.test))
+    return bundle, order, config.seed
+
+
+def _test_samples(bundle, indices: Sequence[int]) -> list[Sample]:
+    samples = []
+    for i in indices:
+        image, label = bundle.test[int(i)]
+        samples.append(Sample(f"test image {int(i)}", f"test{int(i)}", image, bundle.class_names[int(label)]))
+    return samples
+
+
+@torch.no_grad()
+def _predict(model, images: Tensor, batch_size: int = 64):
+    """Probabilities [B, K] and (for knowledge models) attention [B, heads, T, t] and the grid."""
+    probabilities, attention, grid = [], [], None
+    for start in range(0, len(images), batch_size):
+        out = model(images[start:start + batch_size])
+        probabilities.append(out.logits.float().softmax(dim=1))
+        if out.attention is not None:
+            attention.append(out.attention)
+        grid = out.token_grid
+    return torch.cat(probabilities), (torch.cat(attention) if attention else None), grid
+
+
+def explain_run(
+    run: str | Path,
+    *,
+    images: Sequence[str | Path] = (),
+    samples: int | None = None,
+    out: str | Path | None = None,
+    variant: str = "kgnet",
+    baseline: str = "baseline",
+    faithfulness: int | None = None,
+    steps: int = STEPS,
+    fill: str = "mean",
+    device: str = "auto",
+) -> ExplainResult:
+    """Explain images of a trained run; see `python -m kgnet.explain --help`.
+
+    Args:
+        run: Run folder of `python -m kgnet.train`.
+        images: Image files to explain (or use `samples`).
+        samples: Explain this many test images instead.
+        out: Output folder; default `run/explain`.
+        variant: The knowledge variant (its attention names the concepts).
+        baseline: The variant without knowledge to compare Grad-CAM with.
+        faithfulness: Test images for the faithfulness numbers; None = 100 with `samples`,
+            0 (none) with `images`.
+        steps: Steps of the deletion/insertion curves.
+        fill: What a deleted pixel becomes ("mean" or "blur").
+        device: "cpu", "cuda", "cuda:N" or "auto".
+    """
+    from kgnet.predict import load_image, load_released_model
+
+    run = Path(run)
+    if not (run / "config.yaml").is_file():
+        raise KgnetError(f"--run {run}: not a kgnet run folder (no config.yaml); give a folder written by "
+                         "python -m kgnet.train")
+    if bool(images) == (samples is not None):
+        raise KgnetError("give either --images PATH... or --samples N")
+    if samples is not None and samples < 1:
+        raise KgnetError(f"--samples {samples}: give at least 1")
+    if faithfulness is None:
+        faithfulness = 100 if samples is not None else 0
+    if faithfulness < 0:
+        raise KgnetError(f"--faithfulness {faithfulness}: give 0 (skip) or more test images")
+    if steps < 1:
+        raise KgnetError(f"--steps {steps}: give at least 1")
+    if fill not in FILL_DESCRIPTIONS:
+        raise KgnetError(f"--fill {fill}: choose one of {', '.join(FILL_DESCRIPTIONS)}")
+    if variant == baseline:
+        raise KgnetError(f"--variant and --baseline both name {variant!r}; compare two different variants")
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(out) if out is not None else run / "explain"
+
+    models, metas = {}, {}
+    for name, option in ((baseline, "--baseline"), (variant, "--variant")):
+        model, meta = load_released_model(_variant_folder(run, name, option))
+        models[name], metas[name] = model.to(device).eval(), meta
+    if models[variant].knowledge is None:
+        raise KgnetError(f"--variant {variant}: this variant has no knowledge tokens; name a knowledge variant "
+                         "(e.g. kgnet)")
+    if models[baseline].knowledge is not None:
+        log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", baseline)
+    meta = metas[variant]
+    for key in ("class_names", "in_chans", "image_size"):
+        if metas[baseline][key] != meta[key]:
+            raise KgnetError(f"--baseline {baseline} and --variant {variant} differ in {key}; they must come "
+                             "from the same run")
+    class_names = meta["class_names"]
+    log.info("Grad-CAM layer: %s of %s", model_layer_name(models[variant]), models[variant].backbone.name)
+
+    bundle = order = None
+    seed = 0
+    if samples is not None or faithfulness:
+        bundle, order, seed = _test_split(run)
+    if images:
+        chosen = [Sample(Path(p).name, _slug(Path(p).stem), load_image(p, meta), None) for p in images]
+    else:
+        count = min(samples, len(order))
+        if count < samples:
+            log.warning("--samples %d: the test split has only %d images", samples, count)
+        chosen = _test_samples(bundle, order[:count])
+
+    figures_dir = out / "figures"
+    batch = torch.stack([s.image for s in chosen]).to(device)
+    probabilities, predicted, cams = {}, {}, {}
+    for name, model in models.items():
+        probabilities[name], attention, grid = _predict(model, batch)
+        predicted[name] = probabilities[name].argmax(dim=1)
+        if name == variant:
+            kg_attention, kg_grid = attention, grid
+        cams[name] = gradcam(model, batch, predicted[name].tolist())
+    labels = models[variant].token_labels
+    concepts = top_concepts(kg_attention, labels, max(BARS, MAPS))
+    cards, figures = [], []
+    size = tuple(batch.shape[-2:])
+    for i, sample in enumerate(tqdm(chosen, desc="figures", leave=False)):
+        preds = [Prediction(name, class_names[int(predicted[name][i])], float(probabilities[name][i].max()),
+                            cams[name][i]) for name in models]
+        maps = concept_maps(kg_attention[i], kg_grid, [c.position for c in concepts[i][:MAPS]], size)
+        path = figures_dir / f"{i:03d}-{sample.slug}.png"
+        explanation_figure(path, image=_display(sample.image, meta), title=sample.title,
+                           true_label=sample.true_label, predictions=preds, concepts=concepts[i], maps=maps,
+                           uniform_weight=1.0 / len(labels))
+        figures.append(path)
+        cards.append(Card(sample.title, path.relative_to(out).as_posix(), sample.true_label,
+                          {p.variant: (p.label, p.probability) for p in preds},
+                          [(c.label, c.weight) for c in concepts[i][:5]]))
+
+    report = curves_name = None
+    if faithfulness:
+        count = min(faithfulness, len(order))
+        report, curves = _faithfulness(models, variant, _test_samples(bundle, order[:count]), device=device,
+                                       steps=steps, fill=fill, seed=seed)
+        report["run"] = str(run)
+        write_text_atomic(out / "faithfulness.json", json.dumps(report, indent=2) + "\n")
+        curves_name = "faithfulness.png"
+        curves_figure(out / curves_name, curves, fill=fill)
+    write_gallery(out / "index.html", run=run.name, cards=cards, faithfulness=report, curves=curves_name)
+    _remove_stale(out, figures, faithfulness=bool(faithfulness))
+    return ExplainResult(out=out, figures=figures, faithfulness=report)
+
+
+def _remove_stale(out: Path, figures: list[Path], *, faithfulness: bool) -> None:
+    """Delete what an earlier call wrote to `out` and this one did not, so the folder matches the gallery.
+
+    Only this command's own outputs are touched: NNN-*.png under figures/ and faithfulness.*.
+    """
+    keep = {p.name for p in figures}
+    for old in (out / "figures").glob("[0-9][0-9][0-9]-*.png"):
+        if old.name not in keep:
+            old.unlink()
+    if not faithfulness:
+        for name in ("faithfulness.json", "faithfulness.png"):
+            (out / name).unlink(missing_ok=True)
+
+
+def model_layer_name(model) -> str:
+    """The Grad-CAM target layer's name inside the timm model."""
+    layer = target_layer(model)
+    return next(name for name, module in model.backbone.model.named_modules() if module is layer)
+
+
+def _faithfulness(models: dict, variant: str, samples: list[Sample], *, device: str, steps: int, fill: str,
+                  seed: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Deletion/insertion AUC of each model's Grad-CAM, and the concept check of `variant`."""
+    images = torch.stack([s.image for s in samples]).to(device)
+    gradcam_scores, curves = {}, {}
+    for name, model in models.items():
+        probabilities, _, _ = _predict(model, images)
+        classes = probabilities.argmax(dim=1).tolist()
+        saliency = gradcam(model, images, classes)
+        result = deletion_insertion(LogitsOnly(model), images, saliency, classes, steps=steps, fill=fill,
+                                    progress=f"deletion/insertion {name}")
+        curves[name] = result
+        gradcam_scores[name] = {
+            "deletion": mean_std(result["deletion"]),
+            "insertion": mean_std(result["insertion"]),
+            "layer": model_layer_name(model),
+            "mean_deletion_curve": [round(float(v), 5) for v in result["deletion_curve"].mean(axis=0)],
+            "mean_insertion_curve": [round(float(v), 5) for v in result["insertion_curve"].mean(axis=0)],
+        }
+    concept = summarise_concept_faithfulness(concept_faithfulness(models[variant], images, seed=seed))
+    report = {
+        "settings": {
+            "images": len(samples), "split": "test", "steps": steps, "fill": fill,
+            "fill_description": FILL_DESCRIPTIONS[fill],
+            "target": "probability of each model's own predicted class",
+            "saliency": "Grad-CAM (pytorch-grad-cam) on the backbone's last feature stage",
+            "auc": "area under probability vs fraction of pixels changed (0..1), sklearn.metrics.auc",
+        },
+        "gradcam": gradcam_scores,
+        "concepts": {"variant": variant, **concept,
+                     "masking": "the token is removed from the keys of every infusion block (logits -inf)"},
+    }
+    return report, curves

@@ -1,0 +1,283 @@
+"""`python -m kgnet.explain`: figures, gallery and faithfulness numbers on tiny real runs, the
+deletion/insertion metric on a model whose answer is known, and concept masking."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import run_cli
+from kgnet.explain.__main__ import main as explain_main
+from kgnet.explain.concepts import concept_faithfulness, concept_weights, infusion_blocks
+from kgnet.explain.faithfulness import SaliencyOrderPerturbation, deletion_insertion
+from kgnet.explain.gradcam import gradcam, reshape_transform, target_layer
+from kgnet.models.infusion import InfusionBlock, masking_keys
+from kgnet.predict import load_released_model
+
+TINY = [
+    "--set", "train.epochs=1",
+    "--set", "train.align_epochs=0",
+    "--set", "train.batch_size=64",
+    "--set", "model.embed_dim=32",
+    "--set", "variants=[baseline,kgnet]",
+]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _train(folder: Path, *extra: str) -> Path:
+    from kgnet.train import main as train_main
+
+    assert train_main([*TINY, *extra, "--out", str(folder)]) == 0
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """resnet10t (the default backbone) on Fashion-MNIST, 4 training images per class."""
+    return _train(tmp_path_factory.mktemp("runs") / "cnn", "--set", "data.samples_per_class=4",
+                  "--set", "data.val_fraction=0.01")
+
+
+@pytest.fixture(scope="module")
+def vit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """timm's smallest ViT (64 wide, 6 blocks; small_input: 4 px patches, a 7x7 grid at 28 px) on an
+    RGB image folder of real Fashion-MNIST images of three classes (wnid folders bind them to the
+    shipped ontology): a test split of 9 images keeps the run's own evaluation short."""
+    from kgnet.data.builder import read_arrays
+
+    arrays, card = read_arrays("fashion_mnist")
+    root = tmp_path_factory.mktemp("folder")
+    for split, data, count in (("train", arrays.train, 8), ("test", arrays.test, 3)):
+        for name in ("Trouser", "Sneaker", "Bag"):
+            label = card.classes.index(name)
+            folder = root / split / card.wnids[label]
+            folder.mkdir(parents=True)
+            for j, i in enumerate(np.flatnonzero(np.asarray(data.labels) == label)[:count]):
+                Image.fromarray(np.asarray(data.images[i]).squeeze()).convert("RGB").save(folder / f"{j}.png")
+    return _train(tmp_path_factory.mktemp("runs") / "vit", "--set", "model.backbone=test_vit",
+                  "--set", "data.name=imagefolder", "--set", f"data.root={root}", "--set", "data.image_size=28",
+                  "--set", f"knowledge.ontology={REPO / 'kg' / 'fashion_mnist.ttl'}")
+
+
+class _Sources(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+
+    def handle_starttag(self, tag, attrs) -> None:
+        for key, value in attrs:
+            if key in ("src", "href"):
+                self.sources.append(value)
+
+
+@pytest.mark.parametrize("run_fixture", ["cnn_run", "vit_run"])
+def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, request, tmp_path: Path, capsys) -> None:
+    run = request.getfixturevalue(run_fixture)
+    out = tmp_path / "explain"
+    code = explain_main(["--run", str(run), "--samples", "2", "--faithfulness", "4", "--steps", "8", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+
+    figures = sorted((out / "figures").glob("*.png"))
+    assert len(figures) == 2
+    for path in figures:
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 800 and image.height > 500
+
+    report = json.loads((out / "faithfulness.json").read_text())
+    assert report["settings"]["images"] == 4 and report["settings"]["steps"] == 8
+    assert set(report["gradcam"]) == {"baseline", "kgnet"}
+    for scores in report["gradcam"].values():
+        for metric in ("deletion", "insertion"):
+            assert 0.0 <= scores[metric]["mean"] <= 1.0 and scores[metric]["std"] >= 0.0
+        assert len(scores["mean_deletion_curve"]) == 9
+    concepts = report["concepts"]
+    assert concepts["images"] == 4 and 0.0 <= concepts["fraction_top_greater"] <= 1.0
+    for key in ("top_drop_mean", "random_drop_mean"):
+        assert np.isfinite(concepts[key])
+
+    page = (out / "index.html").read_text()
+    parser = _Sources()
+    parser.feed(page)
+    assert len([s for s in parser.sources if s.startswith("figures/")]) >= 2
+    for source in parser.sources:
+        assert not re.match(r"[a-z]+://|/", source), f"not a relative path: {source}"
+        assert (out / source).is_file(), source
+    assert "deletion AUC" in page and f"{report['gradcam']['kgnet']['deletion']['mean']:.3f}" in page
+    assert "kgnet deletion AUC" in re.sub(r"\s+", " ", capsys.readouterr().out)
+
+
+def test_explain_images_gallery_escapes_names(cnn_run: Path, tmp_path: Path) -> None:
+    shoe = tmp_path / "a<b>&shoe.png"
+    Image.fromarray((np.random.default_rng(0).random((40, 30)) * 255).astype(np.uint8)).save(shoe)
+    out = tmp_path / "explain"
+    assert explain_main(["--run", str(cnn_run), "--images", str(shoe), "--out", str(out)]) == 0
+    page = (out / "index.html").read_text()
+    assert "a&lt;b&gt;&amp;shoe.png" in page and "a<b>" not in page
+    assert not (out / "faithfulness.json").exists()  # --images alone: no test-split numbers by default
+    assert len(list((out / "figures").glob("*.png"))) == 1
+
+
+def test_gradcam_layer_and_vit_reshape_come_from_the_model(cnn_run: Path, vit_run: Path) -> None:
+    cnn, _ = load_released_model(cnn_run / "kgnet")
+    assert target_layer(cnn) is cnn.backbone.model.layer4
+
+    vit, meta = load_released_model(vit_run / "kgnet")
+    backbone = vit.backbone
+    assert target_layer(vit) is backbone.model.blocks[-1]
+    grid = tuple(backbone.model.patch_embed.grid_size)
+    assert grid == (7, 7) and backbone.num_prefix_tokens == 1
+    sequence = torch.randn(2, backbone.num_prefix_tokens + 49, backbone.num_features)
+    maps = reshape_transform(backbone)(sequence)
+    assert maps.shape == (2, backbone.num_features, *grid)
+    # patch token k (after the class token) lands at row k // 7, column k % 7
+    assert torch.equal(maps[:, :, 2, 5], sequence[:, 1 + 2 * 7 + 5])
+
+    images = torch.randn(3, meta["in_chans"], meta["image_size"], meta["image_size"])
+    cams = gradcam(vit, images, [0, 1, 2])
+    assert cams.shape == (3, meta["image_size"], meta["image_size"])
+    assert cams.min() >= 0.0 and cams.max() <= 1.0 + 1e-6 and cams.reshape(3, -1).std(axis=1).min() > 0
+
+
+class _RegionModel(torch.nn.Module):
+    """Two classes; class 0's logit is (number of bright pixels in the top-left 3x3) - 4.5."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        present = images[:, 0, :3, :3].sum(dim=(1, 2))
+        return torch.stack([present - 4.5, torch.zeros_like(present)], dim=1)
+
+
+def _trapezoid(y: np.ndarray) -> float:
+    return float(((y[1:] + y[:-1]) / 2).sum() / (len(y) - 1))
+
+
+def test_deletion_insertion_on_a_model_with_a_known_answer() -> None:
+    image = torch.ones(1, 1, 8, 8)  # 64 pixels; removed pixels become 0 (the normalised zero)
+    right = np.zeros((1, 8, 8), np.float32)
+    right[0, :3, :3] = 1.0
+    inverted = 1.0 - right
+    steps = 64  # one pixel per step
+
+    def p(present: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(present - 4.5)))
+
+    k = np.arange(steps + 1)
+    expected = {  # region pixels still present after k steps
+        ("right", "deletion"): p(9 - np.minimum(k, 9)),
+        ("right", "insertion"): p(np.minimum(k, 9)),
+        ("inverted", "deletion"): p(9 - np.clip(k - 55, 0, 9)),
+        ("inverted", "insertion"): p(np.clip(k - 55, 0, 9)),
+    }
+    results = {name: deletion_insertion(_RegionModel(), image, saliency, [0], steps=steps)
+               for name, saliency in (("right", right), ("inverted", inverted))}
+    for (name, mode), curve in expected.items():
+        np.testing.assert_allclose(results[name][f"{mode}_curve"][0], curve, atol=1e-6)
+        assert results[name][mode][0] == pytest.approx(_trapezoid(curve), abs=1e-6)
+    assert results["right"]["deletion"][0] == pytest.approx(0.0798, abs=1e-3)
+    assert results["inverted"]["deletion"][0] == pytest.approx(0.9202, abs=1e-3)
+    assert results["right"]["insertion"][0] == pytest.approx(0.9202, abs=1e-3)
+
+    noise = np.random.default_rng(3).random((1, 8, 8)).astype(np.float32)
+    random = deletion_insertion(_RegionModel(), image, noise, [0], steps=steps)
+    assert results["right"]["deletion"][0] < random["deletion"][0] < results["inverted"]["deletion"][0]
+    assert results["right"]["insertion"][0] > random["insertion"][0] > results["inverted"]["insertion"][0]
+
+
+def test_each_step_changes_exactly_its_share_of_pixels_even_with_ties() -> None:
+    image = torch.ones(1, 10, 10)
+    flat = torch.zeros(10, 10)  # every pixel tied: a percentile threshold would remove all or none
+    for fraction in (0.0, 0.25, 0.5, 0.93, 1.0):
+        deleted = SaliencyOrderPerturbation(fraction, "deletion")(image, flat)
+        inserted = SaliencyOrderPerturbation(fraction, "insertion")(image, flat)
+        assert int((deleted == 0).sum()) == round(fraction * 100)
+        assert int((inserted == 1).sum()) == round(fraction * 100)
+    earlier = SaliencyOrderPerturbation(0.3, "deletion")(image, flat) == 0
+    later = SaliencyOrderPerturbation(0.6, "deletion")(image, flat) == 0
+    assert bool((later | ~earlier).all())  # a removed pixel stays removed
+
+
+def _toy_block() -> InfusionBlock:
+    """One head whose query is fixed, keys = values = the node vectors (weights set by hand)."""
+    block = InfusionBlock(token_dim=4, node_dim=4, attn_dim=4, heads=1, dropout=0.0).eval()
+    with torch.no_grad():
+        block.query.weight.zero_()
+        block.query.bias.fill_(1.0)
+        block.key_value.weight.copy_(torch.cat([torch.eye(4), torch.eye(4)]))
+        block.key_value.bias.zero_()
+    return block
+
+
+def test_masking_a_key_removes_it_from_the_attention() -> None:
+    block = _toy_block()
+    tokens = torch.randn(2, 3, 4)
+    nodes = torch.tensor([[-20.0] * 4,  # logit -40: never attended
+                          [1.0, 1.0, 1.0, 1.0],
+                          [0.5, -0.5, 0.5, 0.0]])
+    with torch.no_grad():
+        fused, attention = block(tokens, nodes)
+        assert float(attention[..., 0].max()) < 1e-12
+        with masking_keys([block], [0]):
+            unattended, _ = block(tokens, nodes)
+        with masking_keys([block], [1]):
+            without_top, masked_attention = block(tokens, nodes)
+    assert block.masked_keys is None  # restored on exit
+    torch.testing.assert_close(unattended, fused)  # masking a node nobody attends changes nothing
+    assert float((without_top - fused).abs().max()) > 0.1  # masking the attended one does
+    assert float(masked_attention[..., 1].abs().max()) == 0.0
+    torch.testing.assert_close(masked_attention[..., 2], attention[..., 2] / (1 - attention[..., 1]))
+
+
+def test_masking_every_concept_equals_attending_to_none(cnn_run: Path) -> None:
+    model, meta = load_released_model(cnn_run / "kgnet")
+    images = torch.randn(4, meta["in_chans"], meta["image_size"], meta["image_size"])
+    tokens = len(model.token_labels)
+    with torch.no_grad():
+        plain = model(images)
+        with masking_keys(infusion_blocks(model), range(tokens)):
+            masked = model(images)
+        # the same model whose attention contributes zero values: knowledge attended to nothing
+        silent = copy.deepcopy(model)
+        for block in infusion_blocks(silent):
+            half = block.key_value.out_features // 2
+            block.key_value.weight[half:].zero_()
+            block.key_value.bias[half:].zero_()
+        reference = silent(images)
+    assert float(masked.attention.abs().max()) == 0.0
+    torch.testing.assert_close(masked.logits, reference.logits)
+    assert float((masked.logits - plain.logits).abs().max()) > 1e-4
+
+    result = concept_faithfulness(model, images, seed=0)
+    np.testing.assert_array_equal(result["top"], concept_weights(plain.attention).argmax(dim=1).numpy())
+    assert (result["top"] != result["random"]).all()
+    np.testing.assert_allclose(result["probability"], plain.logits.softmax(1).max(1).values.numpy(), rtol=1e-5)
+    assert result["top_drop"].shape == result["random_drop"].shape == (4,)
+
+
+def test_not_a_run_folder_exits_2_without_traceback(tmp_path: Path) -> None:
+    result = run_cli("kgnet.explain", "--run", str(tmp_path), "--samples", "2")
+    assert result.returncode == 2
+    assert "not a kgnet run folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unreadable_image_and_unknown_variant_exit_2(cnn_run: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n this is not an image")
+    assert explain_main(["--run", str(cnn_run), "--images", str(broken), "--out", str(tmp_path / "o")]) == 2
+    assert "broken.png: not a readable image" in capsys.readouterr().err
+    assert explain_main(["--run", str(cnn_run), "--samples", "1", "--variant", "kgnet-wide"]) == 2
+    err = capsys.readouterr().err
+    assert "kgnet-wide" in err and "variants there: baseline, kgnet" in err
+    assert explain_main(["--run", str(cnn_run), "--samples", "1", "--variant", "baseline", "--baseline", "kgnet"]) == 2
+    assert "--variant baseline: this variant has no knowledge tokens" in capsys.readouterr().err
+    assert explain_main(["--run", str(cnn_run), "--samples", "1", "--variant", "baseline"]) == 2
+    assert "both name 'baseline'" in capsys.readouterr().err
+    assert not (cnn_run / "explain").exists()  # nothing written on a user error
