@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kgnet-installed
 
-.PHONY: install data demo test test-slow bench clean
+.PHONY: install data demo test test-slow bench bench-quick clean
 
 install: $(STAMP) data
 
@@ -30,6 +30,10 @@ test-slow: install
 
 bench: install
 	$(PY) benchmarks/kg_compile.py
+
+# the quick benchmark suite (Fashion-MNIST, CPU, ~1 hour on 2 cores; resumable), then its report
+bench-quick: install
+	$(PY) -m benchmarks.run --suite quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -1,0 +1,1 @@
+"""kgnet's benchmark suite: `python -m benchmarks.run --suite quick|full` (see benchmarks/run.py)."""

@@ -1,0 +1,436 @@
+"""`python -m benchmarks.run`: run a benchmark suite cell by cell, resumably, then write its report.
+
+    python -m benchmarks.run --suite quick                      # Fashion-MNIST on a CPU, ~1 hour on 2 cores
+    python -m benchmarks.run --suite quick --only '^low10-'     # only the cells whose id matches
+    python -m benchmarks.run --suite quick --report-only        # tables and plots from the saved cells
+    python -m benchmarks.run --suite full --data-root /data --device cuda
+    python -m benchmarks.run --suite full --tiny --data-root /tmp/tiny-cifar --only 'cifar10-resnet18-scratch'
+    python -m benchmarks.run --suite full --list                # the cell ids, in running order
+
+Each cell trains one variant for one seed with `kgnet.train` (in this process, its output in
+`<out>/runs/<cell id>.log`) into `<out>/runs/<cell id>/`, then saves `<out>/cells/<cell id>.json`:
+the variant's metrics, the cell's definition, its wall time and the machine. A cell whose
+json exists (with the same definition) is skipped, so a killed suite continues where it
+stopped; the run folder of a cell that did not finish is removed and the cell redone. At the
+end `<out>/summary.json` holds the aggregates, and the report (`docs/benchmarks.md` with its
+PNGs in `docs/benchmarks/`, when `--out` is the suite's default folder; else `<out>/report/`)
+is regenerated from every saved cell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator, Sequence, TextIO
+
+from kgnet.atomic import write_text_atomic
+from kgnet.cli import user_errors_exit_2
+from kgnet.errors import ConfigError, DataMissingError, KgnetError
+
+from benchmarks import report as report_mod
+from benchmarks.suite import REPO, Cell, Suite, get_suite
+
+RESULTS = REPO / "benchmarks" / "results"
+DOCS = REPO / "docs"
+CELL_FORMAT = "kgnet-bench-cell/1"
+
+#: Where the ImageFolder data sets are looked for under --data-root (first that exists).
+IMAGEFOLDER_DIRS = {
+    "imagenette": ("imagenette2-160", "imagenette2-320", "imagenette2"),
+    "imagewoof": ("imagewoof2-160", "imagewoof2-320", "imagewoof2"),
+}
+IMAGEFOLDER_URLS = {
+    "imagenette": "https://s3.amazonaws.com/fast-ai-imageclas/imagenette2-160.tgz",
+    "imagewoof": "https://s3.amazonaws.com/fast-ai-imageclas/imagewoof2-160.tgz",
+}
+
+
+class CellFailed(KgnetError):
+    """A cell's training ended with an error (its log says why)."""
+
+
+def default_out(suite: str, tiny: bool = False) -> Path:
+    return RESULTS / (f"{suite}-tiny" if tiny else suite)
+
+
+# ---------------------------------------------------------------------------------------------
+# the machine
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def resolve_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device is available here (use --device cpu)")
+    return device
+
+
+def machine_info(device: str) -> dict[str, Any]:
+    """What ran a cell: CPU model, cores, threads, torch, device (and GPU name)."""
+    import torch
+
+    info: dict[str, Any] = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                            "torch": torch.__version__, "python": platform.python_version(),
+                            "platform": platform.platform(), "device": device}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    with contextlib.suppress(OSError):
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+# ---------------------------------------------------------------------------------------------
+# running one cell
+
+
+@contextlib.contextmanager
+def quiet(log_path: Path) -> Iterator[None]:
+    """Send everything written to stdout/stderr (Python and C level, logging too) to `log_path`."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    saved_streams = sys.stdout, sys.stderr
+    for stream in saved_streams:
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved_fds = os.dup(1), os.dup(2)
+    with open(log_path, "a", encoding="utf-8", buffering=1) as log:
+        try:
+            root.handlers = []  # kgnet.train's logging.basicConfig binds a fresh handler to the log
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            sys.stdout = sys.stderr = log
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                log.flush()
+            sys.stdout, sys.stderr = saved_streams
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            for fd in saved_fds:
+                os.close(fd)
+            root.handlers, root.level = saved_handlers, saved_level
+
+
+def _log_tail(path: Path, lines: int = 1) -> str:
+    try:
+        text = [line.strip() for line in path.read_text(errors="replace").replace("\r", "\n").splitlines()]
+    except OSError:
+        return ""
+    text = [line for line in text if line]
+    return " | ".join(text[-lines:])
+
+
+def data_root_for(kind: str, data_root: Path | None) -> Path | None:
+    """The `data.root` a cell of data set `kind` gets, or None for kgnet's own search."""
+    if kind in IMAGEFOLDER_DIRS:
+        if data_root is None:
+            raise DataMissingError(
+                f"{kind}: the full suite needs --data-root DIR with {IMAGEFOLDER_DIRS[kind][0]}/ in it "
+                f"(download {IMAGEFOLDER_URLS[kind]} and unpack it there)")
+        for name in IMAGEFOLDER_DIRS[kind]:
+            if (data_root / name / "train").is_dir():
+                return data_root / name
+        raise DataMissingError(
+            f"{kind}: none of {', '.join(IMAGEFOLDER_DIRS[kind])} (with a train/ folder) under {data_root}; "
+            f"download {IMAGEFOLDER_URLS[kind]} and unpack it into {data_root}")
+    if kind in ("cifar10", "cifar100"):
+        from kgnet.data.cifar import CIFAR10, CIFAR100, find_cifar
+
+        find_cifar(CIFAR10 if kind == "cifar10" else CIFAR100, data_root)  # says how to get it when missing
+    return data_root
+
+
+def ontology_path(ontology: str) -> Path:
+    path = Path(ontology)
+    return path if path.is_absolute() else REPO / path
+
+
+def train_argv(cell: Cell, run_dir: Path, device: str, root: Path | None) -> list[str]:
+    argv = ["--out", str(run_dir), "--set", f"variants=[{cell.train_variant}]", "--set", f"seed={cell.seed}",
+            "--set", f"train.device={device}"]
+    for item in cell.overrides:
+        key, _, value = item.partition("=")
+        if key == "knowledge.ontology":
+            item = f"{key}={ontology_path(value)}"
+        argv += ["--set", item]
+    if root is not None:
+        argv += ["--set", f"data.root={root}"]
+    return argv
+
+
+def run_train_cell(cell: Cell, out: Path, device: str, root: Path | None) -> dict[str, Any]:
+    """Train the cell in this process; its metrics.json entry."""
+    from kgnet import train
+
+    run_dir, log_path = out / "runs" / cell.id, out / "runs" / f"{cell.id}.log"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a cell that did not finish: start it again from nothing
+    log_path.unlink(missing_ok=True)
+    with quiet(log_path):
+        rc = train.main(train_argv(cell, run_dir, device, root))
+    gc.collect()
+    if rc == 130:
+        raise KeyboardInterrupt
+    if rc != 0:
+        raise CellFailed(f"cell {cell.id}: training failed (exit {rc}): {_log_tail(log_path)}; full log: {log_path}")
+    return json.loads((run_dir / "metrics.json").read_text())[cell.train_variant]
+
+
+def run_cost_cell(cell: Cell, out: Path, device: str) -> dict[str, Any]:
+    """Measure the cost cell; the JSON-ready result."""
+    params = cell.params
+    log_path = out / "runs" / f"{cell.id}.log"
+    log_path.unlink(missing_ok=True)
+    with quiet(log_path):
+        if cell.variant.startswith("model-"):
+            from benchmarks import model_cost
+
+            label = params["inputs"]
+            return model_cost.measure(params["backbone"], {label: model_cost.INPUTS[label]}, int(params["rounds"]),
+                                      int(params["batch"]), device)
+        if cell.variant == "kg-compile":
+            from benchmarks import kg_compile
+
+            if params["source"] == "wordnet-all-nouns":
+                return kg_compile.measure(int(params["repeats"]))
+            return {**kg_compile.measure(int(params["repeats"]), ontology_path(params["source"])),
+                    "source": params["source"]}
+    raise ValueError(f"unknown cost cell {cell.variant!r}")
+
+
+def describe_result(record: dict[str, Any]) -> str:
+    """The end of a progress line: `61.2% top-1`, zero-shot numbers, or the cost ratios."""
+    if record["cell"]["kind"] == "cost":
+        result = record["result"]
+        if "inputs" in result:
+            r = next(iter(result["inputs"].values()))
+            from benchmarks.model_cost import peak_mb
+
+            memory = peak_mb(r["peak_memory_mb"]["kgnet"]) / peak_mb(r["peak_memory_mb"]["baseline"])
+            return (f"train step x{r['train_step']['ratio']:.2f}, inference x{r['inference']['ratio']:.2f}, "
+                    f"peak memory x{memory:.2f}")
+        return (f"{result['graph']['nodes']:,} nodes: cold {result['cold_compile_seconds']:.1f} s, "
+                f"cached {result['warm_load_seconds']:.2f} s")
+    m = record["metrics"]
+    text = f"{100 * m['top1']:.1f}% top-1"
+    if "zero_shot_top1" in m:
+        text += f", {100 * m['zero_shot_top1']:.1f}% zero-shot, GZSL H {100 * m['gzsl_harmonic']:.1f}%"
+    return text
+
+
+def cached_record(path: Path, cell: Cell) -> tuple[dict[str, Any] | None, str]:
+    """The saved result of `cell`, or None and why it must (re)run."""
+    if not path.is_file():
+        return None, ""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None, "unreadable result, rerun"
+    if record.get("cell") != cell.to_dict():
+        return None, "definition changed, rerun"
+    return record, ""
+
+
+# ---------------------------------------------------------------------------------------------
+# the suite
+
+
+def select(suite: Suite, only: str | None) -> list[Cell]:
+    if not only:
+        return list(suite.cells)
+    try:
+        pattern = re.compile(only)
+    except re.error as err:
+        raise ConfigError(f"--only {only!r}: not a regular expression ({err})") from None
+    cells = [c for c in suite.cells if pattern.search(c.id)]
+    if not cells:
+        raise ConfigError(f"--only {only!r} matches no cell of the {suite.name} suite; "
+                          f"`python -m benchmarks.run --suite {suite.name} --list` shows the ids")
+    return cells
+
+
+def preflight(suite: Suite, cells: list[Cell], data_root: Path | None) -> dict[str, Path | None]:
+    """Check every input the pending cells need before training anything; data roots by regime."""
+    problems: list[str] = []
+    roots: dict[str, Path | None] = {}
+    if data_root is not None and not data_root.is_dir():
+        raise DataMissingError(f"--data-root {data_root}: no such folder")
+    for cell in cells:
+        if cell.kind != "train":
+            continue
+        regime = suite.regime(cell.regime)
+        if regime is not None and regime.name not in roots:
+            try:
+                roots[regime.name] = data_root_for(regime.data_kind, data_root)
+            except DataMissingError as err:
+                roots[regime.name] = None
+                if str(err) not in problems:
+                    problems.append(str(err))
+        if cell.ontology and not ontology_path(cell.ontology).is_file():
+            message = (f"{cell.ontology}: ontology not found; the {cell.variant} cells need it "
+                       f"(leave them out with --only '^(?!.*{cell.variant})')")
+            if message not in problems:
+                problems.append(message)
+    if problems:
+        raise DataMissingError("; ".join(problems))
+    return roots
+
+
+def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "cpu",
+            data_root: Path | None = None, report_dir: Path | None = None,
+            report_sections: list[tuple[Suite, Path]] | None = None, console: TextIO | None = None) -> int:
+    """Run the (selected) cells of `suite` into `out`, skipping finished ones; then summary and report."""
+    console = console or sys.stdout
+    cells = select(suite, only)
+    out.mkdir(parents=True, exist_ok=True)
+    pending = [c for c in cells if cached_record(out / "cells" / f"{c.id}.json", c)[0] is None]
+    roots = preflight(suite, pending, data_root)
+    device = resolve_device(device)
+    started = time.perf_counter()
+    ran = 0
+    for i, cell in enumerate(cells, 1):
+        path = out / "cells" / f"{cell.id}.json"
+        head = f"[{i}/{len(cells)}] {cell.label} ... "
+        record, why = cached_record(path, cell)
+        if record is not None:
+            print(f"{head}cached: {describe_result(record)}", file=console, flush=True)
+            continue
+        print(head + (f"({why}) " if why else ""), end="", file=console, flush=True)
+        start = time.perf_counter()
+        try:
+            if cell.kind == "train":
+                result_key, result = "metrics", run_train_cell(cell, out, device, roots.get(cell.regime, data_root))
+            else:
+                result_key, result = "result", run_cost_cell(cell, out, device)
+        except KeyboardInterrupt:
+            print("interrupted (rerun to continue)", file=console, flush=True)
+            raise
+        except BaseException:
+            print("failed", file=console, flush=True)
+            raise
+        wall = time.perf_counter() - start
+        regime = suite.regime(cell.regime)
+        record = {
+            "format": CELL_FORMAT, "suite": suite.name, "budget": suite.budget, "id": cell.id,
+            "cell": cell.to_dict(), "regime": regime.to_dict() if regime else None,
+            result_key: result, "wall_seconds": round(wall, 2), "machine": machine_info(device),
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "run_folder": f"runs/{cell.id}" if cell.kind == "train" else None,
+        }
+        write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+        ran += 1
+        print(f"{describe_result(record)} ({wall:.0f} s)", file=console, flush=True)
+    records = report_mod.load_records(out)
+    summary = report_mod.aggregate(suite, records)
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    sections = report_sections or [(suite, out)]
+    report_dir = report_dir or out / "report"
+    markdown = report_mod.write_report(sections, report_dir)
+    elapsed = time.perf_counter() - started
+    print(f"{ran} cells run, {len(cells) - ran} cached ({elapsed / 60:.1f} min); "
+          f"summary: {out / 'summary.json'}; report: {markdown}", file=console, flush=True)
+    if summary.get("verdict"):
+        print(summary["verdict"]["text"], file=console, flush=True)
+    return 0
+
+
+def report_only(sections: list[tuple[Suite, Path]], suite: Suite, out: Path, report_dir: Path,
+                console: TextIO | None = None) -> int:
+    console = console or sys.stdout
+    if not (out / "cells").is_dir():
+        print(f"no saved cells in {out / 'cells'}: the {suite.name} section says its results are pending",
+              file=console)
+    else:
+        summary = report_mod.aggregate(suite, report_mod.load_records(out))
+        write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    markdown = report_mod.write_report(sections, report_dir)
+    print(f"report: {markdown}", file=console)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--suite", choices=("quick", "full"), required=True)
+    parser.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/<suite>)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
+    parser.add_argument("--only", metavar="REGEX", help="run only the cells whose id matches (re.search)")
+    parser.add_argument("--report-only", action="store_true", help="write summary and report from saved cells")
+    parser.add_argument("--list", action="store_true", help="print the cell ids in running order and exit")
+    parser.add_argument("--tiny", action="store_true",
+                        help="full suite: every budget shrunk to seconds (checks the machinery on tiny data)")
+    parser.add_argument("--data-root", metavar="DIR",
+                        help="folder holding the data sets (cifar-10-batches-py/, cifar-100-python/, "
+                             "imagenette2-160/, imagewoof2-160/); default: kgnet's own search")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or auto (default: cpu for quick, "
+                                                       "auto for full)")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="torch CPU threads (default: torch's, i.e. the cores; on a machine shared with "
+                             "other jobs 1 can be many times faster than oversubscribed cores)")
+    parser.add_argument("--report", metavar="DIR", help="report folder (default docs/ for the default --out, "
+                                                        "else <out>/report)")
+    return parser
+
+
+@user_errors_exit_2
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.tiny and args.suite != "full":
+        raise ConfigError("--tiny applies to --suite full (the quick suite's budget is its point)")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f"--seeds: each seed once, got {args.seeds}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
+    suite = get_suite(args.suite, tuple(args.seeds), tiny=args.tiny)
+    if args.list:
+        for cell in select(suite, args.only):
+            print(cell.id)
+        return 0
+    out = Path(args.out) if args.out else default_out(args.suite, args.tiny)
+    is_default = out.resolve() == default_out(args.suite).resolve()
+    if is_default and args.tiny:
+        raise ConfigError(f"--tiny results must not mix with the real ones in {out}; pick another --out")
+    report_dir = Path(args.report) if args.report else (DOCS if is_default else out / "report")
+    if is_default:  # the committed report covers both suites from their default folders
+        sections = [(get_suite(name, tuple(args.seeds)) if name == args.suite else get_suite(name),
+                     default_out(name)) for name in ("quick", "full")]
+    else:
+        sections = [(suite, out)]
+    if args.report_only:
+        return report_only(sections, suite, out, report_dir)
+    data_root = Path(args.data_root).expanduser() if args.data_root else None
+    device = args.device or ("cpu" if args.suite == "quick" else "auto")
+    return execute(suite, out, only=args.only, device=device, data_root=data_root, report_dir=report_dir,
+                   report_sections=sections)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""The cells of the benchmark suites: what is trained, on what budget, in which order.
+
+A cell is one variant trained for one seed in one regime (a data set, a training-set size
+and a budget); its id (`low10-kgnet-s1`) names its result file `cells/<id>.json` and its run
+folder `runs/<id>/`. A cell's definition (every `--set` it passes to `kgnet.train`) is stored
+in its result, so a cached result whose definition has since changed is rerun instead of
+being mixed with the new ones. Where the data live (`--data-root`) and which device runs
+it are not part of the definition; the machine is recorded with each result.
+
+Two suites:
+
+- `quick`: Fashion-MNIST on a CPU in about an hour on 2 cores. Regimes `low10` (10 images per
+  class), `mid` (100 per class), `full` (all 54,000 training images, one epoch), each with the
+  eight variants of `QUICK_VARIANTS`, plus zero-shot cells (`zs-mid`: Sandal and Shirt held
+  out) and the cost cells. Cheap regimes run first so a partial run is already useful.
+- `full`: CIFAR-10, CIFAR-100, Imagenette and ImageWoof, ResNet-18 and a small ViT, from
+  scratch and pretrained, baseline vs kgnet vs the ablations, with budgets for a GPU.
+  `tiny=True` shrinks every budget to seconds (the machinery check on CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+#: The repository root (ontology paths of cells are relative to it).
+REPO = Path(__file__).resolve().parents[1]
+
+#: The Fashion-MNIST ontology that is not WordNet (parts, materials, body regions as OWL
+#: restrictions), compared against the shipped WordNet one. Relative to the repository root.
+GARMENTS_ONTOLOGY = "kg/fashion_mnist_garments.ttl"
+
+#: Variants of the quick suite: label -> (kgnet.train variant, ontology or None = the data set's).
+QUICK_VARIANTS: dict[str, tuple[str, str | None]] = {
+    "baseline": ("baseline", None),
+    "kgnet": ("kgnet", None),
+    "kgnet-category": ("kgnet-category", None),
+    "kgnet-relation": ("kgnet-relation", None),
+    "kgnet-wide": ("kgnet-wide", None),
+    "kgnet-shuffled": ("kgnet-shuffled", None),
+    "kgnet-randomtext": ("kgnet-randomtext", None),
+    "kgnet-garments": ("kgnet", GARMENTS_ONTOLOGY),
+}
+FULL_VARIANTS: dict[str, tuple[str, str | None]] = {
+    k: v for k, v in QUICK_VARIANTS.items() if k != "kgnet-garments"}
+
+SINGLE_SCALES = ("kgnet-category", "kgnet-relation", "kgnet-wide")
+CONTROLS = ("kgnet-shuffled", "kgnet-randomtext")
+DEFAULT_SEEDS = (0, 1, 2)
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A data set, a training-set size and a training budget shared by all its cells.
+
+    Attributes:
+        name: Short name, the first part of its cells' ids.
+        dataset: What the report calls the data set.
+        per_class: Nominal training images per class (the x axis of accuracy vs size).
+        overrides: `--set key=value` strings every cell of the regime passes.
+        description: One line for the report.
+        zero_shot: Classes are held out; the report reads the zero-shot metrics.
+        data_kind: `fashion_mnist`, `cifar10`, `cifar100`, `imagenette` or `imagewoof`: where
+            `--data-root` points the cell.
+    """
+
+    name: str
+    dataset: str
+    per_class: int | None
+    overrides: tuple[str, ...]
+    description: str
+    zero_shot: bool = False
+    data_kind: str = "fashion_mnist"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "overrides": list(self.overrides)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One variant, one seed, one regime (`kind="train"`), or one cost measurement (`kind="cost"`).
+
+    Attributes:
+        regime: The regime's name (`cost` for cost cells).
+        variant: The label the report uses (`kgnet-garments`, or for cost cells what is measured).
+        seed: The run's seed (pairs cells across variants).
+        ontology: Repository-relative ontology file, or None for the data set's shipped one.
+        overrides: Every `--set key=value` of the training run (regime budget included), or
+            for a cost cell its parameters as `key=value`.
+        trains: The `kgnet.train` variant; defaults to `variant`.
+        kind: `train` or `cost`.
+    """
+
+    regime: str
+    variant: str
+    seed: int = 0
+    ontology: str | None = None
+    overrides: tuple[str, ...] = ()
+    trains: str | None = None
+    kind: str = "train"
+
+    @property
+    def id(self) -> str:
+        if self.kind == "cost":
+            return f"cost-{self.variant}"
+        return f"{self.regime}-{self.variant}-s{self.seed}"
+
+    @property
+    def label(self) -> str:
+        """How the progress line names the cell: `low10 kgnet seed1`."""
+        if self.kind == "cost":
+            return f"cost {self.variant}"
+        return f"{self.regime} {self.variant} seed{self.seed}"
+
+    @property
+    def train_variant(self) -> str:
+        return self.trains or self.variant
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The overrides as a dict (a cost cell's parameters)."""
+        return dict(item.split("=", 1) for item in self.overrides)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "regime": self.regime, "variant": self.variant,
+                "trains": self.train_variant, "seed": self.seed, "ontology": self.ontology,
+                "overrides": list(self.overrides)}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named list of cells and the regimes they belong to, in running order.
+
+    `low_regime` and `full_regime` name the regimes the goal is checked in (None: no verdict).
+    """
+
+    name: str
+    title: str
+    regimes: tuple[Regime, ...]
+    cells: tuple[Cell, ...]
+    low_regime: str | None = None
+    full_regime: str | None = None
+    budget: str = "standard"
+    notes: tuple[str, ...] = field(default=())
+
+    def regime(self, name: str) -> Regime | None:
+        return next((r for r in self.regimes if r.name == name), None)
+
+
+def train_cells(regime: Regime, variants: dict[str, tuple[str, str | None]], seeds,
+                extra: tuple[str, ...] = ()) -> list[Cell]:
+    """Every variant for every seed, seed-major, so paired comparisons fill in early."""
+    cells = []
+    for seed in seeds:
+        for label, (trains, ontology) in variants.items():
+            overrides = regime.overrides + extra
+            if ontology:
+                overrides += (f"knowledge.ontology={ontology}",)
+            cells.append(Cell(regime.name, label, seed, ontology, overrides, trains))
+    return cells
+
+
+# ---------------------------------------------------------------------------------------------
+# quick: Fashion-MNIST on a CPU
+
+_FASHION = ("data.name=fashion_mnist", "model.backbone=resnet10t", "data.num_workers=0", "train.analysis=off")
+
+QUICK_REGIMES = (
+    Regime("low10", "Fashion-MNIST", 10,
+           _FASHION + ("data.samples_per_class=10", "data.val_fraction=0.005", "train.batch_size=32",
+                       "train.align_epochs=30", "train.epochs=30", "train.temperature=0.05"),
+           "10 training images per class; 30 alignment + 30 cross-entropy epochs, batch 32, temperature 0.05 "
+           "(the best of the low-data sweep on validation, benchmarks/results/gpu/low_data_sweep.json)"),
+    Regime("mid", "Fashion-MNIST", 100,
+           _FASHION + ("data.samples_per_class=100", "data.val_fraction=0.005", "train.batch_size=64",
+                       "train.align_epochs=2", "train.epochs=15"),
+           "100 training images per class; 2 alignment + 15 cross-entropy epochs, batch 64"),
+    Regime("zs-mid", "Fashion-MNIST", 100,
+           _FASHION + ("data.samples_per_class=100", "data.val_fraction=0.005", "train.batch_size=64",
+                       "train.align_epochs=2", "train.epochs=15", "data.held_out_classes=[Sandal,Shirt]"),
+           "as `mid`, with Sandal and Shirt held out of training (zero-shot)", zero_shot=True),
+    Regime("full", "Fashion-MNIST", 5400,
+           _FASHION + ("data.val_fraction=0.1", "train.batch_size=128", "train.align_epochs=0",
+                       "train.epochs=1"),
+           "all 54,000 training images (10% held for validation); one epoch with the alignment term, batch 128"),
+)
+
+QUICK_COST = (
+    Cell("cost", "model-resnet10t", kind="cost",
+         overrides=("backbone=resnet10t", "inputs=28x28 gray", "batch=128", "rounds=10")),
+    Cell("cost", "kg-compile", kind="cost", overrides=("source=wordnet-all-nouns", "repeats=1")),
+)
+
+
+def quick_suite(seeds=DEFAULT_SEEDS) -> Suite:
+    regimes = {r.name: r for r in QUICK_REGIMES}
+    cells: list[Cell] = []
+    cells += train_cells(regimes["low10"], QUICK_VARIANTS, seeds)
+    cells += train_cells(regimes["mid"], QUICK_VARIANTS, seeds)
+    cells += train_cells(regimes["zs-mid"], {k: QUICK_VARIANTS[k] for k in ("baseline", "kgnet")}, seeds)
+    cells += QUICK_COST
+    cells += train_cells(regimes["full"], QUICK_VARIANTS, seeds)
+    return Suite("quick", "Quick suite: Fashion-MNIST on a CPU", QUICK_REGIMES, tuple(cells),
+                 low_regime="low10", full_regime="full")
+
+
+# ---------------------------------------------------------------------------------------------
+# full: CIFAR and ImageNet subsets on a GPU
+
+#: The small ViT of the full suite (timm name; 22M parameters, patch 16 at 224 px).
+VIT = "vit_small_patch16_224"
+BACKBONES = {"resnet18": "resnet18", "vit": VIT}
+
+#: data set -> (report name, kgnet data.name, data overrides, nominal training images per class)
+FULL_DATASETS: dict[str, tuple[str, str, tuple[str, ...], int]] = {
+    "cifar10": ("CIFAR-10", "cifar10", (), 4500),
+    "cifar100": ("CIFAR-100", "cifar100", (), 450),
+    "imagenette": ("Imagenette", "imagefolder", ("data.image_size=128", "model.small_input=false",
+                                                   "data.num_workers=8"), 852),
+    "imagewoof": ("ImageWoof", "imagefolder", ("data.image_size=128", "model.small_input=false",
+                                                 "data.num_workers=8"), 812),
+}
+#: GPU budgets: 5 alignment + 25 cross-entropy epochs (the baseline trains all 30 with cross-entropy).
+FULL_BUDGET = {
+    "cifar10": ("train.batch_size=128", "train.align_epochs=5", "train.epochs=25"),
+    "cifar100": ("train.batch_size=128", "train.align_epochs=5", "train.epochs=25"),
+    "imagenette": ("train.batch_size=64", "train.align_epochs=5", "train.epochs=25"),
+    "imagewoof": ("train.batch_size=64", "train.align_epochs=5", "train.epochs=25"),
+}
+#: Pretrained backbones fine-tune with a smaller peak learning rate (not tuned).
+PRETRAINED_LR = "train.lr=5e-4"
+#: --tiny: every budget shrunk to seconds (a few images, one epoch per stage, small widths).
+TINY_BUDGET = ("train.batch_size=8", "train.align_epochs=1", "train.epochs=1", "model.embed_dim=32",
+               "data.num_workers=0")
+
+
+def full_suite(seeds=DEFAULT_SEEDS, tiny: bool = False) -> Suite:
+    regimes: list[Regime] = []
+    groups: list[tuple[int, Regime]] = []
+    for dataset, (title, data_name, data_overrides, per_class) in FULL_DATASETS.items():
+        for backbone, timm_name in BACKBONES.items():
+            for pretrained in (False, True):
+                init = "pretrained" if pretrained else "scratch"
+                overrides = (f"data.name={data_name}", *data_overrides, f"model.backbone={timm_name}",
+                             f"model.pretrained={'true' if pretrained else 'false'}", *FULL_BUDGET[dataset])
+                if pretrained:
+                    overrides += (PRETRAINED_LR,)
+                if tiny:
+                    overrides += TINY_BUDGET + (("data.image_size=32",) if data_name == "imagefolder" else ())
+                regime = Regime(f"{dataset}-{backbone}-{init}", title, None if tiny else per_class, overrides,
+                                f"{title}, {timm_name} {'pretrained (timm weights)' if pretrained else 'from scratch'}"
+                                + (", tiny budget" if tiny else ", 5 alignment + 25 cross-entropy epochs"),
+                                data_kind=dataset)
+                regimes.append(regime)
+                # CIFAR with ResNet-18 first: the results asked for before any other
+                priority = (0 if dataset.startswith("cifar") and backbone == "resnet18" else 1)
+                groups.append((priority, regime))
+    cells: list[Cell] = []
+    ordered = [r for _, r in sorted(groups, key=lambda pr: pr[0])]
+    main = {k: FULL_VARIANTS[k] for k in ("baseline", "kgnet")}
+    rest = {k: v for k, v in FULL_VARIANTS.items() if k not in main}
+    for regime in ordered:  # baseline and kgnet everywhere first, then the ablations
+        cells += train_cells(regime, main, seeds)
+    for regime in ordered:
+        cells += train_cells(regime, rest, seeds)
+    rounds = "2" if tiny else "15"
+    cells += [
+        Cell("cost", "model-resnet18", kind="cost",
+             overrides=("backbone=resnet18", "inputs=32x32 rgb", "batch=128", f"rounds={rounds}")),
+        Cell("cost", "model-vit", kind="cost",
+             overrides=(f"backbone={VIT}", "inputs=32x32 rgb", "batch=128", f"rounds={rounds}")),
+        Cell("cost", "kg-compile", kind="cost",
+             overrides=("source=kg/cifar100.ttl" if tiny else "source=wordnet-all-nouns", "repeats=1")),
+    ]
+    return Suite("full", "Full suite: CIFAR-10/100, Imagenette, ImageWoof" + (" (tiny budget)" if tiny else ""),
+                 tuple(regimes), tuple(cells), budget="tiny" if tiny else "standard")
+
+
+def get_suite(name: str, seeds=DEFAULT_SEEDS, tiny: bool = False) -> Suite:
+    if name == "quick":
+        return quick_suite(seeds)
+    if name == "full":
+        return full_suite(seeds, tiny)
+    raise ValueError(f"unknown suite {name!r}")
