@@ -163,7 +163,7 @@ def train_cells(regime: Regime, variants: dict[str, tuple[str, str | None]], see
 # ---------------------------------------------------------------------------------------------
 # quick: Fashion-MNIST on a CPU
 
-_FASHION = ("data.name=fashion_mnist", "model.backbone=resnet10t", "data.num_workers=0", "train.analysis=off")
+_FASHION = ("data.name=fashion_mnist", "model.backbone=resnet10t", "data.num_workers=0", "train.analysis=none")
 
 QUICK_REGIMES = (
     Regime("low10", "Fashion-MNIST", 10,

@@ -123,9 +123,9 @@ class TrainConfig:
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
     device: str = _field("auto", "`cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when there is one).")
-    analysis: Literal["tsne", "pca", "off"] = _field(
+    analysis: Literal["tsne", "pca", "none"] = _field(
         "tsne", "End-of-run `kgnet.evaluate` (confusion figures, embedding projection and silhouettes) with "
-        "this projection; `off` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")
+        "this projection; `none` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")
 
 
 @dataclass

@@ -177,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if context.is_primary:
             # Confusion, calibration, embedding analysis and figures, from the released models.
             evaluation = None
-            if config.train.analysis != "off":
+            if config.train.analysis != "none":
                 evaluation = evaluate_run(folder, "test", list(config.variants), device=context.device,
                                           projection=config.train.analysis)
                 metrics = json.loads(metrics_file.read_text())
