@@ -54,3 +54,14 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
                      "--out", str(folder))
     assert result.returncode == 0, result.stderr[-3000:]
     return folder, result
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny batches gain nothing from threads, and one thread is not slowed by a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -31,15 +31,7 @@ TINY_BUDGET = ("data.name=cifar10", "model.backbone=resnet10t", "model.embed_dim
 PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (\S+) (\S+) seed(\d+) \.\.\. (.*)$")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches gain nothing from threads, and one thread is not slowed by a busy machine."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +307,7 @@ def test_report_from_hand_written_cells(tmp_path: Path) -> None:
     assert "| kgnet | 71.00 ± 1.00 | 84.00 ± 0.00 | 21.00 ± 1.00 |" in text  # zero-shot row
     assert "| resnet10t | 28x28 gray | cpu | 0.100 / 0.110 | x1.10 |" in text and "| 1000 / 1050 | x1.05 |" in text
     assert "| 82,115 | 93,524 | 9.30 | 15.50 | 0.320 |" in text
-    assert "Machine: Test CPU 9000, 2 cores (2 torch threads), torch 2.x, device cpu (44 cells)" in text
+    assert "Machine: Test CPU 9000, 2 cores (2 torch threads), torch 2.x, device cpu (44 cells, 23.0 min)" in text
     assert "**Full-suite results are pending**" in text
     assert "Total wall time: 23.0 min" in text  # 42 cells x 30 s + 2 x 60 s
     assert "**Verdict: goal met.**" in text

@@ -29,13 +29,7 @@ ALL_SCALES = ["category", "relation", "wide"]
 SCALE_SETS = [list(c) for r in (1, 2, 3) for c in itertools.combinations(ALL_SCALES, r)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny batches gain nothing from threads, and one thread is not slowed by a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
