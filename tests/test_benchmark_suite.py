@@ -222,7 +222,8 @@ def test_quick_suite_definition() -> None:
 
     assert {"Sandal", "Shirt"} <= set(load_card("fashion_mnist").classes)
     low = next(c for c in suite.cells if c.id == "low10-kgnet-s1")
-    assert {"data.samples_per_class=10", "train.align_epochs=10", "train.epochs=30"} <= set(low.overrides)
+    assert {"data.samples_per_class=10", "train.align_epochs=30", "train.epochs=30",
+            "train.temperature=0.05", "train.analysis=none"} <= set(low.overrides)
     full = next(c for c in suite.cells if c.id == "full-baseline-s2")
     assert {"train.align_epochs=0", "train.epochs=1", "train.batch_size=128"} <= set(full.overrides)
     argv = run.train_argv(garments[0], Path("/tmp/x"), "cpu", None)
