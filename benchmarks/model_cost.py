@@ -47,7 +47,7 @@ sys.path.insert(0, str(REPO))
 
 from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import Config  # noqa: E402
-from kgnet.datasets import load_card  # noqa: E402
+from kgnet.data.cards import load_card  # noqa: E402
 from kgnet.kg.build import build_class_graph  # noqa: E402
 from kgnet.models import KgnetModel, create_model  # noqa: E402
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -16,7 +17,15 @@ log = logging.getLogger("kgnet")
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Log kgnet's messages to stderr, `-v` for debug detail."""
+    """Log kgnet's messages to stderr, `-v` for debug detail.
+
+    When stderr is no terminal (a redirected log), the Hugging Face libraries' download and
+    weight-loading bars are switched off too (`kgnet.progress` says why), before they load.
+    """
+    from kgnet.progress import interactive
+
+    if not interactive():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -218,7 +218,7 @@ def test_quick_suite_definition() -> None:
     zs = [c for c in suite.cells if c.regime == "zs-mid"]
     assert {c.variant for c in zs} == {"baseline", "kgnet"}
     assert all("data.held_out_classes=[Sandal,Shirt]" in c.overrides for c in zs)
-    from kgnet.datasets import load_card
+    from kgnet.data.cards import load_card
 
     assert {"Sandal", "Shirt"} <= set(load_card("fashion_mnist").classes)
     low = next(c for c in suite.cells if c.id == "low10-kgnet-s1")

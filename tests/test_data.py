@@ -40,7 +40,7 @@ from kgnet.data import (
 from kgnet.data.augment import crop_flip
 from kgnet.data.idx import IMAGES_MAGIC, LABELS_MAGIC, find_fashion_mnist, read_fashion_mnist
 from kgnet.data.locate import data_home
-from kgnet.datasets import load_card
+from kgnet.data.cards import load_card
 from kgnet.errors import DataMissingError, KgnetError
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")

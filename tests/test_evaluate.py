@@ -165,7 +165,7 @@ def _assert_png(path: Path, min_size: tuple[int, int]) -> None:
 
 def _test_counts() -> list[int]:
     from kgnet.data.idx import read_fashion_mnist
-    from kgnet.datasets import load_card
+    from kgnet.data.cards import load_card
 
     card = load_card("fashion_mnist")
     arrays = read_fashion_mnist(card.local_paths[0], card.classes)

@@ -17,7 +17,7 @@ import torch
 from rdflib import OWL, RDF, RDFS, URIRef
 
 from conftest import REPO, run_cli
-from kgnet.datasets import load_card
+from kgnet.data.cards import load_card
 from kgnet.kg.build import build_class_graph, load_knowledge_graph
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.kg.vocab import KGNET

@@ -4,7 +4,6 @@ shapes, gradients, what each scale and control changes, the baseline, caching, z
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 import torch
 
 from kgnet.config import Config
-from kgnet.datasets import load_card
+from kgnet.data.cards import load_card
 from kgnet.errors import ConfigError
 from kgnet.kg.build import build_class_graph
 from kgnet.kg.graph import KnowledgeGraph
@@ -376,7 +375,7 @@ def test_early_infusion_feeds_later_stages(graph, text) -> None:
     assert list(early.knowledge.stage_infusion) == ["3"]
     with torch.no_grad():
         # the backbone alone, outside the model's forward, runs without the hook's infusion
-        torch.testing.assert_close(early.backbone(images())[0], plain.backbone(images())[0])
+        torch.testing.assert_close(early.backbone(images()), plain.backbone(images()))
         assert not torch.allclose(early(images()).logits, plain(images()).logits)
         # hooks follow a deep copy (they call the copy, not the original)
         torch.testing.assert_close(copy.deepcopy(early)(images()).logits, early(images()).logits)
@@ -419,4 +418,3 @@ def test_config_validation_of_widths(graph, text) -> None:
         create_model(cfg, graph, text, in_chans=1, image_size=28)
     with pytest.raises(ValueError, match="needs the class graph"):
         create_model(config(), None, num_classes=10)
-    assert dataclasses.is_dataclass(Config().knowledge)

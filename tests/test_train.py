@@ -175,7 +175,7 @@ def test_predict_uses_the_safetensors_release_only(tiny_run, tmp_path: Path) -> 
     from PIL import Image
 
     from kgnet.data.idx import read_fashion_mnist
-    from kgnet.datasets import load_card
+    from kgnet.data.cards import load_card
 
     folder, _ = tiny_run
     release = tmp_path / "release" / "kgnet"

@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_info(summary, args.path)
         return 0
 
-    from kgnet.datasets import load_card
+    from kgnet.data.cards import load_card
     from kgnet.kg.class_mapping import bind_classes
 
     card = load_card(args.dataset)

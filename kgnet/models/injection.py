@@ -96,10 +96,6 @@ class KnowledgeInjection(nn.Module):
         self.prototype = PrototypeHead()
         self._cache: tuple[tuple, Tensor] | None = None
 
-    @property
-    def message_passing(self) -> bool:
-        return self.encoder.layers[0].message_passing if len(self.encoder.layers) else False
-
     def _encode(self) -> Tensor:
         return self.encoder(self.text_features, self.text_mask, self.edge_index, self.edge_type)
 
@@ -125,9 +121,6 @@ class KnowledgeInjection(nn.Module):
     def cached(self) -> bool:
         """Whether eval-mode node embeddings are cached now."""
         return self._cache is not None
-
-    def clear_cache(self) -> None:
-        self._cache = None
 
     def train(self, mode: bool = True) -> "KnowledgeInjection":
         self._cache = None
