@@ -68,7 +68,8 @@ class ModelConfig:
     """The image backbone and the feature size shared with the knowledge encoder."""
 
     backbone: str = _field("resnet10t", "Any timm model name (the default is a small ResNet that trains the embedded default on a CPU in minutes).")
-    pretrained: bool = _field(False, "Start from timm's pretrained weights (downloaded or cached).")
+    pretrained: bool = _field(False, "Start from timm's pretrained weights (timm's cache, else downloaded) and "
+                              "their normalisation; releases load without them.")
     small_input: bool = _field(True, "Reduced-stride stem for 28-32 px images, so they keep spatial detail.")
     embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
     dropout: float = _field(0.1, "Dropout before the classification head.", "in [0, 1)")
@@ -124,8 +125,8 @@ class TrainConfig:
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
     device: str = _field("auto", "`cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when there is one).")
     analysis: Literal["tsne", "pca", "none"] = _field(
-        "tsne", "End-of-run `kgnet.evaluate` (confusion figures, embedding projection and silhouettes) with "
-        "this projection; `none` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")
+        "tsne", "End-of-run analysis of the test split (confusion figures, embedding projection and silhouettes) "
+        "with this projection; `none` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")
 
 
 @dataclass

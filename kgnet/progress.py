@@ -4,7 +4,7 @@ At a terminal (stderr is a TTY) a loop a person waits for shows a tqdm bar that 
 when it is done. When stderr goes to a file or a pipe (`make demo > log 2>&1`, a batch job, a
 benchmark cell's log), every refresh of a bar would be one more stretch of carriage-return
 noise in the file, so there a loop instead logs one line every `LOG_EVERY` seconds
-(`baseline epoch 1/3: 120/421 (29%), 2.1 it/s, 2:14 left, loss=0.512`) and nothing at all when
+(`baseline epoch 1/3: 120/421 (29%), 2.1 batch/s, 2:14 left, loss=0.512`) and nothing at all when
 it is over sooner.
 """
 
@@ -82,7 +82,7 @@ class LoggedProgress:
         elapsed = max((now or time.monotonic()) - self.started, 1e-9)
         rate = self.n / elapsed
         parts = [f"{self.n}/{self.total} ({100 * self.n / self.total:.0f}%)" if self.total else f"{self.n}",
-                 f"{rate:.1f} {self.unit}/s"]
+                 f"{rate:.1f} {self.unit}/s" if rate >= 1 or rate == 0 else f"{1 / rate:.1f} s/{self.unit}"]
         if self.total and rate > 0:
             left = int((self.total - self.n) / rate)
             parts.append(f"{left // 60}:{left % 60:02d} left")
