@@ -69,6 +69,7 @@ def test_a_pretrained_run_evaluates_and_predicts_with_no_network(photo_root: Pat
     for path in (tmp_path / "hub").rglob("*.safetensors"):
         path.unlink()
     assert evaluate_main(["--run", str(folder), "--projection", "pca"]) == 0
+    capsys.readouterr()
     metrics = json.loads((folder / "metrics.json").read_text())
     for name in ("baseline", "kgnet"):
         assert metrics[name]["top1"] == pytest.approx(trained[name]["top1"])

@@ -30,7 +30,8 @@ def plot_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path) ->
     acc_ax.set(title="Validation top-1", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
