@@ -92,6 +92,39 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool):
     return graph, text_features, None
 
 
+def _trained_variant(name: str, config: Config, bundle, graph, text_features, folder: Path, context, *,
+                     finished: dict[str, Any] | None, progress: bool):
+    """Variant `name` trained (and released), or, when an interrupted run finished it before
+    (`finished`: its metrics.json entry), read back from its release; with its training
+    history and the training numbers of metrics.json."""
+    import torch
+
+    from kgnet.engine.trainer import read_history, train_variant
+    from kgnet.engine.variants import uses_knowledge, variant_config
+    from kgnet.models import create_model
+    from kgnet.release import load_release, save_release
+
+    vcfg = variant_config(config, name)
+    vfolder = folder / name
+    if finished is not None:
+        log.info("%s: finished earlier, kept", name)
+        training = {k: finished[k] for k in ("train_seconds", "train_images_per_second", "epochs", "params")}
+        return load_release(vfolder, context.device).model, read_history(vfolder / "log.csv"), training
+    knowledge_on = uses_knowledge(vcfg)
+    if context.is_primary:
+        vfolder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)  # every variant starts from the same backbone init
+    model = create_model(vcfg, graph if knowledge_on else None, text_features if knowledge_on else None,
+                         num_classes=bundle.num_classes, in_chans=bundle.in_chans, image_size=bundle.image_size)
+    result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=knowledge_on, show_progress=progress)
+    if context.is_primary:
+        save_release(vfolder, model, variant=name, config=vcfg, class_names=bundle.class_names, wnids=bundle.wnids,
+                     seen_classes=bundle.seen_classes, unseen_classes=bundle.unseen_classes,
+                     preprocessing=bundle.preprocessing, graph=graph,
+                     text_features=text_features if knowledge_on else None)
+    return model, result.history, {**result.training_numbers(), "params": model.param_counts()}
+
+
 def run(config: Config, folder: str | Path, *, resume: bool = False, progress: bool = True) -> dict[str, dict[str, Any]]:
     """Train every variant of `config` into the run folder `folder`, score each, return the metrics.
 
@@ -132,11 +165,8 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
     from kgnet.engine.evaluation import Analysis, scoring_task
     from kgnet.engine.scoring import metrics_json, score
     from kgnet.engine.tables import comparison_table
-    from kgnet.engine.trainer import read_history, train_variant
     from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
     from kgnet.figures.curves import plot_curves
-    from kgnet.models import create_model
-    from kgnet.release import load_release, save_release
 
     folder = Path(folder)
     check_variants(config.variants)
@@ -167,31 +197,9 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         metrics: dict[str, Any] = json.loads(metrics_file.read_text()) if resume and metrics_file.is_file() else {}
         histories: dict[str, list[dict[str, Any]]] = {}
         for name in config.variants:
-            vcfg = variant_config(config, name)
-            knowledge_on = uses_knowledge(vcfg)
-            vfolder = folder / name
-            if name in metrics:  # finished before the run was interrupted: rescored from its release
-                log.info("%s: finished earlier, kept", name)
-                model = load_release(vfolder, context.device).model
-                histories[name] = read_history(vfolder / "log.csv")
-                training = {k: metrics[name][k] for k in ("train_seconds", "train_images_per_second", "epochs",
-                                                          "params")}
-            else:
-                if context.is_primary:
-                    vfolder.mkdir(parents=True, exist_ok=True)
-                torch.manual_seed(config.seed)  # every variant starts from the same backbone init
-                model = create_model(vcfg, graph if knowledge_on else None, text_features if knowledge_on else None,
-                                     num_classes=bundle.num_classes, in_chans=bundle.in_chans,
-                                     image_size=bundle.image_size)
-                result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=knowledge_on,
-                                       show_progress=progress)
-                histories[name] = result.history
-                training = {**result.training_numbers(), "params": model.param_counts()}
-                if context.is_primary:
-                    save_release(vfolder, model, variant=name, config=vcfg, class_names=bundle.class_names,
-                                 wnids=bundle.wnids, seen_classes=bundle.seen_classes,
-                                 unseen_classes=bundle.unseen_classes, preprocessing=bundle.preprocessing,
-                                 graph=graph, text_features=text_features if knowledge_on else None)
+            model, histories[name], training = _trained_variant(name, config, bundle, graph, text_features, folder,
+                                                                context, finished=metrics.get(name),
+                                                                progress=progress)
             scored = score(model, bundle.test, task, split="test", device=context.device, context=context,
                            desc=f"{name} test" if progress else None)
             if scored is not None:

@@ -90,6 +90,32 @@ def test_output_shapes(graph, text, backbone, chans, size, grid) -> None:
     assert base_out.attention is None and base_out.class_embeddings is None
 
 
+@pytest.mark.parametrize("backbone", ["test_convnext", "test_vit"])
+def test_the_backbone_pools_and_normalises_its_own_features(graph, text, backbone) -> None:
+    """timm's contract: forward_features, then the backbone's own pooling and head norm
+    (ConvNeXt's global pool + LayerNorm, a ViT's class token after its final norm) under the
+    head, so every parameter takes part (what DDP without find_unused_parameters needs)."""
+    cfg = config()
+    cfg.model.backbone = backbone
+    x = images(2)
+    for model in (create_model(cfg, graph, text, in_chans=1, image_size=28),
+                  create_model(cfg, graph, text, in_chans=1, image_size=28, baseline=True)):
+        model.eval()
+        with torch.no_grad():
+            features = model.forward_features(x)
+            pooled = model.backbone.model.forward_head(features, pre_logits=True)
+            torch.testing.assert_close(model.forward_head(features, pre_logits=True), model.head.embed(pooled))
+            torch.testing.assert_close(model.forward_head(features), model(x).logits)
+        model.train()
+        model(x).logits.sum().backward()
+        assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    timm_model = model.backbone.model
+    norm = timm_model.head.norm if backbone == "test_convnext" else timm_model.norm
+    assert norm.weight.grad is not None and float(norm.weight.grad.abs().sum()) > 0
+    if backbone == "test_vit":
+        assert model.backbone.pools_prefix_tokens
+
+
 def test_small_input_keeps_tokens_and_grayscale_reaches_the_stem(graph) -> None:
     cfg = config(scales=[])
     assert create_model(cfg, graph, in_chans=1, image_size=28)(images()).token_grid == (2, 2)
