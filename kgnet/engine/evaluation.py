@@ -44,7 +44,6 @@ class Analysis:
         self.suffix = "" if split == "test" else f"_{split}"
         self.panels: list = []
         self.sample = None
-        self.figures: list[str] = []
 
     def add(self, name: str, metrics: dict[str, Any], predictions: Predictions, held_out: Sequence[int]) -> None:
         """Draw `name`'s confusion matrix and keep its embedding panel for `finish`."""
@@ -56,7 +55,6 @@ class Analysis:
         path = self.folder / f"confusion_{name}{self.suffix}.png"
         plot_confusion(metrics["confusion"], self.class_names, path,
                        title=f"{name}: confusion on the {self.split} split ({len(labels):,} images)", held_out=held_out)
-        self.figures.append(path.name)
         if predictions.embeddings is None:
             return
         if self.sample is None:  # the same images in every panel
@@ -82,7 +80,6 @@ class Analysis:
             title=f"Image embeddings (KgnetOutput.embedding) on the {self.split} split: {self.method} of "
                   f"{len(self.sample):,} images (stratified sample)\n"
                   "colour = class, marker = superclass (the class's parent in the ontology)")
-        self.figures.append(path.name)
 
 
 def _silhouette_line(metrics: dict[str, Any]) -> str:
