@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FASHION_TEST_IMAGES, REPO, TINY, TINY_OVERRIDES, run_cli, settings
+from conftest import FASHION_TEST_IMAGES, REPO, TINY_OVERRIDES, photo_overrides, run_cli, settings
 from kgnet.config import load_config
 from kgnet.errors import KgnetError
 from kgnet.train import main, run
@@ -103,18 +103,17 @@ def test_held_out_classes_are_never_trained(tiny_run) -> None:
         trained, initial = release.model.head.classifier, fresh.head.classifier
         unseen, seen = release.unseen_classes, release.seen_classes
         assert [release.class_names[i] for i in unseen] == ["Sandal", "Bag"]
-        ratio = trained.weight[unseen] / initial.weight[unseen]
-        factor = float(ratio.flatten()[0])
+        ratio = (trained.weight[unseen] / initial.weight[unseen]).detach()
+        factor = float(ratio.flatten()[0].detach())
         assert 0.9 < factor < 1
         torch.testing.assert_close(ratio, torch.full_like(ratio, factor), rtol=1e-4, atol=0)
-        torch.testing.assert_close(trained.bias[unseen] / initial.bias[unseen], torch.full((2,), factor),
+        torch.testing.assert_close((trained.bias[unseen] / initial.bias[unseen]).detach(), torch.full((2,), factor),
                                    rtol=1e-4, atol=0)
-        assert float((trained.weight[seen] - factor * initial.weight[seen]).abs().max()) > 1e-3
+        assert float((trained.weight[seen] - factor * initial.weight[seen]).abs().max().detach()) > 1e-3
 
 
-def test_resume_after_kill_matches_uninterrupted(tmp_path: Path) -> None:
-    overrides = ("data.samples_per_class=100", "data.val_fraction=0.01", "train.align_epochs=1", "train.epochs=3",
-                 "train.batch_size=64", "model.embed_dim=64", "variants=[kgnet]", "train.analysis=none")
+def test_resume_after_kill_matches_uninterrupted(photo_root: Path, tmp_path: Path) -> None:
+    overrides = (*photo_overrides(photo_root), "train.epochs=3", "train.batch_size=4", "variants=[kgnet]")
     straight = tmp_path / "straight"
     run(load_config(None, overrides), straight, progress=False)
     killed = tmp_path / "killed"
@@ -123,13 +122,14 @@ def test_resume_after_kill_matches_uninterrupted(tmp_path: Path) -> None:
     checkpoint = killed / "kgnet" / "last.pt"
     deadline = time.time() + 300
     while not checkpoint.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.02)
     process.send_signal(signal.SIGKILL)  # a real kill: no handler runs, no clean-up
     process.wait()
-    assert checkpoint.exists() and not (killed / "metrics.json").exists()
+    from kgnet.engine.checkpoint import load_training_state
+
+    assert load_training_state(checkpoint)["epoch"] < 3 and not (killed / "metrics.json").exists()  # mid-run
     assert main(["--resume", str(killed)]) == 0
     assert _without_timing(_metrics(killed)) == _without_timing(_metrics(straight))
-    assert _metrics(straight)["kgnet"]["top1"] > 0.5  # 1,000 images, 4 epochs: it learns
 
 
 @pytest.mark.parametrize(
