@@ -24,6 +24,7 @@ from typing import Iterable, Iterator, Sequence
 import rdflib
 from rdflib import OWL, RDF, Graph, URIRef
 
+from kgnet.checks import input_file
 from kgnet.errors import OntologyError
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,7 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
 
 
 def _read_bytes(path: Path) -> bytes:
-    if not path.exists():
-        raise OntologyError(f"{path}: no such file")
-    if path.is_dir():
-        raise OntologyError(f"{path}: is a folder, not an RDF file")
-    data = path.read_bytes()
+    data = input_file(path).read_bytes()
     if path.suffix.lower() == ".gz":
         try:
             data = gzip.decompress(data)
