@@ -23,6 +23,8 @@ class Mutant:
     data: bytes
     suffix: str
     args: list[str] = field(default_factory=list)
+    source: str = ""
+    """The file name the mutant was made from."""
 
 
 def _iris(data: bytes) -> list[bytes]:
@@ -189,5 +191,5 @@ def mutants(sources: dict[str, bytes], count: int, seed: int) -> list[Mutant]:
             fmt = rng.choice(FORMATS)
             args = ["--format", fmt]
             described.append(f"--format {fmt}")
-        found.append(Mutant(f"seed {seed} #{n} {file} " + "; ".join(described), data, suffix, args))
+        found.append(Mutant(f"seed {seed} #{n} {file} " + "; ".join(described), data, suffix, args, file))
     return found

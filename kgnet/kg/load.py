@@ -188,7 +188,7 @@ FORMAT_TITLES = {"turtle": "Turtle", "xml": "RDF/XML", "json-ld": "JSON-LD", "tr
 _TURTLE_FAMILY = {"turtle", "n3", "trig"}
 
 
-def sniff_format(text: str) -> str | None:
+def _sniff_format(text: str) -> str | None:
     """The serialisation a file's first characters give away (RDF/XML, TriX, JSON-LD, Turtle), if any."""
     head = re.sub(r"\A(\s*#[^\n]*\n)*\s*", "", text[:4000])
     if head.startswith(("<?xml", "<rdf:RDF", "<!DOCTYPE", "<TriX")):
@@ -202,7 +202,7 @@ def sniff_format(text: str) -> str | None:
 
 def _format_advice(path: Path, fmt: str, explicit: bool, text: str) -> str:
     """What to do after a parse error: fix the file, or read it with the format it really has."""
-    actual = sniff_format(text)
+    actual = _sniff_format(text)
     if actual and actual != fmt and not (actual == "turtle" and fmt in _TURTLE_FAMILY):
         how = "drop --format or pass" if explicit else f"rename the file (its suffix {path.suffix!r} says {fmt}) or pass"
         return f"The file looks like {FORMAT_TITLES[actual]}, not {fmt}: {how} --format {actual}"
