@@ -4,7 +4,8 @@ Any serialisation rdflib reads is accepted (Turtle, N-Triples, N3, RDF/XML and .
 TriG, JSON-LD, TriX, and `.gz` of each); the format comes from the suffix or is given. Nothing
 is ever fetched: `owl:imports` are reported, and satisfied only by local files the user lists;
 a JSON-LD document that points at a remote `@context` is refused rather than dereferenced.
-Every way a file can be unreadable becomes one `OntologyError` naming the file and line.
+Every way a file can be unreadable becomes one `KgnetError` (an `OntologyError` once the file
+is read) naming the file, the line and column where there is one, and what to do.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def _n3_parser_index(err: BaseException) -> int | None:
 _RDFXML_LOCATION = re.compile(r"^[^\n]*?:(\d+):(\d+): (.*)$", re.S)
 """rdflib's RDF/XML and TriX handlers prefix their errors with 'systemId:line:column: '."""
 
-FORMAT_TITLES = {"turtle": "Turtle", "xml": "RDF/XML", "json-ld": "JSON-LD", "trix": "TriX"}
+_FORMAT_TITLES = {"turtle": "Turtle", "xml": "RDF/XML", "json-ld": "JSON-LD", "trix": "TriX"}
 _TURTLE_FAMILY = {"turtle", "n3", "trig"}
 
 
@@ -205,7 +206,7 @@ def _format_advice(path: Path, fmt: str, explicit: bool, text: str) -> str:
     actual = _sniff_format(text)
     if actual and actual != fmt and not (actual == "turtle" and fmt in _TURTLE_FAMILY):
         how = "drop --format or pass" if explicit else f"rename the file (its suffix {path.suffix!r} says {fmt}) or pass"
-        return f"The file looks like {FORMAT_TITLES[actual]}, not {fmt}: {how} --format {actual}"
+        return f"The file looks like {_FORMAT_TITLES[actual]}, not {fmt}: {how} --format {actual}"
     if explicit:
         return "Fix the file there, or check --format"
     return "Fix the file there, or pass the right --format if the suffix is misleading"
@@ -352,8 +353,9 @@ def parse_rdf_file(
             (rdflib's own warnings, in kgnet's words).
 
     Raises:
-        OntologyError: missing file, unknown format, empty, binary, malformed or truncated;
-            the message names the line and column where there is one.
+        KgnetError: a missing or unreadable file (`kgnet.checks.input_file`).
+        OntologyError: unknown format, empty, binary, not UTF-8, malformed or truncated; the
+            message names the line and column where there is one.
     """
     path = Path(path)
     name = detect_format(path, fmt)
