@@ -214,7 +214,9 @@ def test_one_bad_byte_gives_line_and_column_and_is_not_called_binary(tmp_path: P
     text = GOOD_TTL + 'ex:c ex:label "caf\xe9" .\n'
     path = tmp_path / "latin1.ttl"
     path.write_bytes(text.encode("latin-1"))  # one byte 0xe9, not UTF-8
-    message = _cli_error("info", str(path))
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    message = str(err.value)
     assert _location(message, path) == (3, 19)
     assert "0xe9" in message and "UTF-8" in message
     assert "binary" not in message and "byte 7" not in message

@@ -35,12 +35,25 @@ DATASETS = {"cifar10.ttl": "cifar10", "imagewoof.ttl": "imagewoof"}
 """The data set whose classes a mutant binds to (its own ontology's); fashion_mnist otherwise."""
 
 
-def _sources(*names: str) -> dict[str, bytes]:
-    """Shipped ontologies by name, plus the garments ontology in N-Triples, RDF/XML and JSON-LD."""
+def _sources(folder: Path, *names: str) -> dict[str, bytes]:
+    """Shipped ontologies by name, plus the garments ontology in N-Triples, RDF/XML and JSON-LD.
+
+    The other serialisations are written with canonical blank-node labels and kgnet's sorted
+    writer, so they, and the mutants made from them, are the same bytes in every process.
+    """
+    from rdflib.compare import to_canonical_graph
+
+    from kgnet.kg.wordnet import write_graph
+
     found = {name: (REPO / "kg" / name).read_bytes() for name in names}
-    garments = rdflib.Graph().parse(REPO / "kg" / "fashion_mnist_garments.ttl")
-    for suffix, fmt in ((".nt", "nt"), (".owl", "xml"), (".jsonld", "json-ld")):
-        found[f"garments{suffix}"] = garments.serialize(format=fmt, encoding="utf-8")
+    parsed = rdflib.Graph().parse(REPO / "kg" / "fashion_mnist_garments.ttl")
+    garments = rdflib.Graph()
+    garments += to_canonical_graph(parsed)
+    for prefix, namespace in parsed.namespaces():
+        garments.bind(prefix, namespace)
+    for suffix in (".nt", ".owl", ".jsonld"):
+        write_graph(garments, folder / f"garments{suffix}")
+        found[f"garments{suffix}"] = (folder / f"garments{suffix}").read_bytes()
     return found
 
 
@@ -94,12 +107,12 @@ def _fuzz(sources: dict[str, bytes], count: int, seed: int, folder: Path, capsys
 
 
 def test_fuzz_small_ontologies(tmp_path: Path, capsys, caplog, no_network) -> None:
-    sources = _sources("fashion_mnist.ttl", "fashion_mnist_garments.ttl")
+    sources = _sources(tmp_path, "fashion_mnist.ttl", "fashion_mnist_garments.ttl")
     _fuzz(sources, 150, 0, tmp_path, capsys, caplog, no_network)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2])
 def test_fuzz_more_ontologies_and_seeds(tmp_path: Path, seed: int, capsys, caplog, no_network) -> None:
-    sources = _sources("fashion_mnist.ttl", "fashion_mnist_garments.ttl", "cifar10.ttl", "imagewoof.ttl")
+    sources = _sources(tmp_path, "fashion_mnist.ttl", "fashion_mnist_garments.ttl", "cifar10.ttl", "imagewoof.ttl")
     _fuzz(sources, 1500, seed, tmp_path, capsys, caplog, no_network)
