@@ -28,8 +28,9 @@ class Mutant:
 
 
 def _iris(data: bytes) -> list[bytes]:
-    """Full IRIs in the file (to build cycles and imports from real nodes)."""
-    return sorted(set(re.findall(rb"<(?:urn|http)[^<>\s\"]*>", data)))
+    """Full IRIs in the file (to build cycles and imports from real nodes); at least five."""
+    found = sorted(set(re.findall(rb"<(?:urn|http)[^<>\s\"]*>", data)))
+    return found if len(found) >= 5 else found + [b"<urn:kgnet:fuzz:n%d>" % i for i in range(5)]
 
 
 def _lines(data: bytes) -> list[bytes]:
@@ -37,7 +38,7 @@ def _lines(data: bytes) -> list[bytes]:
 
 
 def flip_bytes(data: bytes, rng: random.Random) -> tuple[str, bytes]:
-    out = bytearray(data)
+    out = bytearray(data or b" ")
     positions = sorted(rng.randrange(len(out)) for _ in range(rng.randint(1, 3)))
     for pos in positions:
         out[pos] = rng.randrange(256)
@@ -45,7 +46,7 @@ def flip_bytes(data: bytes, rng: random.Random) -> tuple[str, bytes]:
 
 
 def truncate(data: bytes, rng: random.Random) -> tuple[str, bytes]:
-    cut = rng.randrange(1, len(data))
+    cut = rng.randrange(len(data)) if len(data) > 1 else 0
     return f"truncated to {cut} bytes", data[:cut]
 
 
@@ -81,12 +82,12 @@ def bad_prefix(data: bytes, rng: random.Random) -> tuple[str, bytes]:
 
 def invalid_utf8(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     bad = rng.choice([b"\xff", b"\xc3\x28", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf", b"\x80", b"\xf5\x80\x80\x80"])
-    pos = rng.randrange(len(data))
+    pos = rng.randrange(len(data) + 1)
     return f"invalid UTF-8 {bad!r} at byte {pos}", data[:pos] + bad + data[pos:]
 
 
 def nul_bytes(data: bytes, rng: random.Random) -> tuple[str, bytes]:
-    positions = sorted(rng.randrange(len(data)) for _ in range(rng.randint(1, 2)))
+    positions = sorted(rng.randrange(len(data) + 1) for _ in range(rng.randint(1, 2)))
     out = data
     for pos in reversed(positions):
         out = out[:pos] + b"\x00" + out[pos:]
@@ -96,7 +97,7 @@ def nul_bytes(data: bytes, rng: random.Random) -> tuple[str, bytes]:
 def punctuation(data: bytes, rng: random.Random) -> tuple[str, bytes]:
     token = rng.choice([b".", b";", b",", b"[", b"]", b"(", b")", b"{", b"}", b'"', b'"""', b"'", b"@", b"^^",
                         b"<", b">", b"_:", b"#", b"\\", b"\\u12", b"a", b"<>", b"&", b"</x>", b"@en-", b"1e"])
-    pos = rng.randrange(len(data))
+    pos = rng.randrange(len(data) + 1)
     return f"{token!r} inserted at byte {pos}", data[:pos] + token + data[pos:]
 
 
