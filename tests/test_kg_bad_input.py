@@ -269,3 +269,14 @@ def test_rdflib_warnings_on_a_good_parse_become_kgnet_warnings(tmp_path: Path, c
         kg = load_knowledge_graph(path, use_cache=False)
     assert not [r for r in caplog.records if r.name.startswith("rdflib")]
     assert any("does not look like a valid URI" in w and "iri.ttl" in w for w in kg.warnings)
+
+
+def test_term_errors_without_a_position_point_at_the_value(tmp_path: Path) -> None:
+    # rdflib rejects the language tag while building the literal, after JSON parsing: no
+    # position of its own, so the message points at where the tag is written.
+    path = tmp_path / "lang.jsonld"
+    path.write_text('[\n  {"@id": "http://example.org/a",\n   "http://example.org/p": [{"@value": "x", "@language": "e<>n"}]}\n]\n')
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    assert _location(str(err.value), path) == (3, 59)
+    assert "'e<>n' is not a valid language tag" in str(err.value) and "!." not in str(err.value)

@@ -212,6 +212,20 @@ def _format_advice(path: Path, fmt: str, explicit: bool, text: str) -> str:
     return "Fix the file there, or pass the right --format if the suffix is misleading"
 
 
+def _quoted_value_index(detail: str, text: str) -> int | None:
+    """Where the value an error message quotes first appears in the file, if it does.
+
+    Some errors come from building a term after the syntax was read (rdflib's Literal
+    rejecting a language tag in JSON-LD or RDF/XML, say) and carry no position; the value
+    they quote is usually written once, so its place in the file is the place to look.
+    """
+    for value in re.findall(r"'([^'\n]{2,})'", detail):
+        found = text.find(value)
+        if found >= 0:
+            return found
+    return None
+
+
 def _describe_parse_error(path: Path, fmt: str, text: str, err: Exception, explicit: bool = False) -> str:
     """Turn whatever rdflib raised into 'FILE line L, column C: what is wrong. What to do.'"""
     line: int | None = None
@@ -243,6 +257,9 @@ def _describe_parse_error(path: Path, fmt: str, text: str, err: Exception, expli
             detail = "this string has no closing quote before the end of the file"
         elif index is not None:
             detail = f"bad {fmt} syntax ({detail})"
+    if line is None and index is None:
+        index = _quoted_value_index(detail, text)
+    detail = detail.rstrip(".! ")
     advice = _format_advice(path, fmt, explicit, text)
     if index is not None:
         line, column = _position(text, index)
