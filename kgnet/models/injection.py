@@ -29,9 +29,10 @@ class KnowledgeInjection(nn.Module):
     """Knowledge encoder + infusion blocks + prototype head over a fixed graph view.
 
     Buffers (not saved in the state dict: they are rebuilt from the graph): `text_features`
-    [n, D] (zero where the scales forbid reading), `text_mask` [n], `edge_index` [2, E],
-    `edge_type` [E], `class_index` [K] and `token_index` [t] (local ids), `node_ids` [n]
-    (each local node's id in the full graph). `node_labels` names the local nodes.
+    [n, D] (zero where the scales forbid reading), `text_mask` [n], `class_index` [K] and
+    `token_index` [t] (local ids), `node_ids` [n] (each local node's id in the full graph); the
+    edges are compiled into the encoder's `graph` (`RelationalGraph`). `node_labels` names the
+    local nodes.
     """
 
     def __init__(
@@ -73,8 +74,6 @@ class KnowledgeInjection(nn.Module):
         else:
             self.register_buffer("text_features", None, persistent=False)
         self.register_buffer("text_mask", view.text_mask.clone(), persistent=False)
-        self.register_buffer("edge_index", graph.edge_index.clone(), persistent=False)
-        self.register_buffer("edge_type", graph.edge_type.clone(), persistent=False)
         self.register_buffer("class_index", graph.class_index.clone(), persistent=False)
         self.register_buffer("token_index", view.token_index.clone(), persistent=False)
         self.register_buffer("node_ids", view.node_ids.clone(), persistent=False)
@@ -84,6 +83,8 @@ class KnowledgeInjection(nn.Module):
             dim=dim,
             text_dim=self.text_features.shape[1] if reads_text else None,
             num_relations=graph.num_relations if view.message_passing else None,
+            edge_index=graph.edge_index if view.message_passing else None,
+            edge_type=graph.edge_type if view.message_passing else None,
             num_layers=rgcn_layers,
             num_bases=rgcn_bases,
             dropout=dropout,
@@ -97,7 +98,7 @@ class KnowledgeInjection(nn.Module):
         self._cache: tuple[tuple, Tensor] | None = None
 
     def _encode(self) -> Tensor:
-        return self.encoder(self.text_features, self.text_mask, self.edge_index, self.edge_type)
+        return self.encoder(self.text_features, self.text_mask)
 
     def _weights_key(self) -> tuple:
         tensors = [*self.encoder.parameters(), *self.buffers()]
@@ -141,5 +142,6 @@ class KnowledgeInjection(nn.Module):
         return position
 
     def extra_repr(self) -> str:
+        graph = self.encoder.graph
         return (f"nodes={len(self.node_ids)}, tokens={len(self.token_index)}, classes={len(self.class_index)}, "
-                f"edges={self.edge_index.shape[1]}, text_nodes={int(self.text_mask.sum())}")
+                f"edges={graph.num_edges if graph is not None else 0}, text_nodes={int(self.text_mask.sum())}")
