@@ -191,9 +191,12 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
     Raises:
         KgnetError: A user error (config, device, data, ontology, a non-empty folder, a
             damaged checkpoint); nothing is written before the inputs are checked
-            (`_check_inputs`) and the data and the knowledge are ready. `TrainingDiverged` when the
-            loss stops being finite (the last good checkpoint is kept).
+            (`_check_inputs`) and the data and the knowledge are ready; a run folder this call
+            created is removed again when one is found later and no checkpoint was saved yet.
+            `TrainingDiverged` when the loss stops being finite (the last good checkpoint is kept).
     """
+    import shutil
+
     import torch
     import torch.distributed as dist
 
@@ -210,6 +213,7 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
 
     folder = Path(folder)
     finished = _check_inputs(config, folder, resume=resume)
+    created = not folder.exists()
     owns_group = not (dist.is_available() and dist.is_initialized())
     context = setup_distributed(config.train.device)
     try:
@@ -257,6 +261,12 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         plot_curves(histories, folder / "curves.png")
         log.info("%s", bundle.summary())
         return metrics
+    except KgnetError:
+        # A user's mistake found mid-run (an unreadable image): a folder this call made with no
+        # checkpoint to resume from is removed; one with checkpoints is kept for --resume.
+        if created and context.is_primary and not any(folder.glob("*/last.pt")):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         if owns_group:
             teardown_distributed()
