@@ -61,7 +61,8 @@ def run_folder(path: str | os.PathLike, what: str = "--run") -> Path:
     if not path.is_dir():
         raise KgnetError(f"{name}: is a file, not a run folder; give the folder python -m kgnet.train wrote")
     if not (path / "config.yaml").is_file():
-        raise KgnetError(f"{name}: no config.yaml there; is it a kgnet run folder (written by python -m kgnet.train)?")
+        raise KgnetError(f"{name}: not a kgnet run folder (no config.yaml there); give a folder written by "
+                         "python -m kgnet.train")
     return path
 
 

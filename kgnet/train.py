@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
 def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, Any]:
     """Check everything a run reads and where it writes, before anything is loaded or created.
 
-    The one place `run` validates its input: variants, the device, that something is trained
-    at all, the run folder, the files the knowledge settings name, and on `resume` every
+    The one place `run` validates its input: variants, the device, the run folder (and a
+    warning when nothing would be trained), the files the knowledge settings name, and on `resume` every
     checkpoint and release the run will read back (so a damaged one costs one message, not a
     half-resumed folder).
 
@@ -67,9 +67,10 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
 
     check_variants(config.variants)
     available_device(config.train.device, "train.device")
-    if config.train.epochs == 0 and config.train.align_epochs == 0:
-        raise ConfigError("train.epochs=0 and train.align_epochs=0: nothing would be trained and the released "
-                          "models would be untrained; set train.epochs (e.g. --set train.epochs=2)")
+    if config.train.epochs == 0 and config.train.align_epochs == 0:  # legal: releases the initial weights
+        log.warning("train.epochs=0 and train.align_epochs=0: nothing is trained; the released models keep their "
+                    "initial weights (the pretrained backbone with model.pretrained, random otherwise). Set "
+                    "train.epochs to train")
     knowledge = config.knowledge
     if any(uses_knowledge(variant_config(config, v)) for v in config.variants):
         named = [("knowledge.ontology", knowledge.ontology), ("knowledge.class_map", knowledge.class_map),

@@ -131,8 +131,8 @@ def resolve_preprocessing(data: DataConfig, model: ModelConfig | None = None) ->
                          interpolation=interpolation, crop_pct=crop_pct)
 
 
-#: PIL modes of 16-bit (and 32-bit integer) greyscale images: PNG and TIFF with 16 bits a sample.
-WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+#: PIL modes of 16-bit greyscale images (PNG and TIFF with 16 bits a sample).
+WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
 def _eight_bit(image):
