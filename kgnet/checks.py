@@ -48,6 +48,24 @@ def input_file(path: str | os.PathLike, what: str = "") -> Path:
     return path
 
 
+def run_folder(path: str | os.PathLike, what: str = "--run") -> Path:
+    """A run folder written by `python -m kgnet.train` (a folder holding its config.yaml).
+
+    Raises:
+        KgnetError: missing, a file, or a folder without config.yaml.
+    """
+    path = Path(path).expanduser()
+    name = _named(what, path)
+    if not path.exists():
+        raise KgnetError(f"{name}: no such folder; give a run folder written by python -m kgnet.train")
+    if not path.is_dir():
+        raise KgnetError(f"{name}: is a file, not a run folder; give the folder python -m kgnet.train wrote")
+    if not (path / "config.yaml").is_file():
+        raise KgnetError(f"{name}: not a kgnet run folder (no config.yaml there); give a folder written by "
+                         "python -m kgnet.train")
+    return path
+
+
 def _creatable(path: Path, name: str) -> None:
     """Every existing folder above `path` is a folder, and the nearest one is writable."""
     for parent in path.parents:
@@ -130,7 +148,8 @@ def available_device(name: str, what: str = "") -> None:
         raise KgnetError(f"{label}: kgnet runs on cpu, cuda or mps, not {device.type}")
 
 
-def readable_checkpoint(path: str | os.PathLike, what: str = "") -> Path:
+def readable_checkpoint(path: str | os.PathLike, what: str = "",
+                        remedy: str = "restore it from a copy or re-create it") -> Path:
     """A `.safetensors` file or a `torch.save` file that loads without unpickling arbitrary objects.
 
     safetensors files are checked by reading their header, which covers truncation; torch
@@ -138,13 +157,18 @@ def readable_checkpoint(path: str | os.PathLike, what: str = "") -> Path:
     message never repeats torch's advice to load with `weights_only=False`: that runs
     whatever code the file holds.
 
+    Args:
+        path: the checkpoint.
+        what: the flag or setting it came from, for the message.
+        remedy: what the user should do about a damaged file.
+
     Raises:
         KgnetError: missing, truncated, damaged, or holding objects other than tensors and
             plain containers.
     """
     path = input_file(path, what)
     name = _named(what, path)
-    damaged = "it is damaged or truncated (an interrupted copy or write?); restore it from a copy or re-create it"
+    damaged = f"it is damaged or truncated (an interrupted copy or write?); {remedy}"
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError, safe_open
 
@@ -166,7 +190,7 @@ def readable_checkpoint(path: str | os.PathLike, what: str = "") -> Path:
     except pickle.UnpicklingError:
         raise KgnetError(
             f"{name}: holds objects other than tensors and plain containers, which kgnet does not "
-            "unpickle (they could run code); it was not written by kgnet, or it is damaged"
+            f"unpickle (they could run code); it was not written by kgnet, or it is damaged; {remedy}"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

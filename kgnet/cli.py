@@ -33,6 +33,20 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
+def user_message(err: KgnetError) -> str:
+    """The message of a user's mistake, as the user should read it.
+
+    An error raised in a DataLoader worker process (`data.num_workers` > 0: an unreadable image
+    file) reaches the main process re-raised by torch with the worker's traceback written
+    into its text; only the original message after that traceback is the user's.
+    """
+    text = str(err)
+    marker = f"{type(err).__module__}.{type(err).__qualname__}: "
+    if text.startswith("Caught ") and "\nOriginal Traceback" in text and marker in text:
+        return text.rsplit(marker, 1)[1].rstrip()
+    return text
+
+
 def user_errors_exit_2(main: Callable[[Sequence[str] | None], int | None]):
     """Wrap a CLI `main(argv)` so a user's mistake prints a message and exits 2."""
 
@@ -41,7 +55,7 @@ def user_errors_exit_2(main: Callable[[Sequence[str] | None], int | None]):
         try:
             return main(argv) or 0
         except KgnetError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {user_message(err)}", file=sys.stderr)
             return err.exit_code
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

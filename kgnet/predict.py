@@ -30,17 +30,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_inputs(args: argparse.Namespace) -> Path:
+    """Everything this command reads, checked before the model loads; returns the variant folder."""
+    from kgnet.checks import input_file
+    from kgnet.errors import KgnetError
+    from kgnet.release import variant_release
+
+    if args.top_k < 1:
+        raise KgnetError(f"--top-k {args.top_k}: give 1 or more")
+    for path in args.images:
+        input_file(path, "image")
+    return variant_release(args.run, args.variant)
+
+
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
+    folder = _check_inputs(args)
     import torch
 
     from kgnet.data.preprocess import read_image
     from kgnet.explain.concepts import top_concepts
     from kgnet.release import load_release
 
-    release = load_release(Path(args.run) / args.variant)
+    release = load_release(folder)
     model = release.model
     batch = torch.stack([read_image(path, release.preprocessing) for path in args.images])
     with torch.no_grad():

@@ -29,6 +29,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from kgnet.atomic import atomic_path, write_text_atomic
+from kgnet.checks import readable_checkpoint
 from kgnet.config import Config, config_from_dict, config_to_dict
 from kgnet.data.preprocess import Preprocessing
 from kgnet.errors import KgnetError
@@ -37,6 +38,8 @@ from kgnet.kg.graph import KnowledgeGraph
 #: The `format` of model.json this version writes and reads.
 FORMAT = "kgnet-release-2"
 WEIGHTS, META = "model.safetensors", "model.json"
+#: What to do about a damaged release.
+RESTORE_RELEASE = "restore it from a copy, or train the run again"
 
 
 @dataclass
@@ -72,6 +75,25 @@ def is_release(folder: str | Path) -> bool:
     """Whether `folder` holds a release (both files)."""
     folder = Path(folder)
     return (folder / WEIGHTS).is_file() and (folder / META).is_file()
+
+
+def variant_release(run: str | Path, name: str, what: str = "--variant") -> Path:
+    """The folder of variant `name`'s release in run folder `run`, checked to be readable.
+
+    Raises:
+        KgnetError: `run` is no folder, the variant has no release there (the message lists the
+            variants that have one), or its weights are truncated or damaged.
+    """
+    run = Path(run)
+    if not run.is_dir():
+        raise KgnetError(f"--run {run}: no such folder; give a run folder written by python -m kgnet.train")
+    folder = run / name
+    if not is_release(folder):
+        found = sorted(p.name for p in run.iterdir() if is_release(p))
+        raise KgnetError(f"{what} {name}: {run} has no released variant {name!r} (no {name}/{WEIGHTS} + {META}; "
+                         f"variants there: {', '.join(found) or 'none'})")
+    readable_checkpoint(folder / WEIGHTS, remedy=RESTORE_RELEASE)
+    return folder
 
 
 def save_release(folder: str | Path, model: torch.nn.Module, *, variant: str, config: Config,
@@ -143,7 +165,8 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
         device: Where to put the model; None = the CPU.
 
     Raises:
-        KgnetError: No release there, an unreadable one, or one of another format.
+        KgnetError: No release there, an unreadable one (truncated, damaged, weights that do not
+            fit model.json), or one of another format.
     """
     from kgnet.models import create_model
 
@@ -151,10 +174,11 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
     if not is_release(folder):
         raise KgnetError(f"{folder}: no {WEIGHTS} + {META}; is it a variant folder of a kgnet run?")
     meta = read_meta(folder)
+    weights = readable_checkpoint(folder / WEIGHTS, remedy=RESTORE_RELEASE)
     try:
-        tensors = load_file(str(folder / WEIGHTS))
+        tensors = load_file(str(weights))
     except (SafetensorError, OSError) as err:
-        raise KgnetError(f"{folder / WEIGHTS}: not a readable safetensors file ({err})") from None
+        raise KgnetError(f"{weights}: not a readable safetensors file ({err}); {RESTORE_RELEASE}") from None
     config = config_from_dict(meta["config"], source=str(folder / META))
     graph = None
     if meta.get("graph"):
@@ -166,7 +190,12 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
     model = create_model(offline, graph if config.knowledge.scales else None, tensors.get("text_features"),
                          num_classes=len(meta["class_names"]), in_chans=preprocessing.in_chans,
                          image_size=preprocessing.image_size)
-    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    try:
+        model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
+    except RuntimeError as err:  # names and shapes that do not fit the model model.json describes
+        raise KgnetError(f"{weights}: its weights do not fit the model {META} describes (the two files come from "
+                         f"different runs or variants?): {' '.join(str(err).split())[:200]}; restore the pair "
+                         "from one run") from None
     model = model.to(device if device is not None else "cpu").eval()
     return Release(folder=folder, model=model, variant=meta["variant"], config=config,
                    class_names=list(meta["class_names"]), wnids=meta.get("wnids"),

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from kgnet.checks import run_folder
 from kgnet.cli import setup_logging, user_errors_exit_2
 from kgnet.config import Config, add_config_arguments, config_from_args, load_config
 from kgnet.errors import ConfigError, KgnetError
@@ -47,15 +48,56 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_folder(config: Config, folder: Path, resume: bool) -> None:
-    if resume:
-        saved = folder / "config.yaml"
-        if not saved.is_file():
-            raise ConfigError(f"--resume {folder}: no config.yaml there; is it a kgnet run folder?")
-        if load_config(saved) != config:
-            raise ConfigError(f"--resume {folder}: a run continues with its saved config.yaml; drop --config/--set")
-    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise ConfigError(f"--out {folder}: the folder is not empty; pick a new one or --resume it")
+def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, Any]:
+    """Check everything a run reads and where it writes, before anything is loaded or created.
+
+    The one place `run` validates its input: variants, the device, the run folder (and a
+    warning when nothing would be trained), the files the knowledge settings name, and on `resume` every
+    checkpoint and release the run will read back (so a damaged one costs one message, not a
+    half-resumed folder).
+
+    Returns:
+        The metrics.json entries of variants an interrupted run finished (empty when new).
+    """
+    import json
+
+    from kgnet.checks import available_device, input_file, output_folder, readable_checkpoint
+    from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
+    from kgnet.release import RESTORE_RELEASE
+
+    check_variants(config.variants)
+    available_device(config.train.device, "train.device")
+    if config.train.epochs == 0 and config.train.align_epochs == 0:  # legal: releases the initial weights
+        log.warning("train.epochs=0 and train.align_epochs=0: nothing is trained; the released models keep their "
+                    "initial weights (the pretrained backbone with model.pretrained, random otherwise). Set "
+                    "train.epochs to train")
+    knowledge = config.knowledge
+    if any(uses_knowledge(variant_config(config, v)) for v in config.variants):
+        named = [("knowledge.ontology", knowledge.ontology), ("knowledge.class_map", knowledge.class_map),
+                 *(("knowledge.imports", path) for path in knowledge.imports)]
+        for what, path in named:
+            if path is not None:
+                input_file(path, what)
+    if not resume:
+        output_folder(folder, "--out")
+        return {}
+    run_folder(folder, "--resume")
+    if load_config(folder / "config.yaml") != config:
+        raise ConfigError(f"--resume {folder}: a run continues with its saved config.yaml; drop --config/--set")
+    metrics_file = folder / "metrics.json"
+    try:
+        finished = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ConfigError(f"{metrics_file}: not readable JSON ({err}); restore it, or delete it to train "
+                          "every variant again from its last.pt") from None
+    for name in config.variants:
+        if name in finished:
+            input_file(folder / name / "model.json", "--resume")
+            readable_checkpoint(folder / name / "model.safetensors", "--resume", remedy=RESTORE_RELEASE)
+        elif (folder / name / "last.pt").exists():
+            readable_checkpoint(folder / name / "last.pt", "--resume",
+                                remedy=f"restore it from a copy, or delete it to train {name} from its first epoch")
+    return finished
 
 
 def _class_graph(config: Config, bundle, *, required: bool, progress: bool):
@@ -148,11 +190,13 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         processes of a torchrun job).
 
     Raises:
-        KgnetError: A user error (config, data, ontology, a non-empty folder); nothing is
-            written before the data and the knowledge are ready. `TrainingDiverged` when the
-            loss stops being finite (the last good checkpoint is kept).
+        KgnetError: A user error (config, device, data, ontology, a non-empty folder, a
+            damaged checkpoint); nothing is written before the inputs are checked
+            (`_check_inputs`) and the data and the knowledge are ready; a run folder this call
+            created is removed again when one is found later and no checkpoint was saved yet.
+            `TrainingDiverged` when the loss stops being finite (the last good checkpoint is kept).
     """
-    import json
+    import shutil
 
     import torch
     import torch.distributed as dist
@@ -165,12 +209,12 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
     from kgnet.engine.evaluation import Analysis, scoring_task
     from kgnet.engine.scoring import metrics_json, score
     from kgnet.engine.tables import comparison_table
-    from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
+    from kgnet.engine.variants import uses_knowledge, variant_config
     from kgnet.figures.curves import plot_curves
 
     folder = Path(folder)
-    check_variants(config.variants)
-    _check_folder(config, folder, resume)
+    finished = _check_inputs(config, folder, resume=resume)
+    created = not folder.exists()
     owns_group = not (dist.is_available() and dist.is_initialized())
     context = setup_distributed(config.train.device)
     try:
@@ -186,15 +230,16 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
                             silhouettes=analysis_on, no_graph_reason=no_graph or "no class hierarchy")
         analysis = None
         if context.is_primary:
-            folder.mkdir(parents=True, exist_ok=True)
-            save_config(config, folder / "config.yaml")
+            if not resume:
+                folder.mkdir(parents=True, exist_ok=True)
+                save_config(config, folder / "config.yaml")
             log.info("run folder: %s", folder)
             if analysis_on:
                 supers = task.superclasses.names if task.superclasses is not None else None
                 analysis = Analysis(folder, "test", bundle.class_names, supers, projection=config.train.analysis,
                                     seed=config.seed)
         metrics_file = folder / "metrics.json"
-        metrics: dict[str, Any] = json.loads(metrics_file.read_text()) if resume and metrics_file.is_file() else {}
+        metrics: dict[str, Any] = dict(finished)
         histories: dict[str, list[dict[str, Any]]] = {}
         for name in config.variants:
             model, histories[name], training = _trained_variant(name, config, bundle, graph, text_features, folder,
@@ -217,6 +262,12 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         plot_curves(histories, folder / "curves.png")
         log.info("%s", bundle.summary())
         return metrics
+    except KgnetError:
+        # A user's mistake found mid-run (an unreadable image): a folder this call made with no
+        # checkpoint to resume from is removed; one with checkpoints is kept for --resume.
+        if created and context.is_primary and not any(folder.glob("*/last.pt")):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         if owns_group:
             teardown_distributed()
@@ -232,9 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(args.resume)
         if args.config or args.overrides:
             raise ConfigError("--resume takes the run's saved config; drop --config/--set")
-        if not (folder / "config.yaml").is_file():
-            raise ConfigError(f"--resume {folder}: no config.yaml there; is it a kgnet run folder?")
-        config = load_config(folder / "config.yaml")
+        config = load_config(run_folder(folder, "--resume") / "config.yaml")
     else:
         config = config_from_args(args)
         folder = Path(args.out) if args.out else Path(config.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.data.name}"

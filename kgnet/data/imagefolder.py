@@ -292,8 +292,7 @@ class ImageFiles(Dataset):
             size = self.output_size
             img = open_image(path, "RGB", draft=2 * size)
         except KgnetError as err:
-            raise KgnetError(f"{err}; remove or replace the file (data.verify=true lists every unreadable "
-                             "file at once)") from None
+            raise KgnetError(f"{err} (data.verify=true lists every unreadable file before training)") from None
         rng = random.Random(int(random_bits(epoch_key(self.seed, self.epoch), index, SALT_CROP)))
         box = random_resized_crop_box(*img.size, rng)
         resample = Image.BICUBIC if self.preprocessing.interpolation == "bicubic" else Image.BILINEAR

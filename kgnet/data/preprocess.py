@@ -131,14 +131,36 @@ def resolve_preprocessing(data: DataConfig, model: ModelConfig | None = None) ->
                          interpolation=interpolation, crop_pct=crop_pct)
 
 
+#: PIL modes of 16-bit greyscale images (PNG and TIFF with 16 bits a sample).
+WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _eight_bit(image):
+    """A 16-bit greyscale image scaled to 8 bits (value / 257, so 65535 -> 255).
+
+    PIL's own `convert` clips such values at 255 instead, which turns almost every pixel white.
+    """
+    import numpy as np
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float32) / 257.0
+    return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
+
+
 def open_image(path: str | Path, mode: str, draft: int | None = None):
     """Decode an image file fully as PIL `mode` ("L" or "RGB"), or a KgnetError naming it.
+
+    16-bit greyscale files (PNG, TIFF) are scaled to 8 bits, not clipped (`_eight_bit`).
 
     Args:
         path: The file.
         mode: PIL mode to convert to.
         draft: Decode JPEGs at the smallest 1/2, 1/4, 1/8 scale still at least this many
             pixels on each side (much faster for large photos).
+
+    Raises:
+        KgnetError: Missing, not an image, truncated, damaged, or larger than PIL's
+            decompression-bomb limit.
     """
     from PIL import Image
 
@@ -146,13 +168,17 @@ def open_image(path: str | Path, mode: str, draft: int | None = None):
         with Image.open(path) as image:
             if draft is not None:
                 image.draft(mode, (draft, draft))
+            if image.mode in WIDE_GREY_MODES:
+                return _eight_bit(image).convert(mode)
             return image.convert(mode)  # convert() loads every pixel, so truncation shows here
     except FileNotFoundError:
         raise KgnetError(f"{path}: no such image file") from None
     except MemoryError:
         raise
+    except Image.DecompressionBombError as err:
+        raise KgnetError(f"{path}: too many pixels to decode safely ({err}); downscale the image") from None
     except Exception as err:  # PIL's plugins fail with OSError, SyntaxError, struct.error, ...
-        raise KgnetError(f"{path}: not a readable image ({err})") from None
+        raise KgnetError(f"{path}: not a readable image ({err}); re-save or replace the file") from None
 
 
 def read_image(path: str | Path, spec: Preprocessing):

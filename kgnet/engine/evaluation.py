@@ -119,18 +119,6 @@ def merge_metrics(folder: Path, split: str, results: dict[str, dict[str, Any]]) 
     return metrics
 
 
-def _read_run(folder: Path):
-    """The run's config, or one clear error when `folder` is not a kgnet run folder."""
-    from kgnet.config import load_config
-
-    if not folder.is_dir():
-        raise KgnetError(f"--run {folder}: no such folder; give a run folder written by python -m kgnet.train")
-    if not (folder / "config.yaml").is_file():
-        raise KgnetError(f"--run {folder}: no config.yaml there; is it a kgnet run folder "
-                         "(written by python -m kgnet.train)?")
-    return load_config(folder / "config.yaml")
-
-
 def released_variants(folder: Path, order: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
     """Trained variants (folders holding a release), in `order`, then any others by name."""
     from kgnet.release import is_release
@@ -148,6 +136,32 @@ def released_variants(folder: Path, order: Sequence[str], wanted: Sequence[str] 
         raise KgnetError(f"--run {folder}: no trained variant (no <variant>/model.safetensors + model.json); "
                          "has training finished? (python -m kgnet.train --resume continues it)")
     return ordered
+
+
+def _check_inputs(folder: str | Path, split: str, variants: Sequence[str] | None, device, projection: str):
+    """Everything evaluating a run reads and writes, checked before any model or data loads.
+
+    Returns:
+        The run folder, its config, and the variants to score.
+    """
+    import torch
+
+    from kgnet.checks import available_device, output_folder, readable_checkpoint, run_folder
+    from kgnet.config import load_config
+    from kgnet.release import RESTORE_RELEASE, WEIGHTS
+
+    if split not in SPLITS:
+        raise KgnetError(f"--split {split}: choose one of {', '.join(SPLITS)}")
+    if projection not in PROJECTIONS:
+        raise KgnetError(f"--projection {projection}: choose tsne or pca")
+    folder = output_folder(run_folder(folder), "--run", must_be_empty=False)  # metrics.json and figures go there
+    config = load_config(folder / "config.yaml")
+    names = released_variants(folder, config.variants, variants)
+    if not isinstance(device, torch.device):
+        available_device(device or config.train.device, "--device" if device else "the run's train.device")
+    for name in names:
+        readable_checkpoint(folder / name / WEIGHTS, remedy=RESTORE_RELEASE)
+    return folder, config, names
 
 
 def evaluate_run(folder: str | Path, split: str = "test", variants: Sequence[str] | None = None, *,
@@ -175,20 +189,9 @@ def evaluate_run(folder: str | Path, split: str = "test", variants: Sequence[str
     from kgnet.engine.distributed import resolve_device
     from kgnet.release import load_release
 
-    if split not in SPLITS:
-        raise KgnetError(f"--split {split}: choose one of {', '.join(SPLITS)}")
-    if projection not in PROJECTIONS:
-        raise KgnetError(f"--projection {projection}: choose tsne or pca")
-    folder = Path(folder)
-    config = _read_run(folder)
-    names = released_variants(folder, config.variants, variants)
+    folder, config, names = _check_inputs(folder, split, variants, device, projection)
     if not isinstance(device, torch.device):
-        try:
-            device = resolve_device(device or config.train.device)
-        except RuntimeError as err:
-            raise KgnetError(f"--device {device}: not a torch device ({err}); use cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise KgnetError(f"--device {device}: this machine has no usable CUDA GPU; use --device cpu")
+        device = resolve_device(device or config.train.device)
     releases = {name: load_release(folder / name, device) for name in names}
     first = next(iter(releases.values()))
     for name, release in releases.items():

@@ -53,15 +53,6 @@ class ExplainResult:
     faithfulness: dict[str, Any] | None
 
 
-def _variant_folder(run: Path, name: str, option: str) -> Path:
-    folder = run / name
-    if not (folder / "model.json").is_file():
-        found = sorted(p.parent.name for p in run.glob("*/model.json"))
-        raise KgnetError(f"{option} {name}: {run} has no released variant {name!r} "
-                         f"(variants there: {', '.join(found) or 'none'})")
-    return folder
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:60] or "image"
 
@@ -104,6 +95,38 @@ def _predict(model, images: Tensor, batch_size: int = 64):
     return torch.cat(probabilities), (torch.cat(attention) if attention else None), grid
 
 
+def _check_inputs(run: str | Path, *, images: Sequence[str | Path], samples: int | None, out: str | Path | None,
+                  variant: str, baseline: str, faithfulness: int | None, steps: int, fill: str,
+                  device: str) -> tuple[Path, Path, dict[str, Path]]:
+    """Everything `explain_run` reads and writes, checked before any model or image loads.
+
+    Returns:
+        The run folder, the output folder, and the release folder of the baseline and the variant.
+    """
+    from kgnet.checks import available_device, input_file, output_folder, run_folder
+    from kgnet.release import variant_release
+
+    run = run_folder(run)
+    if bool(images) == (samples is not None):
+        raise KgnetError("give either --images PATH... or --samples N")
+    if samples is not None and samples < 1:
+        raise KgnetError(f"--samples {samples}: give at least 1")
+    if faithfulness is not None and faithfulness < 0:
+        raise KgnetError(f"--faithfulness {faithfulness}: give 0 (skip) or more test images")
+    if steps < 1:
+        raise KgnetError(f"--steps {steps}: give at least 1")
+    if fill not in FILL_DESCRIPTIONS:
+        raise KgnetError(f"--fill {fill}: choose one of {', '.join(FILL_DESCRIPTIONS)}")
+    if variant == baseline:
+        raise KgnetError(f"--variant and --baseline both name {variant!r}; compare two different variants")
+    available_device(device, "--device")
+    for path in images:
+        input_file(path, "--images")
+    out = output_folder(out if out is not None else run / "explain", "--out", must_be_empty=False)
+    folders = {baseline: variant_release(run, baseline, "--baseline"), variant: variant_release(run, variant)}
+    return run, out, folders
+
+
 def explain_run(
     run: str | Path,
     *,
@@ -135,31 +158,17 @@ def explain_run(
     from kgnet.data.preprocess import read_image
     from kgnet.release import load_release
 
-    run = Path(run)
-    if not (run / "config.yaml").is_file():
-        raise KgnetError(f"--run {run}: not a kgnet run folder (no config.yaml); give a folder written by "
-                         "python -m kgnet.train")
-    if bool(images) == (samples is not None):
-        raise KgnetError("give either --images PATH... or --samples N")
-    if samples is not None and samples < 1:
-        raise KgnetError(f"--samples {samples}: give at least 1")
+    run, out, folders = _check_inputs(run, images=images, samples=samples, out=out, variant=variant,
+                                      baseline=baseline, faithfulness=faithfulness, steps=steps, fill=fill,
+                                      device=device)
     if faithfulness is None:
         faithfulness = 100 if samples is not None else 0
-    if faithfulness < 0:
-        raise KgnetError(f"--faithfulness {faithfulness}: give 0 (skip) or more test images")
-    if steps < 1:
-        raise KgnetError(f"--steps {steps}: give at least 1")
-    if fill not in FILL_DESCRIPTIONS:
-        raise KgnetError(f"--fill {fill}: choose one of {', '.join(FILL_DESCRIPTIONS)}")
-    if variant == baseline:
-        raise KgnetError(f"--variant and --baseline both name {variant!r}; compare two different variants")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    out = Path(out) if out is not None else run / "explain"
 
     models, releases = {}, {}
-    for name, option in ((baseline, "--baseline"), (variant, "--variant")):
-        releases[name] = load_release(_variant_folder(run, name, option), device)
+    for name, folder in folders.items():
+        releases[name] = load_release(folder, device)
         models[name] = releases[name].model
     if models[variant].knowledge is None:
         raise KgnetError(f"--variant {variant}: this variant has no knowledge tokens; name a knowledge variant "
@@ -185,6 +194,8 @@ def explain_run(
         if count < samples:
             log.warning("--samples %d: the test split has only %d images", samples, count)
         chosen = _test_samples(bundle, order[:count])
+    # Read every image before the first figure is written: a bad one fails with nothing written.
+    scored = _test_samples(bundle, order[:min(faithfulness, len(order))]) if faithfulness else []
 
     figures_dir = out / "figures"
     batch = torch.stack([s.image for s in chosen]).to(device)
@@ -214,9 +225,7 @@ def explain_run(
 
     report = curves_name = None
     if faithfulness:
-        count = min(faithfulness, len(order))
-        report, curves = _faithfulness(models, variant, _test_samples(bundle, order[:count]), device=device,
-                                       steps=steps, fill=fill, seed=seed)
+        report, curves = _faithfulness(models, variant, scored, device=device, steps=steps, fill=fill, seed=seed)
         report["run"] = str(run)
         write_text_atomic(out / "faithfulness.json", json.dumps(report, indent=2) + "\n")
         curves_name = "faithfulness.png"
