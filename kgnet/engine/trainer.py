@@ -151,7 +151,7 @@ class TrainingStep:
             seen: [K] bool, the classes trained on (the others are masked out of the loss).
             knowledge: Whether the alignment term is trained (a knowledge variant).
         """
-        self.model, self.optimizer, self.scheduler, self.train_cfg = model, optimizer, scheduler, train_cfg
+        self.optimizer, self.scheduler, self.train_cfg = optimizer, scheduler, train_cfg
         self.forward = torch.compile(model) if train_cfg.compile else model
         self.seen, self.knowledge = seen, knowledge
         self.device = seen.device
