@@ -582,8 +582,8 @@ def main() -> int:
               f"{layer['RelationalConv_median_s'] * 1000:.1f} ms (x{layer['time_ratio']:.2f}), "
               f"max |difference| {layer['max_abs_difference']:.1e}")
     trainer = results["trainer_host_syncs"]
-    print(f"host syncs per training step of the trainer: baseline {trainer['baseline']['per_step']:.1f}, "
-          f"kgnet {trainer['kgnet']['per_step']:.1f}")
+    print(f"host syncs per training step of the trainer: baseline {trainer['baseline']['per_step']:.2f}, "
+          f"kgnet {trainer['kgnet']['per_step']:.2f} (the trainer reads its totals every 20 steps)")
     gpu = results["gpu"]
     if isinstance(gpu, str):
         print(f"GPU section: {gpu}")
