@@ -26,7 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.model_cost import INPUTS, build_models, interleaved, knowledge_graph, train_step  # noqa: E402
+from benchmarks.model_cost import INPUTS, build_models, interleaved, knowledge_graph, optimizer_for, train_step  # noqa: E402
 from kgnet.models import InfusionBlock  # noqa: E402
 
 
@@ -53,7 +53,7 @@ def main() -> int:
         models[f"kgnet, {groups} groups"] = variant
     images = torch.randn(args.batch, chans, size, size)
     labels = torch.randint(0, len(graph.class_names), (args.batch,))
-    optimizers = {name: torch.optim.AdamW(m.parameters(), lr=1e-3) for name, m in models.items()}
+    optimizers = {name: optimizer_for(m) for name, m in models.items()}
     load_before = os.getloadavg()
     train = interleaved({n: (lambda n=n: train_step(models[n], optimizers[n], images, labels)) for n in models},
                         args.rounds)

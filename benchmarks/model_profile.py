@@ -36,7 +36,7 @@ from torch.autograd.profiler import record_function
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.model_cost import GRAPHS, INPUTS, build_models, knowledge_graph, machine  # noqa: E402
+from benchmarks.model_cost import GRAPHS, INPUTS, build_models, knowledge_graph, machine, optimizer_for  # noqa: E402
 from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.models import KgnetModel  # noqa: E402
 
@@ -152,7 +152,7 @@ def profile(models: dict[str, KgnetModel], images: torch.Tensor, labels: torch.T
     result = {}
     for name, model in models.items():
         handles = scope_parts(model)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        optimizer = optimizer_for(model)
         model.train()
         for _ in range(2):
             train_step(model, optimizer, images, labels)

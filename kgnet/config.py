@@ -124,6 +124,11 @@ class TrainConfig:
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
     device: str = _field("auto", "`cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when there is one).")
+    # Off by default: on CPUs without native bf16 (AVX512-BF16 / AMX) autocast is slower than fp32.
+    amp: bool = _field(False, "Train under bf16 autocast (mixed precision; a GPU from Ampere on, or a CPU); "
+                       "evaluation stays fp32. Recorded in metrics.json.")
+    compile: bool = _field(False, "Compile the model's training forward with `torch.compile` (the first steps "
+                           "take longer while it compiles; needs a C compiler on CPU). Recorded in metrics.json.")
     analysis: Literal["tsne", "pca", "none"] = _field(
         "tsne", "End-of-run analysis of the test split (confusion figures, embedding projection and silhouettes) "
         "with this projection; `none` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")

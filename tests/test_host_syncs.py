@@ -52,3 +52,36 @@ def test_kgnet_model_step_never_syncs_the_host() -> None:
     images, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 3, 5, 9])
     syncs = step_syncs(model, optimizer, images, labels)
     assert syncs["forward_loss_backward"] == 0 and syncs["optimizer_step"] == 0, syncs["sites"]
+
+
+@pytest.mark.parametrize("variant", ["baseline", "kgnet"])
+def test_trainer_step_never_syncs_the_host(variant: str) -> None:
+    """The trainer's own step (`TrainingStep`: forward, both stages' losses, backward, AdamW,
+    the schedule, the device-side totals and divergence flag) on a tiny batch: no host sync.
+    Reading the totals (every `POSTFIX_EVERY` steps and at the epoch's end) is the one read."""
+    from kgnet.config import load_config
+    from kgnet.data.cards import load_card
+    from kgnet.engine.trainer import EpochTotals, TrainingStep, make_optimizer
+    from kgnet.kg.build import build_class_graph
+    from kgnet.models import create_model
+
+    config = load_config(None, ("model.embed_dim=32",))
+    knowledge = variant == "kgnet"
+    card = load_card("fashion_mnist")
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2) if knowledge else None
+    model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28, baseline=not knowledge)
+    optimizer = make_optimizer(model, config.train, torch.device("cpu"))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (step + 1))
+    seen = torch.ones(10, dtype=torch.bool)
+    seen[[5, 8]] = False  # two held-out classes, masked out of the loss as in a zero-shot run
+    step = TrainingStep(model, optimizer, scheduler, config.train, seen=seen, knowledge=knowledge)
+    totals = EpochTotals(torch.device("cpu"))
+    images, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 3, 6, 9])
+    first = 1 if knowledge else 2  # the baseline has no alignment stage
+    step(images, labels, totals, stage=first)  # AdamW creates its state on the first step
+    with HostSyncCounter() as syncs:
+        step(images, labels, totals, stage=first)
+        step(images, labels, totals, stage=2)
+    assert syncs.count == 0, syncs.sites
+    read = totals.read()
+    assert read["steps"] == 3 and read["images"] == 12 and read["bad_step"] == -1

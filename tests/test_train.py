@@ -56,6 +56,7 @@ def test_metrics_schema(tiny_run) -> None:
         assert 0 <= m["top1"] <= 1 and 0 <= m["top5"] <= 1 and m["top5"] >= m["top1"]
         assert len(m["per_class"]) == 10 and all(0 <= a <= 1 for a in m["per_class"].values())
         assert m["train_seconds"] > 0 and m["train_images_per_second"] > 0 and m["epochs"] == 2
+        assert m["amp"] is False and m["compile"] is False  # the training settings the numbers depend on
         assert m["params"]["total"] > 0 and m["test_images"] == FASHION_TEST_IMAGES
         assert m["mistake_severity"] >= 1 and m["hdist@1"] >= 0 and m["hdist@5"] >= 0  # WordNet hierarchy
     assert metrics["kgnet"]["params"]["total"] > metrics["baseline"]["params"]["total"]

@@ -12,6 +12,7 @@ makes a resumed run finish with the same numbers as one that was never interrupt
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import math
 import time
@@ -24,13 +25,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from kgnet.config import Config
+from kgnet.config import Config, TrainConfig
 from kgnet.data.builder import DataBundle
 from kgnet.engine.checkpoint import load_training_state, save_training_state
 from kgnet.engine.distributed import DistributedContext, all_reduce_sum
 from kgnet.engine.losses import training_loss
 from kgnet.engine.scoring import predict
-from kgnet.errors import KgnetError
+from kgnet.errors import ConfigError, KgnetError
 from kgnet.metrics.classification import topk_accuracy
 from kgnet.progress import progress
 
@@ -55,41 +56,118 @@ class VariantResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     train_images: int = 0
+    amp: bool = False
+    compile: bool = False
 
     def training_numbers(self) -> dict[str, Any]:
-        """The cost of training, as metrics.json reports it."""
+        """The cost of training and the settings it depends on (`train.amp`, `train.compile`), as
+        metrics.json reports them."""
         return {"train_seconds": self.train_seconds,
                 "train_images_per_second": self.train_images / self.train_seconds if self.train_seconds else 0.0,
-                "epochs": len(self.history)}
+                "epochs": len(self.history), "amp": self.amp, "compile": self.compile}
 
 
 class EpochTotals:
-    """One epoch's sums (loss, cross-entropy, alignment, correct, images) on the process's device.
+    """One epoch's running sums on the process's device, and the first non-finite loss.
 
-    They stay on the device through the epoch and are read once at its end, after one
-    all-reduce over the processes (which nccl can only do on the GPU).
+    Slots: loss, cross-entropy and alignment (each times the batch), correct, images, steps,
+    then the epoch's first step whose loss was not finite (-1: none yet) and that loss. A
+    training step only adds to them on the device; `read` copies them to the host, which the
+    trainer does every `POSTFIX_EVERY` steps (the progress display and the divergence check)
+    and at the epoch's end, so no step waits for the device.
     """
 
     def __init__(self, device: torch.device) -> None:
-        self.sums = torch.zeros(5, dtype=torch.float64, device=device)
+        self.sums = torch.zeros(8, dtype=torch.float64, device=device)
+        self.sums[6] = -1
 
     def add(self, loss: torch.Tensor, ce: torch.Tensor, align: torch.Tensor, logits: torch.Tensor,
             targets: torch.Tensor) -> None:
+        loss, sums = loss.detach().to(torch.float64), self.sums
         batch = targets.new_tensor(targets.numel(), dtype=torch.float64)
         correct = (logits.argmax(dim=1) == targets).sum().to(torch.float64)
-        parts = torch.stack([loss.detach(), ce.detach(), align.detach()]).to(torch.float64) * batch
-        self.sums += torch.cat([parts, correct[None], batch[None]])
+        parts = torch.stack([loss, ce.detach().to(torch.float64), align.detach().to(torch.float64)]) * batch
+        first_bad = ~torch.isfinite(loss) & (sums[6] < 0)
+        sums[6:] = torch.where(first_bad, torch.stack([sums[5], loss]), sums[6:])
+        sums[:6] += torch.cat([parts, correct[None], batch[None], batch.new_ones(1)])
 
-    def running(self) -> dict[str, str]:
-        """Mean loss and accuracy so far on this process (for the progress display)."""
-        loss, _, _, correct, images = self.sums.tolist()
-        return {"loss": f"{loss / max(images, 1):.3f}", "acc": f"{correct / max(images, 1):.3f}"}
+    def read(self) -> dict[str, float]:
+        """The sums on the host (one device-to-host copy)."""
+        loss, ce, align, correct, images, steps, bad_step, bad_loss = self.sums.tolist()
+        return {"loss": loss, "ce": ce, "align": align, "correct": correct, "images": images, "steps": steps,
+                "bad_step": bad_step, "bad_loss": bad_loss}
 
     def reduce(self, context: DistributedContext) -> dict[str, float]:
         """The epoch's means over every process's images."""
-        loss, ce, align, correct, images = all_reduce_sum(self.sums, context).tolist()
+        loss, ce, align, correct, images = all_reduce_sum(self.sums[:5].clone(), context).tolist()
         return {"train_loss": loss / images, "train_ce": ce / images, "train_align": align / images,
                 "train_top1": correct / images, "images": images}
+
+
+def running(read: dict[str, float]) -> dict[str, str]:
+    """Mean loss and accuracy so far on this process (for the progress display), from `EpochTotals.read`."""
+    images = max(read["images"], 1)
+    return {"loss": f"{read['loss'] / images:.3f}", "acc": f"{read['correct'] / images:.3f}"}
+
+
+def supports_bf16_autocast(device: torch.device) -> bool:
+    """Whether bf16 autocast runs on `device` (every CPU; a GPU from Ampere on)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" or torch.amp.is_autocast_available(device.type)
+
+
+def make_optimizer(model: nn.Module, train_cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the config's learning rate and weight decay; the fused kernel where torch has one.
+
+    Fused AdamW updates every parameter in one kernel and keeps its step counters on the
+    device, so a GPU step launches a few kernels instead of one per parameter group and never
+    reads a counter back.
+    """
+    fused = device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in model.parameters())
+    return torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                             fused=fused or None)
+
+
+class TrainingStep:
+    """One optimiser step of a variant, without a host sync.
+
+    Forward (under bf16 autocast with `train.amp`; through `torch.compile` with
+    `train.compile`), the stage's loss, backward, AdamW and the learning-rate schedule; the
+    loss, its parts and the correct count are added to an `EpochTotals` on the device, which
+    also keeps the first non-finite loss. Nothing here reads a tensor on the host, so on a GPU
+    the host queues step after step; `train_variant` reads the totals every `POSTFIX_EVERY`
+    steps.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, train_cfg: TrainConfig, *, seen: torch.Tensor,
+                 knowledge: bool) -> None:
+        """Args:
+            model: The model (or its DDP wrapper) to train.
+            optimizer: Its optimiser (`make_optimizer`).
+            scheduler: The learning-rate schedule, stepped after every optimiser step.
+            train_cfg: The loss settings, `amp` and `compile`.
+            seen: [K] bool, the classes trained on (the others are masked out of the loss).
+            knowledge: Whether the alignment term is trained (a knowledge variant).
+        """
+        self.optimizer, self.scheduler, self.train_cfg = optimizer, scheduler, train_cfg
+        self.forward = torch.compile(model) if train_cfg.compile else model
+        self.seen, self.knowledge = seen, knowledge
+        self.device = seen.device
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, totals: EpochTotals, stage: int) -> None:
+        cfg = self.train_cfg
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            out = self.forward(images)
+            loss, ce, align, logits = training_loss(
+                out.logits, out.embedding, out.class_embeddings if self.knowledge else None, targets, seen=self.seen,
+                stage=stage, temperature=cfg.temperature, align_weight=cfg.align_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        totals.add(loss, ce, align, logits, targets)
 
 
 def epoch_seed(seed: int, rank: int, epoch: int) -> int:
@@ -139,7 +217,10 @@ def train_variant(
     model.to(device)
     align_epochs = train_cfg.align_epochs if knowledge else 0
     total_epochs = train_cfg.align_epochs + train_cfg.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    if train_cfg.amp and not supports_bf16_autocast(device):
+        raise ConfigError(f"train.amp=true: {device} has no bf16 autocast (a GPU from Ampere on has); "
+                          "set train.amp=false")
+    optimizer = make_optimizer(model, train_cfg, device)
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
     # and the same images as one process would (`epoch_order`).
     rank_batch = max(1, train_cfg.batch_size // context.world_size)
@@ -151,7 +232,7 @@ def train_variant(
         lambda step: (step + 1) / (warmup + 1) if step < warmup
         else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup)))),
     )
-    result = VariantResult(name, model)
+    result = VariantResult(name, model, amp=train_cfg.amp, compile=train_cfg.compile)
     start_epoch = 0
     checkpoint = folder / "last.pt"
     if checkpoint.is_file():
@@ -172,6 +253,7 @@ def train_variant(
     seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
     seen[bundle.seen_classes] = True
     step = start_epoch * steps_per_epoch
+    train_step = TrainingStep(ddp, optimizer, scheduler, train_cfg, seen=seen, knowledge=knowledge)
 
     for epoch in range(start_epoch, total_epochs):
         stage = 1 if epoch < align_epochs else 2
@@ -181,29 +263,17 @@ def train_variant(
         loader = DataLoader(bundle.train, batch_size=rank_batch, sampler=order, num_workers=config.data.num_workers)
         ddp.train()
         totals = EpochTotals(device)
+        checked = functools.partial(_checked, variant=name, epoch=epoch, first_step=step, checkpoint=checkpoint,
+                                    lr=train_cfg.lr)
         started = time.perf_counter()
         bar = progress(loader, desc=f"{name} epoch {epoch + 1}/{total_epochs} (stage {stage})", unit="batch",
                        enabled=show_progress and context.is_primary)
         for images, targets in bar:
-            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            out = ddp(images)
-            loss, ce, align, logits = training_loss(
-                out.logits, out.embedding, out.class_embeddings if knowledge else None, targets, seen=seen,
-                stage=stage, temperature=train_cfg.temperature, align_weight=train_cfg.align_weight)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"variant {name!r}: the loss became {loss.item()} at step {step} (epoch {epoch + 1}); "
-                    f"the last good checkpoint is {checkpoint if checkpoint.exists() else 'none (first epoch)'}; "
-                    f"lower train.lr (now {train_cfg.lr}) and resume with --resume"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            train_step(images.to(device, non_blocking=True), targets.to(device, non_blocking=True), totals, stage)
             step += 1
-            totals.add(loss, ce, align, logits, targets)
             if step % POSTFIX_EVERY == 0:
-                bar.set_postfix(**totals.running())
+                bar.set_postfix(**running(checked(totals.read())))
+        checked(totals.read())
         seconds = time.perf_counter() - started
         means = totals.reduce(context)
         val = predict(ddp, bundle.val, device=device, context=context, embeddings=False)
@@ -226,6 +296,20 @@ def train_variant(
                 "train_seconds": result.train_seconds, "train_images": result.train_images,
             })
     return result
+
+
+def _checked(read: dict[str, float], *, variant: str, epoch: int, first_step: int, checkpoint: Path,
+             lr: float) -> dict[str, float]:
+    """`read` (`EpochTotals.read` of the epoch that began at step `first_step`), or
+    `TrainingDiverged` when one of the epoch's losses was not finite."""
+    if read["bad_step"] >= 0:
+        raise TrainingDiverged(
+            f"variant {variant!r}: the loss became {read['bad_loss']} at step {first_step + int(read['bad_step'])} "
+            f"(epoch {epoch + 1}); "
+            f"the last good checkpoint is {checkpoint if checkpoint.exists() else 'none (first epoch)'}; "
+            f"lower train.lr (now {lr}) and resume with --resume"
+        )
+    return read
 
 
 def _write_log(path: Path, history: list[dict[str, Any]]) -> None:

@@ -76,6 +76,8 @@ class KnowledgeInjection(nn.Module):
         self.register_buffer("text_mask", view.text_mask.clone(), persistent=False)
         self.register_buffer("class_index", graph.class_index.clone(), persistent=False)
         self.register_buffer("token_index", view.token_index.clone(), persistent=False)
+        # token_index is sorted and unique, so as many tokens as nodes means every node in order
+        self.every_node_is_token = len(view.token_index) == graph.num_nodes
         self.register_buffer("node_ids", view.node_ids.clone(), persistent=False)
         self.node_labels = list(graph.node_labels)
         self.encoder = KnowledgeEncoder(
@@ -117,6 +119,14 @@ class KnowledgeInjection(nn.Module):
                                                                                 enabled=False):
                 self._cache = (key, self._encode())
         return self._cache[1]
+
+    def token_embeddings(self, nodes: Tensor) -> Tensor:
+        """The knowledge tokens' rows [t, dim] of the node embeddings `nodes` [n, dim].
+
+        With the `wide` scale every node is a token: `nodes` itself, without the gather (and
+        its scatter in backward).
+        """
+        return nodes if self.every_node_is_token else nodes[self.token_index]
 
     @property
     def cached(self) -> bool:

@@ -146,7 +146,7 @@ class KgnetModel(nn.Module):
         if self.knowledge is None:
             features = self.backbone.forward_features(images)
             return features, None, self.backbone.to_tokens(features)[1], {}
-        token_nodes = nodes[self.knowledge.token_index]
+        token_nodes = self.knowledge.token_embeddings(nodes)
         self._stage_nodes, self._stage_attention = token_nodes, {}
         try:
             features = self.backbone.forward_features(images)
@@ -183,7 +183,7 @@ class KgnetModel(nn.Module):
         knows = self.knowledge is not None
         return KgnetOutput(logits=logits, embedding=embedding, mlp_logits=mlp_logits,
                            prototype_logits=prototype_logits, attention=attention,
-                           node_embeddings=nodes[self.knowledge.token_index] if knows else None,
+                           node_embeddings=self.knowledge.token_embeddings(nodes) if knows else None,
                            class_embeddings=nodes[self.knowledge.class_index] if knows else None,
                            token_grid=grid, stage_attention=stage_attention)
 
