@@ -209,6 +209,7 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
     from kgnet.engine.evaluation import Analysis, scoring_task
     from kgnet.engine.scoring import metrics_json, score
     from kgnet.engine.tables import comparison_table
+    from kgnet.engine.trainer import short_training_warning
     from kgnet.engine.variants import uses_knowledge, variant_config
     from kgnet.figures.curves import plot_curves
 
@@ -222,6 +223,9 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         data = config.data
         bundle = build_datasets(data, seed=config.seed, download=data.download, augment=data.augment,
                                 verify=data.verify, preprocessing=resolve_preprocessing(data, config.model))
+        warning = short_training_warning(len(bundle.train), config.train.batch_size, config.train.epochs)
+        if warning and context.is_primary:
+            log.warning("%s", warning)
         needs_knowledge = any(uses_knowledge(variant_config(config, v)) for v in config.variants)
         graph, text_features, no_graph = _class_graph(config, bundle, required=needs_knowledge,
                                                       progress=progress and context.is_primary)

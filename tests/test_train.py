@@ -188,7 +188,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> No
     checkpoint = tmp_path / "last.pt"
     model.head.register_forward_hook(
         lambda module, args, out: (out[0], out[1] * float("nan")) if checkpoint.exists() else None)
-    with pytest.raises(TrainingDiverged, match=rf"epoch 2\).*the last good checkpoint is {checkpoint}"):
+    with pytest.raises(TrainingDiverged, match=rf"epoch 2\).*the last good checkpoint is {checkpoint}; "
+                       r"train again into a new folder with a lower train.lr"):  # --resume would keep the lr
         train_variant("baseline", config, model, bundle, tmp_path, DistributedContext(), knowledge=False,
                       show_progress=False)
     state = load_training_state(checkpoint)
@@ -211,3 +212,14 @@ def test_corrupt_image_in_image_folder_is_named(tmp_path: Path, capsys) -> None:
                  "--set", "variants=[baseline]", "--out", str(tmp_path / "run")]) == 2
     assert "broken.jpg" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_budget_of_few_steps_is_named() -> None:
+    from kgnet.engine.trainer import short_training_warning
+
+    # The case: 30 images per class of 10 classes, less validation, 3 epochs of 64.
+    message = short_training_warning(270, 64, 3)
+    assert message is not None and "only 12 optimiser steps (3 epochs x 4 batches of 64" in message
+    assert "raise train.epochs to 25" in message
+    assert short_training_warning(54_000, 256, 2) is None  # the default run: 420 steps
+    assert short_training_warning(30, 64, 0) is None  # no cross-entropy stage: its own warning

@@ -193,6 +193,23 @@ def epoch_order(length: int, rank_batch: int, *, seed: int, context: Distributed
             for i in order[step * global_batch + rank * rank_batch:step * global_batch + (rank + 1) * rank_batch]]
 
 
+#: Fewer cross-entropy steps than this and a from-scratch model usually ends near chance.
+FEW_STEPS = 100
+
+
+def short_training_warning(train_images: int, batch_size: int, epochs: int) -> str | None:
+    """A sentence when the cross-entropy stage takes fewer than `FEW_STEPS` optimiser steps
+    (`samples_per_class=30, epochs=3` is 9 steps of 64 and ends at chance), else None: few
+    images per class need more epochs, not the full-data budget."""
+    per_epoch = max(1, train_images // batch_size)
+    steps = per_epoch * epochs
+    if epochs == 0 or steps >= FEW_STEPS:
+        return None
+    return (f"training takes only {steps} optimiser steps ({epochs} epochs x {per_epoch} batches of {batch_size} "
+            f"from {train_images} training images), which usually ends near chance; raise train.epochs to "
+            f"{-(-FEW_STEPS // per_epoch)} or more, or lower train.batch_size")
+
+
 def train_variant(
     name: str,
     config: Config,
@@ -307,7 +324,8 @@ def _checked(read: dict[str, float], *, variant: str, epoch: int, first_step: in
             f"variant {variant!r}: the loss became {read['bad_loss']} at step {first_step + int(read['bad_step'])} "
             f"(epoch {epoch + 1}); "
             f"the last good checkpoint is {checkpoint if checkpoint.exists() else 'none (first epoch)'}; "
-            f"lower train.lr (now {lr}) and resume with --resume"
+            f"train again into a new folder with a lower train.lr (now {lr}); --resume keeps the saved "
+            f"settings and would diverge the same way"
         )
     return read
 
