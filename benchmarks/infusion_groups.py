@@ -26,7 +26,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.model_cost import INPUTS, build_models, interleaved, knowledge_graph, optimizer_for, train_step  # noqa: E402
+from benchmarks.model_cost import (  # noqa: E402
+    INPUTS, build_models, interleaved, knowledge_graph, optimizer_for, train_step)
 from kgnet.models import InfusionBlock  # noqa: E402
 
 

@@ -64,7 +64,8 @@ def test_amp_trains_under_bf16_autocast_and_is_recorded(tmp_path: Path) -> None:
     assert torch.float32 in dtypes  # validation stays fp32
 
 
-@pytest.mark.slow  # torch.compile's first step builds C++ kernels: ~3 min on 2 busy cores
+# the first compile builds C++ kernels: ~3 min on 2 busy cores (~20 s once inductor's disk cache is warm)
+@pytest.mark.slow
 def test_compile_trains_a_compiled_forward_and_is_recorded(tmp_path: Path) -> None:
     compiling = []
     result, changed = _train(tmp_path, "train.compile=true", watch=lambda model: model.head.register_forward_hook(
