@@ -62,11 +62,16 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
     import json
 
     from kgnet.checks import available_device, input_file, output_folder, readable_checkpoint
+    from kgnet.engine.distributed import resolve_device
+    from kgnet.engine.trainer import supports_bf16_autocast
     from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
     from kgnet.release import RESTORE_RELEASE
 
     check_variants(config.variants)
     available_device(config.train.device, "train.device")
+    if config.train.amp and not supports_bf16_autocast(resolve_device(config.train.device)):
+        raise ConfigError(f"train.amp=true: {resolve_device(config.train.device)} has no bf16 autocast (a GPU from "
+                          "Ampere on has); set train.amp=false")
     if config.train.epochs == 0 and config.train.align_epochs == 0:  # legal: releases the initial weights
         log.warning("train.epochs=0 and train.align_epochs=0: nothing is trained; the released models keep their "
                     "initial weights (the pretrained backbone with model.pretrained, random otherwise). Set "
@@ -150,7 +155,8 @@ def _trained_variant(name: str, config: Config, bundle, graph, text_features, fo
     vfolder = folder / name
     if finished is not None:
         log.info("%s: finished earlier, kept", name)
-        training = {k: finished[k] for k in ("train_seconds", "train_images_per_second", "epochs", "params")}
+        kept = ("train_seconds", "train_images_per_second", "epochs", "amp", "compile", "params")
+        training = {k: finished[k] for k in kept if k in finished}
         return load_release(vfolder, context.device).model, read_history(vfolder / "log.csv"), training
     knowledge_on = uses_knowledge(vcfg)
     if context.is_primary:

@@ -27,7 +27,7 @@ def test_epoch_sums_live_on_the_process_device() -> None:
     logits = torch.empty(4, 10, device=META)
     loss = torch.empty((), device=META)
     totals.add(loss, loss, loss, logits, torch.empty(4, dtype=torch.long, device=META))
-    assert totals.sums.device == META and totals.sums.dtype == torch.float64 and totals.sums.shape == (5,)
+    assert totals.sums.device == META and totals.sums.dtype == torch.float64 and totals.sums.shape == (8,)
 
 
 def test_collectives_refuse_a_tensor_on_another_device() -> None:
