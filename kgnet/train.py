@@ -63,15 +63,13 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
 
     from kgnet.checks import available_device, input_file, output_folder, readable_checkpoint
     from kgnet.engine.distributed import resolve_device
-    from kgnet.engine.trainer import supports_bf16_autocast
+    from kgnet.engine.trainer import check_amp
     from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
     from kgnet.release import RESTORE_RELEASE
 
     check_variants(config.variants)
     available_device(config.train.device, "train.device")
-    if config.train.amp and not supports_bf16_autocast(resolve_device(config.train.device)):
-        raise ConfigError(f"train.amp=true: {resolve_device(config.train.device)} has no bf16 autocast (a GPU from "
-                          "Ampere on has); set train.amp=false")
+    check_amp(config.train.amp, resolve_device(config.train.device))
     if config.train.epochs == 0 and config.train.align_epochs == 0:  # legal: releases the initial weights
         log.warning("train.epochs=0 and train.align_epochs=0: nothing is trained; the released models keep their "
                     "initial weights (the pretrained backbone with model.pretrained, random otherwise). Set "

@@ -117,6 +117,13 @@ def supports_bf16_autocast(device: torch.device) -> bool:
     return device.type == "cpu" or torch.amp.is_autocast_available(device.type)
 
 
+def check_amp(amp: bool, device: torch.device) -> None:
+    """`ConfigError` when `train.amp` asks for bf16 autocast on a device without it."""
+    if amp and not supports_bf16_autocast(device):
+        raise ConfigError(f"train.amp=true: {device} has no bf16 autocast (a GPU from Ampere on has); "
+                          "set train.amp=false")
+
+
 def make_optimizer(model: nn.Module, train_cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
     """AdamW with the config's learning rate and weight decay; the fused kernel where torch has one.
 
@@ -234,9 +241,7 @@ def train_variant(
     model.to(device)
     align_epochs = train_cfg.align_epochs if knowledge else 0
     total_epochs = train_cfg.align_epochs + train_cfg.epochs
-    if train_cfg.amp and not supports_bf16_autocast(device):
-        raise ConfigError(f"train.amp=true: {device} has no bf16 autocast (a GPU from Ampere on has); "
-                          "set train.amp=false")
+    check_amp(train_cfg.amp, device)
     optimizer = make_optimizer(model, train_cfg, device)
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
     # and the same images as one process would (`epoch_order`).
