@@ -19,7 +19,7 @@ data:
 	@bash scripts/install-data.sh
 
 demo: install
-	$(PY) -m kgnet.kg check kg/fashion_mnist.ttl --dataset fashion_mnist
+	$(PY) -m kgnet.kg check kg/fashion_mnist_garments.ttl --dataset fashion_mnist
 	$(PY) -m kgnet.train
 
 test: install

@@ -53,13 +53,20 @@ class DataConfig:
         "fashion_mnist", "Data set; `imagefolder` reads one sub-folder per class under `root`.")
     root: str | None = _field(None, "Folder holding the data set's files; null = its default location.")
     samples_per_class: int | None = _field(
-        None, "Training images kept per class (the low-data regime); null = all.", "> 0")
+        5, "Training images kept per class; null = all. The default, 5, is the embedded demo's few-shot "
+        "regime, where the knowledge pays (docs/benchmarks.md); set null to train on every image.", "> 0")
     held_out_classes: list[str] = _field([], "Classes kept out of training and evaluated zero-shot.")
+    test_per_class: int | None = _field(
+        None, "Test images scored per class: a fixed stratified subset, the same for every seed and variant "
+        "(cheaper scoring for many short runs); null = the whole test split.", "> 0")
     val_fraction: float = _field(0.1, "Fraction of the training split held back for validation.", "in [0, 1)")
     image_size: int | None = _field(None, "Side length images are resized to; null = the native size.", "> 0")
     num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0")
     download: bool = _field(False, "Fetch a missing fashion_mnist/cifar10/cifar100 with torchvision (needs internet); never implied.")
     augment: bool = _field(True, "Augment the training split (shifted crops, flips).")
+    augment_pad: int | None = _field(
+        None, "Shifted-crop padding in pixels (with flips) of the in-memory data sets; null = the data set's "
+        "default (CIFAR 4, Fashion-MNIST none); 0 = no crops or flips.", ">= 0")
     verify: bool = _field(False, "Decode every image-folder file before training and list all unreadable ones.")
 
 
@@ -106,6 +113,22 @@ class KnowledgeConfig:
     dropout: float = _field(0.1, "Dropout in the R-GCN and the infusion blocks.", "in [0, 1)")
     prototype_weight: float = _field(
         0.5, "w in logits = (1 - w) MLP head + w knowledge-prototype head; 1 = prototypes only.", "in [0, 1]")
+    head: Literal["concept", "prototype"] = _field(
+        "concept", "How the knowledge scores classes. `concept`: a class's score is a weighted sum of the "
+        "activations of its ontology concepts (its ancestors, parts, materials: `concept_hops` along the "
+        "ontology's edges) over the image's tokens, so each score splits exactly into concept contributions; "
+        "no R-GCN or infusion. `prototype`: the paper's design (R-GCN, cross-attention infusion, "
+        "(1 - w) MLP + w prototype head, alignment stage).")
+    concept_hops: int = _field(3, "concept head: concepts within this many hops along the ontology's edges "
+                               "(class -> superclass, class -> part) belong to a class.", "> 0")
+    concept_decay: float = _field(0.7, "concept head: a concept d hops from its class weighs decay^(d-1) "
+                                  "before each class's weights are normalised to sum 1.", "> 0")
+    concept_self_weight: float = _field(
+        0.0, "concept head: weight of each class's own node as a concept of its own (the knowledge-free part); "
+        "0 = every class is scored through shared concepts only.", "in [0, 1]")
+    concept_control: Literal["none", "permuted", "identity"] = _field(
+        "none", "Control run of the concept head: `permuted` gives each class another class's concepts "
+        "(a derangement: same geometry, wrong meaning), `identity` one concept per class (no knowledge).")
     graph_control: Literal["none", "shuffled", "empty"] = _field(
         "none", "Control run: `shuffled` rewires the edges at random, `empty` drops them.")
     text_control: Literal["none", "random"] = _field(
@@ -118,8 +141,10 @@ class TrainConfig:
 
     align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings.", ">= 0")
     epochs: int = _field(2, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0")
-    batch_size: int = _field(128, "Images per optimiser step, split evenly across processes under torchrun.", "> 0")
-    lr: float = _field(2e-3, "Peak learning rate (AdamW; linear warm-up, cosine decay).", "> 0")
+    batch_size: int = _field(25, "Images per optimiser step, split evenly across processes under torchrun "
+                             "(the default suits the 5-image demo; 128 or more for full data sets).", "> 0")
+    lr: float = _field(5e-4, "Peak learning rate (AdamW; linear warm-up, cosine decay); the default was chosen on "
+                       "validation for few images per class, 2e-3 suits full Fashion-MNIST.", "> 0")
     weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
@@ -127,6 +152,10 @@ class TrainConfig:
     # Off by default: on CPUs without native bf16 (AVX512-BF16 / AMX) autocast is slower than fp32.
     amp: bool = _field(False, "Train under bf16 autocast (mixed precision; a GPU from Ampere on, or a CPU); "
                        "evaluation stays fp32. Recorded in metrics.json.")
+    min_steps: int = _field(
+        250, "Fewest optimiser steps a run takes: when the epochs over a small training set give fewer, each "
+        "epoch passes over the set several times (differently augmented), so few images per class still learn.",
+        ">= 0")
     compile: bool = _field(False, "Compile the model's training forward with `torch.compile` (the first steps "
                            "take longer while it compiles; needs a C compiler on CPU). Recorded in metrics.json.")
     analysis: Literal["tsne", "pca", "none"] = _field(

@@ -189,7 +189,7 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
     offline = dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=False))
     model = create_model(offline, graph if config.knowledge.scales else None, tensors.get("text_features"),
                          num_classes=len(meta["class_names"]), in_chans=preprocessing.in_chans,
-                         image_size=preprocessing.image_size)
+                         image_size=preprocessing.image_size, seen=meta.get("seen_classes"))
     try:
         model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
     except RuntimeError as err:  # names and shapes that do not fit the model model.json describes

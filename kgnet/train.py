@@ -103,13 +103,16 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
     return finished
 
 
-def _class_graph(config: Config, bundle, *, required: bool, progress: bool):
+def _class_graph(config: Config, bundle, *, required: bool, progress: bool, concepts: bool = False,
+                 text: bool = True):
     """The run's class-bound graph, its encoded node texts (knowledge variants only), and why
     there is no graph when there is none.
 
     Knowledge variants need the graph (any problem is the user's error). A baseline-only run
     uses it just for the hierarchy-aware metrics, so there a missing or unusable ontology is
-    a warning and those metrics are left out.
+    a warning and those metrics are left out. With a concept-head variant (`concepts`) the
+    graph reaches `knowledge.concept_hops` too; node texts are encoded only when a variant
+    reads them (`text`: the prototype head).
     """
     from kgnet.kg.build import build_class_graph
     from kgnet.kg.text_features import encode_texts
@@ -123,7 +126,8 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool):
                               "describing its classes (or run only the baseline: --set variants=[baseline])")
         return None, None, "no ontology for this data set (knowledge.ontology is null and it ships none)"
     try:
-        graph = build_class_graph(ontology, bundle.class_names, hops=knowledge.hops, wnids=bundle.wnids,
+        hops = max(knowledge.hops, knowledge.concept_hops) if concepts else knowledge.hops
+        graph = build_class_graph(ontology, bundle.class_names, hops=hops, wnids=bundle.wnids,
                                   mapping_file=knowledge.class_map, predicate=knowledge.class_predicate,
                                   fmt=knowledge.format, imports=knowledge.imports)
     except KgnetError as err:
@@ -133,7 +137,7 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool):
         return None, None, f"the run's ontology could not be compiled ({err})"
     log.info("knowledge: %s from %s", graph, ontology)
     text_features = encode_texts(graph.node_texts, knowledge.text_model, progress=progress and interactive()) \
-        if required else None
+        if required and text else None
     return graph, text_features, None
 
 
@@ -145,7 +149,7 @@ def _trained_variant(name: str, config: Config, bundle, graph, text_features, fo
     import torch
 
     from kgnet.engine.trainer import read_history, train_variant
-    from kgnet.engine.variants import uses_knowledge, variant_config
+    from kgnet.engine.variants import aligns, uses_knowledge, variant_config
     from kgnet.models import create_model
     from kgnet.release import load_release, save_release
 
@@ -161,8 +165,9 @@ def _trained_variant(name: str, config: Config, bundle, graph, text_features, fo
         vfolder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)  # every variant starts from the same backbone init
     model = create_model(vcfg, graph if knowledge_on else None, text_features if knowledge_on else None,
-                         num_classes=bundle.num_classes, in_chans=bundle.in_chans, image_size=bundle.image_size)
-    result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=knowledge_on, show_progress=progress)
+                         num_classes=bundle.num_classes, in_chans=bundle.in_chans, image_size=bundle.image_size,
+                         seen=bundle.seen_classes)
+    result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=aligns(vcfg), show_progress=progress)
     if context.is_primary:
         save_release(vfolder, model, variant=name, config=vcfg, class_names=bundle.class_names, wnids=bundle.wnids,
                      seen_classes=bundle.seen_classes, unseen_classes=bundle.unseen_classes,
@@ -213,8 +218,8 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
     from kgnet.engine.evaluation import Analysis, scoring_task
     from kgnet.engine.scoring import metrics_json, score
     from kgnet.engine.tables import comparison_table
-    from kgnet.engine.trainer import short_training_warning
-    from kgnet.engine.variants import uses_knowledge, variant_config
+    from kgnet.engine.trainer import epoch_passes, short_training_warning
+    from kgnet.engine.variants import aligns, uses_knowledge, variant_config
     from kgnet.figures.curves import plot_curves
 
     folder = Path(folder)
@@ -227,12 +232,17 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         data = config.data
         bundle = build_datasets(data, seed=config.seed, download=data.download, augment=data.augment,
                                 verify=data.verify, preprocessing=resolve_preprocessing(data, config.model))
-        warning = short_training_warning(len(bundle.train), config.train.batch_size, config.train.epochs)
+        tc = config.train
+        passes = epoch_passes(len(bundle.train), tc.batch_size, tc.align_epochs + tc.epochs, tc.min_steps)
+        warning = short_training_warning(len(bundle.train), tc.batch_size, tc.epochs, passes)
         if warning and context.is_primary:
             log.warning("%s", warning)
-        needs_knowledge = any(uses_knowledge(variant_config(config, v)) for v in config.variants)
-        graph, text_features, no_graph = _class_graph(config, bundle, required=needs_knowledge,
-                                                      progress=progress and context.is_primary)
+        vconfigs = [variant_config(config, v) for v in config.variants]
+        needs_knowledge = any(uses_knowledge(c) for c in vconfigs)
+        graph, text_features, no_graph = _class_graph(
+            config, bundle, required=needs_knowledge, progress=progress and context.is_primary,
+            concepts=any(uses_knowledge(c) and c.knowledge.head == "concept" for c in vconfigs),
+            text=any(aligns(c) for c in vconfigs))
         analysis_on = config.train.analysis != "none"
         task = scoring_task(bundle.class_names, bundle.seen_classes, bundle.unseen_classes, graph, seed=config.seed,
                             silhouettes=analysis_on, no_graph_reason=no_graph or "no class hierarchy")

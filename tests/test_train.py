@@ -220,6 +220,7 @@ def test_a_budget_of_few_steps_is_named() -> None:
     # The case: 30 images per class of 10 classes, less validation, 3 epochs of 64.
     message = short_training_warning(270, 64, 3)
     assert message is not None and "only 12 optimiser steps (3 epochs x 4 batches of 64" in message
-    assert "raise train.epochs to 25" in message
+    assert "or train.epochs to 25" in message
+    assert short_training_warning(270, 64, 3, passes=17) is None  # train.min_steps=200 makes it 204 steps
     assert short_training_warning(54_000, 256, 2) is None  # the default run: 420 steps
     assert short_training_warning(30, 64, 0) is None  # no cross-entropy stage: its own warning

@@ -204,17 +204,18 @@ def epoch_order(length: int, rank_batch: int, *, seed: int, context: Distributed
 FEW_STEPS = 100
 
 
-def short_training_warning(train_images: int, batch_size: int, epochs: int) -> str | None:
+def short_training_warning(train_images: int, batch_size: int, epochs: int, passes: int = 1) -> str | None:
     """A sentence when the cross-entropy stage takes fewer than `FEW_STEPS` optimiser steps
-    (`samples_per_class=30, epochs=3` is 9 steps of 64 and ends at chance), else None: few
-    images per class need more epochs, not the full-data budget."""
-    per_epoch = max(1, train_images // batch_size)
+    (`samples_per_class=30, epochs=3, min_steps=0` is 9 steps of 64 and ends at chance), else
+    None: few images per class need more steps, not the full-data budget. `passes` is
+    `epoch_passes` (train.min_steps raises it)."""
+    per_epoch = max(1, train_images // batch_size) * passes
     steps = per_epoch * epochs
     if epochs == 0 or steps >= FEW_STEPS:
         return None
     return (f"training takes only {steps} optimiser steps ({epochs} epochs x {per_epoch} batches of {batch_size} "
-            f"from {train_images} training images), which usually ends near chance; raise train.epochs to "
-            f"{-(-FEW_STEPS // per_epoch)} or more, or lower train.batch_size")
+            f"from {train_images} training images), which usually ends near chance; raise train.min_steps to "
+            f"{FEW_STEPS} or more (the default is 200), or train.epochs to {-(-FEW_STEPS // per_epoch)} or more")
 
 
 def train_variant(
@@ -246,8 +247,13 @@ def train_variant(
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
     # and the same images as one process would (`epoch_order`).
     rank_batch = max(1, train_cfg.batch_size // context.world_size)
-    steps_per_epoch = max(1, len(bundle.train) // (rank_batch * context.world_size))
+    passes = epoch_passes(len(bundle.train), train_cfg.batch_size, total_epochs, train_cfg.min_steps)
+    steps_per_epoch = passes * max(1, len(bundle.train) // (rank_batch * context.world_size))
     total_steps = max(1, total_epochs * steps_per_epoch)
+    if passes > 1 and context.is_primary:
+        log.info("%s: %d images make %d steps in %d epochs, fewer than train.min_steps=%d: each epoch passes "
+                 "over them %d times", name, len(bundle.train), total_steps // passes, total_epochs,
+                 train_cfg.min_steps, passes)
     warmup = min(total_steps // 10, 500)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -268,9 +274,10 @@ def train_variant(
         log.info("%s: resuming after epoch %d from %s", name, start_epoch, checkpoint)
     # The baseline uses every parameter in every step (the backbone's own pooling and head norm
     # included); a knowledge variant does not (stage 1 trains no classifier; a prototype weight
-    # of 0 or 1 leaves one head out), so DDP must look for unused parameters there.
+    # of 0 or 1 leaves one head out; a concept head leaves the MLP head out), so DDP must look for
+    # unused parameters there.
     ddp = (DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                   find_unused_parameters=knowledge)
+                                   find_unused_parameters=knowledge or getattr(model, "concept_head", None) is not None)
            if context.enabled else model)
     seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
     seen[bundle.seen_classes] = True
@@ -280,16 +287,14 @@ def train_variant(
     for epoch in range(start_epoch, total_epochs):
         stage = 1 if epoch < align_epochs else 2
         torch.manual_seed(epoch_seed(config.seed, context.rank, epoch))
-        bundle.set_epoch(epoch)
-        order = epoch_order(len(bundle.train), rank_batch, seed=epoch_seed(config.seed, 0, epoch), context=context)
-        loader = DataLoader(bundle.train, batch_size=rank_batch, sampler=order, num_workers=config.data.num_workers)
+        loader = _epoch_batches(bundle, rank_batch, config, context, epoch, passes)
         ddp.train()
         totals = EpochTotals(device)
         checked = functools.partial(_checked, variant=name, epoch=epoch, first_step=step, checkpoint=checkpoint,
                                     lr=train_cfg.lr)
         started = time.perf_counter()
         bar = progress(loader, desc=f"{name} epoch {epoch + 1}/{total_epochs} (stage {stage})", unit="batch",
-                       enabled=show_progress and context.is_primary)
+                       total=steps_per_epoch, enabled=show_progress and context.is_primary)
         for images, targets in bar:
             train_step(images.to(device, non_blocking=True), targets.to(device, non_blocking=True), totals, stage)
             step += 1
@@ -318,6 +323,26 @@ def train_variant(
                 "train_seconds": result.train_seconds, "train_images": result.train_images,
             })
     return result
+
+
+def epoch_passes(train_images: int, batch_size: int, epochs: int, min_steps: int) -> int:
+    """How many times each epoch passes over the training set so the run takes at least
+    `min_steps` optimiser steps (1 when the epochs already do)."""
+    steps = max(1, train_images // batch_size) * epochs
+    if epochs == 0 or steps >= min_steps:
+        return 1
+    return math.ceil(min_steps / steps)
+
+
+def _epoch_batches(bundle, rank_batch: int, config: Config, context: DistributedContext, epoch: int, passes: int):
+    """The batches of one epoch: `passes` passes over the training set, each in its own order
+    and with its own augmentation (pass p of epoch e is augmented as epoch e * passes + p)."""
+    for p in range(passes):
+        index = epoch * passes + p
+        bundle.set_epoch(index)
+        order = epoch_order(len(bundle.train), rank_batch, seed=epoch_seed(config.seed, 0, index), context=context)
+        yield from DataLoader(bundle.train, batch_size=rank_batch, sampler=order,
+                              num_workers=config.data.num_workers)
 
 
 def _checked(read: dict[str, float], *, variant: str, epoch: int, first_step: int, checkpoint: Path,

@@ -1,8 +1,14 @@
-"""Named variants a run trains and compares: the baseline, kgnet, and its ablations.
+"""Named variants a run trains and compares: the baseline, kgnet, its controls and ablations.
 
 Every variant shares data, augmentation, optimiser and epochs; only the knowledge settings
 differ. `baseline` has every knowledge scale off, which makes it exactly the plain backbone
-with its pooling and MLP head.
+with its pooling and MLP head. The controls go through the same code as `kgnet` and destroy
+one kind of information each, so a gain over them is the knowledge's:
+
+- `kgnet-permuted`: each class gets another class's concepts (same geometry, wrong meaning);
+- `kgnet-noknowledge`: one concept per class (the concept head's machinery, no knowledge);
+- `kgnet-shuffled`: the ontology's edges rewired at random, degrees kept;
+- `kgnet-randomtext`: node text replaced by random vectors (only the prototype head reads text).
 """
 
 from __future__ import annotations
@@ -22,6 +28,9 @@ VARIANTS: dict[str, str] = {
     "kgnet-shuffled": "all configured scales, graph edges rewired at random (degree kept)",
     "kgnet-empty": "all configured scales, graph without edges",
     "kgnet-randomtext": "all configured scales, node text replaced by random vectors",
+    "kgnet-permuted": "concept head, each class given another class's concepts (a derangement)",
+    "kgnet-noknowledge": "concept head with one concept per class: the machinery without knowledge",
+    "kgnet-prototype": "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment stage",
 }
 """Variant name -> what it changes. `variants` in the config picks from these."""
 
@@ -54,8 +63,19 @@ def variant_config(config: Config, name: str) -> Config:
         knowledge.graph_control = "empty"
     elif name == "kgnet-randomtext":
         knowledge.text_control = "random"
+    elif name in ("kgnet-permuted", "kgnet-noknowledge"):
+        knowledge.head = "concept"
+        knowledge.concept_control = "permuted" if name == "kgnet-permuted" else "identity"
+    elif name == "kgnet-prototype":
+        knowledge.head = "prototype"
     return out
 
 
 def uses_knowledge(config: Config) -> bool:
     return bool(config.knowledge.scales)
+
+
+def aligns(config: Config) -> bool:
+    """Whether the variant has the alignment stage (the prototype head's; the concept head and
+    the baseline train every epoch with cross-entropy)."""
+    return uses_knowledge(config) and config.knowledge.head == "prototype"

@@ -17,6 +17,8 @@ from kgnet.config import Config
 from kgnet.errors import ConfigError
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.models.backbone import Backbone
+from kgnet.models.class_concepts import ClassConcepts, class_concept_matrix, derange_rows, identity_concepts
+from kgnet.models.concept_head import ConceptHead
 from kgnet.models.controls import apply_graph_control, apply_text_control
 from kgnet.models.heads import MLPHead
 from kgnet.models.injection import KnowledgeInjection
@@ -41,6 +43,26 @@ def _early_stages(config: Config, backbone: Backbone) -> dict[int, int]:
     return stages
 
 
+def class_concepts(config: Config, graph: KnowledgeGraph, seen: list[int] | None = None) -> ClassConcepts:
+    """The concept head's class-concept matrix for `config` (its controls applied).
+
+    Args:
+        config: Reads `knowledge.concept_*`, `knowledge.graph_control` and `seed`.
+        graph: The class-bound graph.
+        seen: Classes with training images: a concept all of them share tells none apart and is
+            dropped (None = every class).
+    """
+    kc = config.knowledge
+    if kc.concept_control == "identity":
+        return identity_concepts(graph)
+    graph = apply_graph_control(graph, kc.graph_control, seed=config.seed)
+    concepts = class_concept_matrix(graph, hops=kc.concept_hops, decay=kc.concept_decay,
+                                    self_weight=kc.concept_self_weight, classes=seen)
+    if kc.concept_control == "permuted":
+        concepts = derange_rows(concepts, config.seed)
+    return concepts
+
+
 def create_model(
     config: Config,
     graph: KnowledgeGraph | None = None,
@@ -50,6 +72,7 @@ def create_model(
     in_chans: int = 3,
     image_size: int | None = None,
     baseline: bool = False,
+    seen: list[int] | None = None,
 ) -> KgnetModel:
     """Build the model `config` describes: the baseline, or knowledge injected from `graph`.
 
@@ -64,6 +87,8 @@ def create_model(
         image_size: Image side length; None = `data.image_size` (ViTs with `small_input`
             need one).
         baseline: Build the baseline whatever `knowledge.scales` says.
+        seen: Classes with training images (the concept head drops concepts all of them
+            share); None = every class.
 
     Returns:
         The model, in training mode. With `baseline=True` or `knowledge.scales=[]` it has no
@@ -85,7 +110,8 @@ def create_model(
     if num_classes is None:
         raise ValueError("give the graph or num_classes")
     mc, kc = config.model, config.knowledge
-    view = select_view(graph, kc.scales) if use_knowledge else None
+    concepts = use_knowledge and kc.head == "concept"
+    view = select_view(graph, kc.scales) if use_knowledge and not concepts else None
     if view is not None and bool(view.text_mask.any()):
         if text_features is None:
             from kgnet.kg.text_features import encode_texts
@@ -113,7 +139,10 @@ def create_model(
         head = MLPHead(in_dim=backbone.pooled_features, embed_dim=mc.embed_dim, num_classes=num_classes,
                        dropout=mc.dropout)
         stages: dict[int, int] = {}
-        knowledge = None
+        knowledge = concept_head = matrix = None
+        if concepts:
+            matrix = class_concepts(config, graph, seen)
+            concept_head = ConceptHead(in_dim=backbone.num_features, embed_dim=mc.embed_dim, weights=matrix.weights)
         if view is not None:
             stages = _early_stages(config, backbone)
             knowledge = KnowledgeInjection(
@@ -129,6 +158,8 @@ def create_model(
                 dropout=kc.dropout,
             )
     model = KgnetModel(backbone=backbone, head=head, knowledge=knowledge,
-                       prototype_weight=kc.prototype_weight, early_stages=tuple(stages))
-    log.info("created %s: %s parameters", "kgnet" if model.knowledge else "baseline", model.param_counts())
+                       prototype_weight=kc.prototype_weight, early_stages=tuple(stages),
+                       concept_head=concept_head, class_concepts=matrix)
+    kind = "kgnet (concept head)" if concept_head else "kgnet" if knowledge else "baseline"
+    log.info("created %s: %s parameters", kind, model.param_counts())
     return model

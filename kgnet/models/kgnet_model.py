@@ -24,8 +24,11 @@ Forward with knowledge (`kgnet.models.scales` says what each scale changes):
    `MLPHead`; prototype logits s cos(z, H[class nodes]); logits = (1 - w) MLP + w prototype,
    w = `knowledge.prototype_weight`.
 
-The head is the one place a different classifier plugs in (e.g. class scores computed from
-concept activations): `_head` receives the fused features and the node embeddings.
+With a concept head (`knowledge.head="concept"`, `kgnet.models.concept_head`) there is no
+`knowledge` module: the logits are the concept head's, an exact linear function of the
+activations of the ontology's concepts over the backbone's tokens, and the image embedding z
+is that concept activation vector. The MLP head is kept (same parameters as the baseline) but
+not used for the logits.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 
 from kgnet.models.backbone import Backbone
+from kgnet.models.class_concepts import ClassConcepts
+from kgnet.models.concept_head import ConceptHead
 from kgnet.models.heads import MLPHead
 from kgnet.models.injection import KnowledgeInjection
 
@@ -56,6 +61,8 @@ class KgnetOutput(NamedTuple):
             of the alignment loss); None for the baseline.
         token_grid: (H, W) of the T visual tokens (T = H * W), for drawing attention maps.
         stage_attention: earlier stage -> its attention [B, heads, T_s, t].
+        concepts: [B, M] the concept head's concept activations (`model.concept_names` names
+            them); None without a concept head.
     """
 
     logits: Tensor
@@ -67,6 +74,7 @@ class KgnetOutput(NamedTuple):
     class_embeddings: Tensor | None
     token_grid: tuple[int, int]
     stage_attention: dict[int, Tensor]
+    concepts: Tensor | None = None
 
 
 class KgnetModel(nn.Module):
@@ -80,6 +88,8 @@ class KgnetModel(nn.Module):
         knowledge: KnowledgeInjection | None = None,
         prototype_weight: float = 0.5,
         early_stages: tuple[int, ...] = (),
+        concept_head: ConceptHead | None = None,
+        class_concepts: ClassConcepts | None = None,
     ) -> None:
         """Args:
             backbone: Visual tokens from a timm model.
@@ -88,6 +98,8 @@ class KgnetModel(nn.Module):
             prototype_weight: w in logits = (1 - w) MLP + w prototype (with knowledge).
             early_stages: Earlier stages (indices into `backbone.feature_info`) fused by
                 `knowledge.stage_infusion[str(stage)]`.
+            concept_head: Class scores from ontology concepts (replaces the logits).
+            class_concepts: The concepts' names, node ids and hop distances (explanations).
         """
         super().__init__()
         self.backbone = backbone
@@ -95,6 +107,8 @@ class KgnetModel(nn.Module):
         self.knowledge = knowledge
         self.prototype_weight = prototype_weight
         self.early_stages = tuple(early_stages)
+        self.concept_head = concept_head
+        self.class_concepts = class_concepts
         self._stage_nodes: Tensor | None = None  # knowledge tokens during a forward
         self._stage_attention: dict[int, Tensor] = {}
         for stage in self.early_stages:
@@ -107,8 +121,15 @@ class KgnetModel(nn.Module):
 
     @property
     def embed_dim(self) -> int:
-        """Width of the image embedding z."""
+        """Width of the image embedding z (the concept count with a concept head)."""
+        if self.concept_head is not None:
+            return self.concept_head.base_weights.shape[1]
         return self.head.embed.out_features
+
+    @property
+    def concept_names(self) -> list[str] | None:
+        """The concept head's concepts, in the order of `KgnetOutput.concepts`."""
+        return self.class_concepts.names if self.class_concepts is not None else None
 
     @property
     def token_node_ids(self) -> Tensor | None:
@@ -158,6 +179,9 @@ class KgnetModel(nn.Module):
 
     def _head(self, features: Tensor, nodes: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """The image embedding z, the logits, the MLP logits and the prototype logits (or None)."""
+        if self.concept_head is not None:  # z = the concept activations
+            logits, concepts = self.concept_head(self.backbone.to_tokens(features)[0])
+            return concepts, logits, logits, None
         embedding, mlp_logits = self.head(self.backbone.pool(features))
         if self.knowledge is None:
             return embedding, mlp_logits, mlp_logits, None
@@ -185,7 +209,8 @@ class KgnetModel(nn.Module):
                            prototype_logits=prototype_logits, attention=attention,
                            node_embeddings=self.knowledge.token_embeddings(nodes) if knows else None,
                            class_embeddings=nodes[self.knowledge.class_index] if knows else None,
-                           token_grid=grid, stage_attention=stage_attention)
+                           token_grid=grid, stage_attention=stage_attention,
+                           concepts=embedding if self.concept_head is not None else None)
 
     def prototype_logits(self, embedding: Tensor, node_ids: Tensor | list[int] | None = None) -> Tensor:
         """Score image embeddings [B, d] against any nodes in view, by the prototype head.
@@ -213,7 +238,8 @@ class KgnetModel(nn.Module):
         def count(module: nn.Module | None) -> int:
             return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
-        counts = {"backbone": count(self.backbone), "knowledge": count(self.knowledge), "head": count(self.head)}
+        counts = {"backbone": count(self.backbone), "knowledge": count(self.knowledge) + count(self.concept_head),
+                  "head": count(self.head)}
         counts["total"] = sum(counts.values())
         return counts
 
