@@ -68,6 +68,8 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
     from kgnet.release import RESTORE_RELEASE
 
     check_variants(config.variants)
+    for name in config.variants:  # a variant the config cannot make (e.g. kgnet-randomtext with a concept head)
+        variant_config(config, name)
     available_device(config.train.device, "train.device")
     check_amp(config.train.amp, resolve_device(config.train.device))
     if config.train.epochs == 0 and config.train.align_epochs == 0:  # legal: releases the initial weights

@@ -24,7 +24,7 @@ SCALES = ("category", "relation", "wide")
 VARIANTS: dict[str, str] = {
     "baseline": "the backbone, pooling and MLP head alone (every knowledge scale off)",
     "kgnet": "knowledge as configured (knowledge.scales, controls)",
-    **{f"kgnet-{s}": f"only the {s} scale" for s in SCALES},
+    **{f"kgnet-{s}": f"the prototype design with only the {s} scale" for s in SCALES},
     "kgnet-shuffled": "all configured scales, graph edges rewired at random (degree kept)",
     "kgnet-empty": "all configured scales, graph without edges",
     "kgnet-randomtext": "all configured scales, node text replaced by random vectors",
@@ -55,13 +55,18 @@ def variant_config(config: Config, name: str) -> Config:
     knowledge = out.knowledge
     if name == "baseline":
         knowledge.scales = []
-    elif name in (f"kgnet-{s}" for s in SCALES):
+    elif name in (f"kgnet-{s}" for s in SCALES):  # the scales are the prototype design's
         knowledge.scales = [name.split("-", 1)[1]]
+        knowledge.head = "prototype"
     elif name == "kgnet-shuffled":
         knowledge.graph_control = "shuffled"
     elif name == "kgnet-empty":
         knowledge.graph_control = "empty"
     elif name == "kgnet-randomtext":
+        if knowledge.head == "concept":
+            raise ConfigError("variants: kgnet-randomtext replaces the node text, which the concept head "
+                              "(knowledge.head=concept) does not read, so it would train kgnet again; use "
+                              "kgnet-permuted or kgnet-noknowledge, or set knowledge.head=prototype")
         knowledge.text_control = "random"
     elif name in ("kgnet-permuted", "kgnet-noknowledge"):
         knowledge.head = "concept"

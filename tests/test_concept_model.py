@@ -1,0 +1,100 @@
+"""The concept head inside kgnet: built from the config and the garments ontology, its controls
+go through the same code, its logits split exactly into concept contributions, and the run
+budget (`train.min_steps`) and fixed test subset (`data.test_per_class`) behave as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from kgnet.config import Config
+from kgnet.data.cards import load_card
+from kgnet.engine.trainer import epoch_passes, short_training_warning
+from kgnet.engine.variants import aligns, variant_config
+from kgnet.errors import ConfigError
+from kgnet.kg.build import build_class_graph
+from kgnet.models import create_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def garments():
+    card = load_card("fashion_mnist")
+    assert card.ontology.name == "fashion_mnist_garments.ttl"  # the data set's default ontology
+    return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=3)
+
+
+def _config(variant: str = "kgnet") -> Config:
+    cfg = Config()
+    cfg.model.dropout = 0.0
+    return variant_config(cfg, variant)
+
+
+def test_the_default_kgnet_is_a_concept_head_over_the_ontology(garments) -> None:
+    model = create_model(_config(), garments, num_classes=10, in_chans=1, image_size=28)
+    assert model.knowledge is None and model.concept_head is not None  # no R-GCN, no infusion
+    names = model.concept_names
+    weights = model.concept_head.weights
+    sandal, pullover = garments.class_names.index("Sandal"), garments.class_names.index("Pullover")
+    assert "strap" in {names[j].lower() for j in weights[sandal].nonzero().flatten().tolist()}
+    assert "sleeve" in {names[j].lower() for j in weights[pullover].nonzero().flatten().tolist()}
+    assert torch.allclose(weights.sum(1), torch.ones(10))  # self_weight 0: shared concepts only
+    model.eval()
+    x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(x)
+        contributions = model.concept_head.contributions(out.concepts)
+    assert out.concepts.shape == (3, len(names)) and out.embedding is out.concepts
+    assert torch.allclose(contributions.sum(-1), out.logits, atol=1e-5)  # the logits are the contributions
+
+
+def test_controls_change_only_the_class_concept_matrix(garments) -> None:
+    def build(variant):
+        return create_model(_config(variant), garments, num_classes=10, in_chans=1, image_size=28)
+
+    kgnet, permuted, identity, shuffled = (build(v) for v in
+                                           ("kgnet", "kgnet-permuted", "kgnet-noknowledge", "kgnet-shuffled"))
+    assert torch.equal(identity.concept_head.weights, torch.eye(10))
+    a, p = kgnet.concept_head.weights, permuted.concept_head.weights
+    assert a.shape == p.shape and not torch.equal(a, p)
+    assert sorted(a.sum(1).tolist()) == pytest.approx(sorted(p.sum(1).tolist()))  # same rows, other classes
+    assert {tuple(r) for r in a.tolist()} == {tuple(r) for r in p.tolist()}
+    s = shuffled.concept_head.weights  # concepts reached through rewired edges
+    assert s.shape != a.shape or not torch.equal(s, a)
+    # same backbone initialisation in every variant (the pairing of the suite)
+    for other in (permuted, identity, shuffled):
+        for (name, w1), (_, w2) in zip(kgnet.backbone.state_dict().items(), other.backbone.state_dict().items()):
+            assert torch.equal(w1, w2), name
+
+
+def test_variants_say_which_heads_and_stages_they_use() -> None:
+    assert not aligns(_config("kgnet")) and not aligns(_config("baseline"))
+    assert aligns(_config("kgnet-prototype")) and aligns(_config("kgnet-relation"))
+    assert _config("kgnet-permuted").knowledge.concept_control == "permuted"
+    with pytest.raises(ConfigError, match="kgnet-randomtext.*does not read"):
+        _config("kgnet-randomtext")
+    cfg = Config()
+    cfg.knowledge.head = "prototype"
+    assert variant_config(cfg, "kgnet-randomtext").knowledge.text_control == "random"
+
+
+def test_min_steps_repeats_a_small_training_set() -> None:
+    assert epoch_passes(10, 25, 3, 250) == 84  # 1 batch an epoch, 3 epochs: 84 passes make 252 steps
+    assert epoch_passes(54_000, 128, 1, 250) == 1
+    assert epoch_passes(10, 25, 0, 250) == 1
+    assert short_training_warning(50, 25, 2, passes=epoch_passes(50, 25, 3, 250)) is None
+    assert short_training_warning(50, 25, 2, passes=epoch_passes(50, 25, 3, 0)) is not None
+
+
+def test_the_test_subset_is_fixed_and_stratified() -> None:
+    from kgnet.data.builder import build_datasets
+
+    cfg = Config().data
+    cfg.test_per_class = 20
+    first = build_datasets(cfg, seed=0, augment=False)
+    second = build_datasets(cfg, seed=5, augment=False)
+    labels = first.test.labels.numpy()
+    assert np.bincount(labels).tolist() == [20] * 10
+    assert torch.equal(first.test.images, second.test.images)  # the same images for every seed
