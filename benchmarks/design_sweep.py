@@ -58,7 +58,8 @@ ONTOLOGIES = {"wordnet": "kg/fashion_mnist.ttl", "garments": "kg/fashion_mnist_g
 #: Settings every design starts from; a design overrides some of them.
 DEFAULTS: dict = {
     "backbone": "resnet10t",
-    "embed_dim": 256,
+    "embed_dim": 256,           # MLP head width (the baseline's)
+    "concept_dim": 256,         # concept space width of the concept head
     "head": "concept",          # concept | mlp | cos (kgnet variants); baseline is always mlp
     "ontology": "garments",
     "hops": 3,
@@ -83,6 +84,8 @@ DEFAULTS: dict = {
 
 DESIGNS: dict[str, dict] = {
     "base": {},
+    # the baseline recipe chosen on validation at 1 image per class (recipe.jsonl)
+    "r1": {"pad": 2, "flip": True, "lr": 5e-4},
 }
 
 
@@ -170,24 +173,25 @@ class Net(nn.Module):
             c = self.backbone.num_features
             self.kind = "mlp" if variant == "baseline" else cfg["head"]
             self.concepts = None
+            if variant != "baseline":  # A also drives the soft targets of an MLP-head design
+                cc, graph = concepts_for(cfg, variant, seed, seen)
+                self.concepts = cc
             if self.kind == "mlp":
                 self.head = MLPHead(in_dim=c, embed_dim=cfg["embed_dim"], num_classes=num_classes,
                                     dropout=cfg["dropout"])
             else:
-                cc, graph = concepts_for(cfg, variant, seed, seen)
-                self.concepts = cc
                 init = None
                 if cfg["concept_text"]:
                     from kgnet.kg.text_features import encode_texts
                     text = encode_texts([graph.node_texts[n] for n in cc.node_ids], progress=False)
                     if variant == "kgnet-randomtext":
                         text = random_text_features(text, seed=seed)
-                    proj = torch.randn(text.shape[1], cfg["embed_dim"]) / math.sqrt(text.shape[1])
+                    proj = torch.randn(text.shape[1], cfg["concept_dim"]) / math.sqrt(text.shape[1])
                     init = text @ proj
                 weights = cc.weights
                 if self.kind == "cos":  # cosine prototypes = A with identity, kept for clarity
                     weights = torch.eye(num_classes)
-                self.head = ConceptHead(in_dim=c, embed_dim=cfg["embed_dim"], weights=weights, pool=cfg["pool"],
+                self.head = ConceptHead(in_dim=c, embed_dim=cfg["concept_dim"], weights=weights, pool=cfg["pool"],
                                         learn_weights=cfg["learn_weights"], init_scale=cfg["init_scale"],
                                         concept_init=init)
 
@@ -231,12 +235,10 @@ def train_cell(cfg: dict, variant: str, seed: int, shots: int, held_out: list[in
     allowed = torch.zeros(k, dtype=torch.bool)
     allowed[seen] = True
     soft = None
-    if cfg["soft_eps"] > 0 and net.concepts is not None:
-        soft = soft_targets(net.concepts.weights, cfg["soft_temp"])
-    elif cfg["soft_eps"] > 0:  # baseline or no concepts: uniform smoothing
-        soft = (1 - torch.eye(k)) / (k - 1)
+    if cfg["soft_eps"] > 0 and net.concepts is not None:  # the baseline stays plain cross-entropy
+        soft = soft_targets(net.concepts.weights, cfg["soft_temp"])  # identity A: uniform smoothing
     bce_targets = None
-    if cfg["concept_bce"] > 0 and net.concepts is not None:
+    if cfg["concept_bce"] > 0 and net.kind == "concept":
         bce_targets = (net.head.base_weights > 0).float()
     images, labels = d.images[train_idx], d.labels[train_idx]
     order = torch.empty(0, dtype=torch.long)
@@ -372,6 +374,10 @@ def run_cell(design: str, cfg: dict, variant: str, seed: int, shots: int, held_o
     row["val_top1"] = float((pred_seen[s_mask] == labels[s_mask]).float().mean())
     row["per_class"] = [float((pred_seen[labels == c] == c).float().mean()) if c in seen else None
                         for c in range(len(d.class_names))]
+    conf = torch.zeros(len(d.class_names), len(d.class_names), dtype=torch.long)
+    conf.index_put_((labels[s_mask], pred_seen[s_mask]), torch.ones(int(s_mask.sum()), dtype=torch.long),
+                    accumulate=True)
+    row["confusion"] = conf.tolist()
     if net.kind != "mlp":
         row["scale"] = float(net.head.scale.detach())
     if unseen:

@@ -1,0 +1,67 @@
+"""The concept head's contributions are exact, and A is read from the ontology's edges."""
+
+from __future__ import annotations
+
+import torch
+
+from kgnet.kg.graph import KnowledgeGraph
+from kgnet.models.class_concepts import class_concept_matrix, derange_rows, derangement, identity_concepts
+from kgnet.models.concept_head import ConceptHead
+
+
+def _graph() -> KnowledgeGraph:
+    """sandal, sneaker -> footwear; sandal hasPart strap; sneaker hasPart laces; shirt -> garment."""
+    names = ["footwear", "garment", "laces", "sandal", "shirt", "sneaker", "strap", "thing"]
+    sub, part = 0, 1
+    edges = [(3, 0, sub), (5, 0, sub), (4, 1, sub), (0, 7, sub), (1, 7, sub), (3, 6, part), (5, 2, part)]
+    src = torch.tensor([e[0] for e in edges])
+    dst = torch.tensor([e[1] for e in edges])
+    rel = torch.tensor([e[2] for e in edges])
+    graph = KnowledgeGraph(
+        node_iris=[f"ex:{n}" for n in names], node_labels=names, node_texts=names,
+        node_names=[[n] for n in names],
+        edge_index=torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1),
+        edge_type=torch.cat([rel, rel + 2]), relation_names=["sub", "part", "^sub", "^part"],
+        relation_iris=["ex:sub", "ex:part"])
+    return graph.with_classes(["Sandal", "Shirt", "Sneaker"], [3, 4, 5])
+
+
+def test_matrix_follows_edges_and_drops_shared_concepts() -> None:
+    cc = class_concept_matrix(_graph(), hops=2, decay=0.5, self_weight=0.0)
+    support = {cc.names[j] for j in cc.weights[0].nonzero().flatten().tolist()}
+    assert support == {"footwear", "strap"}  # "thing" is every class's: dropped
+    assert "thing" not in cc.names
+    assert torch.allclose(cc.weights.sum(1), torch.ones(3))
+    sneaker = {cc.names[j] for j in cc.weights[2].nonzero().flatten().tolist()}
+    assert sneaker == {"footwear", "laces"}
+
+
+def test_self_weight_and_identity_control() -> None:
+    cc = class_concept_matrix(_graph(), hops=2, self_weight=0.25)
+    assert torch.allclose(torch.diagonal(cc.weights[:, :3]), torch.full((3,), 0.25))
+    assert torch.equal(identity_concepts(_graph()).weights, torch.eye(3))
+
+
+def test_derangement_moves_every_row_and_keeps_own_column() -> None:
+    perm = derangement(3, seed=1)
+    assert all(p != i for i, p in enumerate(perm))
+    cc = class_concept_matrix(_graph(), hops=2, self_weight=0.25)
+    moved = derange_rows(cc, seed=1)
+    assert torch.allclose(torch.diagonal(moved.weights[:, :3]), torch.diagonal(cc.weights[:, :3]))
+    for i, p in enumerate(perm):
+        assert torch.allclose(moved.weights[i, 3:], cc.weights[p, 3:])
+
+
+def test_removing_a_concept_moves_each_class_score_by_its_contribution() -> None:
+    torch.manual_seed(0)
+    weights = torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.0, 0.6, 0.4, 0.0]])
+    head = ConceptHead(in_dim=8, embed_dim=4, weights=weights, pool="max", learn_weights=True)
+    tokens = torch.randn(5, 3, 8)
+    logits, c = head(tokens)
+    contrib = head.contributions(c)
+    for j in range(weights.shape[1]):
+        removed = c.clone()
+        removed[:, j] = 0
+        assert torch.allclose(logits - head.logits_from_concepts(removed), contrib[:, :, j], atol=1e-5)
+    assert torch.allclose(contrib.sum(-1), logits, atol=1e-5)
+    assert bool((contrib[:, 1, 0] == 0).all())  # off the ontology's support: no contribution
