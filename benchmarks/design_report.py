@@ -23,6 +23,8 @@ def recipe(cfg: dict, shots: int) -> str:
     parts = {k: cfg[k] for k in RECIPE_KEYS}
     parts["steps"] = cfg["steps"][str(shots)]
     parts["batch"] = cfg["batch"][str(shots)]
+    if isinstance(parts["lr"], dict):
+        parts["lr"] = parts["lr"][str(shots)]
     return json.dumps(parts, sort_keys=True)
 
 

@@ -68,6 +68,7 @@ DEFAULTS: dict = {
     "pool": "max",
     "learn_weights": False,
     "init_scale": 10.0,
+    "fixed_concepts": False,    # concept vectors fixed orthonormal: class geometry from A alone
     "concept_text": False,      # initialise concept vectors from projected node text
     "concept_bce": 0.0,         # weight of a per-concept BCE with targets from A's support
     "bce_scale": 10.0,
@@ -86,6 +87,9 @@ DESIGNS: dict[str, dict] = {
     "base": {},
     # the baseline recipe chosen on validation at 1 image per class (recipe.jsonl)
     "r1": {"pad": 2, "flip": True, "lr": 5e-4},
+    # the per-regime recipe: lr chosen per regime on the baseline's validation accuracy
+    "r2": {"pad": 2, "flip": True, "lr": {"1": 5e-4, "2": 5e-4, "5": 1e-3, "10": 2e-3, "100": 2e-3},
+           "steps": {"1": 200, "2": 200, "5": 250, "10": 300, "100": 600}},
 }
 
 
@@ -193,7 +197,7 @@ class Net(nn.Module):
                     weights = torch.eye(num_classes)
                 self.head = ConceptHead(in_dim=c, embed_dim=cfg["concept_dim"], weights=weights, pool=cfg["pool"],
                                         learn_weights=cfg["learn_weights"], init_scale=cfg["init_scale"],
-                                        concept_init=init)
+                                        concept_init=init, fixed_concepts=cfg["fixed_concepts"])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         tokens, _ = self.backbone(x)
@@ -227,7 +231,8 @@ def train_cell(cfg: dict, variant: str, seed: int, shots: int, held_out: list[in
     steps = cfg["steps"][str(shots)]
     batch = min(cfg["batch"][str(shots)], len(train_idx))
     params = list(net.parameters())
-    opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["wd"])
+    lr = cfg["lr"][str(shots)] if isinstance(cfg["lr"], dict) else cfg["lr"]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=cfg["wd"])
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else 0.5 * (1 + math.cos(math.pi * (s - warm) / max(1, steps - warm))))
@@ -406,6 +411,10 @@ def run_cell(design: str, cfg: dict, variant: str, seed: int, shots: int, held_o
             row["calibrated_selfbias"] = at_gamma(logits, labels, seen, unseen, gamma_self)
         if calib:  # extra runs with some seen classes playing unseen choose the constant
             gammas, scaled = [], []
+            if calib == "auto":  # seeded choice of seen classes to play unseen, as many as are held out
+                rng = np.random.default_rng([seed, 4242])
+                calib = [sorted(rng.choice(seen, size=len(unseen), replace=False).tolist())]
+            row["calib_classes"] = calib
             for pseudo in calib:
                 cnet, cinfo = train_cell(cfg, variant, seed, shots, held_out, extra_held_out=pseudo)
                 cl, _, _ = val_outputs(cnet)
@@ -462,7 +471,8 @@ def main() -> int:
     name = args.name or args.design
     d = load_data()
     held = [d.class_names.index(c) for c in args.held_out]
-    calib = [[d.class_names.index(c) for c in g.split(",")] for g in args.calib] or None
+    calib = ("auto" if args.calib == ["auto"] else
+             [[d.class_names.index(c) for c in g.split(",")] for g in args.calib] or None)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = set()

@@ -33,11 +33,13 @@ class ConceptHead(nn.Module):
         learn_weights: Learn A's values (non-negative, on its support; starting at A).
         init_scale: Starting logit scale (learned in log space, capped at max_scale).
         concept_init: Optional [M, d] starting concept vectors (e.g. projected text).
+        fixed_concepts: Concept vectors fixed orthonormal (needs d >= M): the class geometry
+            is then A's alone (prototype k = sum_j A_kj e_j), nothing learns it away.
     """
 
     def __init__(self, *, in_dim: int, embed_dim: int, weights: Tensor, pool: str = "max",
                  learn_weights: bool = False, init_scale: float = 10.0, max_scale: float = 100.0,
-                 concept_init: Tensor | None = None) -> None:
+                 concept_init: Tensor | None = None, fixed_concepts: bool = False) -> None:
         super().__init__()
         if pool not in ("max", "mean"):
             raise ValueError(f"pool must be max or mean, got {pool!r}")
@@ -45,8 +47,14 @@ class ConceptHead(nn.Module):
         self.max_scale = max_scale
         self.proj = nn.Linear(in_dim, embed_dim)
         m = weights.shape[1]
-        init = concept_init if concept_init is not None else torch.randn(m, embed_dim)
-        self.concepts = nn.Parameter(init.clone().float())
+        if fixed_concepts:
+            if embed_dim < m:
+                raise ValueError(f"fixed_concepts needs embed_dim >= {m} concepts, got {embed_dim}")
+            basis, _ = torch.linalg.qr(torch.randn(embed_dim, m))
+            self.register_buffer("concepts", basis.T.contiguous())
+        else:
+            init = concept_init if concept_init is not None else torch.randn(m, embed_dim)
+            self.concepts = nn.Parameter(init.clone().float())
         self.register_buffer("base_weights", weights.float().clone())
         self.learn_weights = learn_weights
         if learn_weights:
