@@ -2,7 +2,7 @@
 
 Trains the kgnet variant for every point of a small grid (prototype weight, alignment weight,
 alignment epochs, temperature) and the baseline, over seeds, at `data.samples_per_class=k`, each
-as its own `python -m kgnet.train` run, several at a time. Settings are ranked by the mean
+as its own `kgnet.train.run` in a worker process, several at a time. Settings are ranked by the mean
 *validation* top-1 of the last epoch (1,200 held-back training images); the test top-1 is
 recorded but never used to choose.
 
@@ -15,12 +15,12 @@ import argparse
 import csv
 import itertools
 import json
+import multiprocessing
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 BUDGET = ["train.batch_size=32", "train.epochs=30", "data.val_fraction=0.02"]
@@ -33,19 +33,22 @@ GRID = {
 
 
 def _run(variant: str, settings: dict, seed: int, k: int, device: str, root: Path) -> dict:
+    """Train one point in a worker process (a fresh interpreter, so runs share no state)."""
+    from kgnet.config import load_config
+    from kgnet.errors import KgnetError
+    from kgnet.train import run
+
     name = "-".join(f"{key.split('.')[-1]}={value}" for key, value in settings.items()) or "default"
     folder = root / f"{variant}-{name}-seed{seed}"
-    command = [sys.executable, "-m", "kgnet.train", "--out", str(folder), "--set", f"variants=[{variant}]",
-               "--set", f"seed={seed}", "--set", f"data.samples_per_class={k}", "--set", f"train.device={device}"]
-    for item in BUDGET + [f"{key}={value}" for key, value in settings.items()]:
-        command += ["--set", item]
+    overrides = [f"variants=[{variant}]", f"seed={seed}", f"data.samples_per_class={k}", f"train.device={device}",
+                 *BUDGET, *(f"{key}={value}" for key, value in settings.items())]
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"variant": variant, "settings": settings, "seed": seed, "error": done.stderr[-2000:]}
+    try:
+        metrics = run(load_config(None, overrides), folder, progress=False)[variant]
+    except KgnetError as err:
+        return {"variant": variant, "settings": settings, "seed": seed, "error": str(err)}
     with open(folder / variant / "log.csv", newline="") as handle:
         history = list(csv.DictReader(handle))
-    metrics = json.loads((folder / "metrics.json").read_text())[variant]
     return {"variant": variant, "settings": settings, "seed": seed, "val_top1": float(history[-1]["val_top1"]),
             "test_top1": metrics["top1"], "seconds": time.perf_counter() - started}
 
@@ -62,7 +65,8 @@ def main() -> int:
     points = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
     tasks = [("baseline", {}, s) for s in args.seeds] + [("kgnet", p, s) for p in points for s in args.seeds]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(args.jobs) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(args.jobs, mp_context=spawn) as pool:
         futures = [pool.submit(_run, v, p, s, args.per_class, args.device, Path(tmp)) for v, p, s in tasks]
         results = []
         for i, future in enumerate(futures, 1):

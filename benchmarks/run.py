@@ -7,8 +7,8 @@
     python -m benchmarks.run --suite full --tiny --data-root /tmp/tiny-cifar --only 'cifar10-resnet18-scratch'
     python -m benchmarks.run --suite full --list                # the cell ids, in running order
 
-Each cell trains one variant for one seed with `kgnet.train` (in this process, its output in
-`<out>/runs/<cell id>.log`) into `<out>/runs/<cell id>/`, then saves `<out>/cells/<cell id>.json`:
+Each cell trains one variant for one seed with `kgnet.train.run` (in this process, with the
+cell's `Config`, its log in `<out>/runs/<cell id>.log`) into `<out>/runs/<cell id>/`, then saves `<out>/cells/<cell id>.json`:
 the variant's metrics, the cell's definition, its wall time and the machine. A cell whose
 json exists (with the same definition) is skipped, so a killed suite continues where it
 stopped; the run folder of a cell that did not finish is removed and the cell redone. At the
@@ -35,6 +35,7 @@ from typing import Any, Iterator, Sequence, TextIO
 
 from kgnet.atomic import write_text_atomic
 from kgnet.cli import user_errors_exit_2
+from kgnet.config import Config, load_config
 from kgnet.errors import ConfigError, DataMissingError, KgnetError
 
 from benchmarks import report as report_mod
@@ -106,41 +107,21 @@ def machine_info(device: str) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def quiet(log_path: Path) -> Iterator[None]:
-    """Send everything written to stdout/stderr (Python and C level, logging too) to `log_path`."""
+def cell_log(log_path: Path) -> Iterator[None]:
+    """Send kgnet's log records (and Python warnings) to `log_path` instead of the console."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    saved_streams = sys.stdout, sys.stderr
-    for stream in saved_streams:
-        with contextlib.suppress(Exception):
-            stream.flush()
-    saved_fds = os.dup(1), os.dup(2)
-    with open(log_path, "a", encoding="utf-8", buffering=1) as log:
-        try:
-            root.handlers = []  # kgnet.train's logging.basicConfig binds a fresh handler to the log
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
-            sys.stdout = sys.stderr = log
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                log.flush()
-            sys.stdout, sys.stderr = saved_streams
-            os.dup2(saved_fds[0], 1)
-            os.dup2(saved_fds[1], 2)
-            for fd in saved_fds:
-                os.close(fd)
-            root.handlers, root.level = saved_handlers, saved_level
-
-
-def _log_tail(path: Path, lines: int = 1) -> str:
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.handlers, root.level = [handler], logging.INFO
+    logging.captureWarnings(True)
     try:
-        text = [line.strip() for line in path.read_text(errors="replace").replace("\r", "\n").splitlines()]
-    except OSError:
-        return ""
-    text = [line for line in text if line]
-    return " | ".join(text[-lines:])
+        yield
+    finally:
+        logging.captureWarnings(False)
+        handler.close()
+        root.handlers, root.level = saved_handlers, saved_level
 
 
 def data_root_for(kind: str, data_root: Path | None) -> Path | None:
@@ -168,35 +149,35 @@ def ontology_path(ontology: str) -> Path:
     return path if path.is_absolute() else REPO / path
 
 
-def train_argv(cell: Cell, run_dir: Path, device: str, root: Path | None) -> list[str]:
-    argv = ["--out", str(run_dir), "--set", f"variants=[{cell.train_variant}]", "--set", f"seed={cell.seed}",
-            "--set", f"train.device={device}"]
+def cell_config(cell: Cell, device: str, root: Path | None) -> Config:
+    """The `Config` a training cell runs: its overrides, variant, seed, device and data root."""
+    overrides = [f"variants=[{cell.train_variant}]", f"seed={cell.seed}", f"train.device={device}"]
     for item in cell.overrides:
         key, _, value = item.partition("=")
-        if key == "knowledge.ontology":
-            item = f"{key}={ontology_path(value)}"
-        argv += ["--set", item]
+        overrides.append(f"{key}={ontology_path(value)}" if key == "knowledge.ontology" else item)
     if root is not None:
-        argv += ["--set", f"data.root={root}"]
-    return argv
+        overrides.append(f"data.root={root}")
+    return load_config(None, overrides)
 
 
 def run_train_cell(cell: Cell, out: Path, device: str, root: Path | None) -> dict[str, Any]:
-    """Train the cell in this process; its metrics.json entry."""
+    """Train the cell in this process (its log in `runs/<id>.log`); its metrics.json entry."""
     from kgnet import train
 
     run_dir, log_path = out / "runs" / cell.id, out / "runs" / f"{cell.id}.log"
     if run_dir.exists():
         shutil.rmtree(run_dir)  # a cell that did not finish: start it again from nothing
     log_path.unlink(missing_ok=True)
-    with quiet(log_path):
-        rc = train.main(train_argv(cell, run_dir, device, root))
-    gc.collect()
-    if rc == 130:
-        raise KeyboardInterrupt
-    if rc != 0:
-        raise CellFailed(f"cell {cell.id}: training failed (exit {rc}): {_log_tail(log_path)}; full log: {log_path}")
-    return json.loads((run_dir / "metrics.json").read_text())[cell.train_variant]
+    config = cell_config(cell, device, root)
+    with cell_log(log_path):
+        try:
+            metrics = train.run(config, run_dir, progress=False)
+        except KgnetError as err:
+            logging.getLogger("benchmarks.run").error("%s", err)
+            raise CellFailed(f"cell {cell.id}: training failed: {err}; full log: {log_path}") from None
+        finally:
+            gc.collect()
+    return metrics[cell.train_variant]
 
 
 def run_cost_cell(cell: Cell, out: Path, device: str) -> dict[str, Any]:
@@ -204,7 +185,7 @@ def run_cost_cell(cell: Cell, out: Path, device: str) -> dict[str, Any]:
     params = cell.params
     log_path = out / "runs" / f"{cell.id}.log"
     log_path.unlink(missing_ok=True)
-    with quiet(log_path):
+    with cell_log(log_path):
         if cell.variant.startswith("model-"):
             from benchmarks import model_cost
 

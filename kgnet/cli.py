@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from typing import Callable, Sequence
 
@@ -16,12 +17,34 @@ log = logging.getLogger("kgnet")
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Log kgnet's messages to stderr, `-v` for debug detail."""
+    """Log kgnet's messages to stderr, `-v` for debug detail.
+
+    When stderr is no terminal (a redirected log), the Hugging Face libraries' download and
+    weight-loading bars are switched off too (`kgnet.progress` says why), before they load.
+    """
+    from kgnet.progress import interactive
+
+    if not interactive():
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def user_message(err: KgnetError) -> str:
+    """The message of a user's mistake, as the user should read it.
+
+    An error raised in a DataLoader worker process (`data.num_workers` > 0: an unreadable image
+    file) reaches the main process re-raised by torch with the worker's traceback written
+    into its text; only the original message after that traceback is the user's.
+    """
+    text = str(err)
+    marker = f"{type(err).__module__}.{type(err).__qualname__}: "
+    if text.startswith("Caught ") and "\nOriginal Traceback" in text and marker in text:
+        return text.rsplit(marker, 1)[1].rstrip()
+    return text
 
 
 def user_errors_exit_2(main: Callable[[Sequence[str] | None], int | None]):
@@ -32,7 +55,7 @@ def user_errors_exit_2(main: Callable[[Sequence[str] | None], int | None]):
         try:
             return main(argv) or 0
         except KgnetError as err:
-            print(f"error: {err}", file=sys.stderr)
+            print(f"error: {user_message(err)}", file=sys.stderr)
             return err.exit_code
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)

@@ -68,7 +68,8 @@ class ModelConfig:
     """The image backbone and the feature size shared with the knowledge encoder."""
 
     backbone: str = _field("resnet10t", "Any timm model name (the default is a small ResNet that trains the embedded default on a CPU in minutes).")
-    pretrained: bool = _field(False, "Start from timm's pretrained weights (downloaded or cached).")
+    pretrained: bool = _field(False, "Start from timm's pretrained weights (timm's cache, else downloaded) and "
+                              "their normalisation; releases load without them.")
     small_input: bool = _field(True, "Reduced-stride stem for 28-32 px images, so they keep spatial detail.")
     embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
     dropout: float = _field(0.1, "Dropout before the classification head.", "in [0, 1)")
@@ -123,9 +124,14 @@ class TrainConfig:
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
     device: str = _field("auto", "`cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when there is one).")
+    # Off by default: on CPUs without native bf16 (AVX512-BF16 / AMX) autocast is slower than fp32.
+    amp: bool = _field(False, "Train under bf16 autocast (mixed precision; a GPU from Ampere on, or a CPU); "
+                       "evaluation stays fp32. Recorded in metrics.json.")
+    compile: bool = _field(False, "Compile the model's training forward with `torch.compile` (the first steps "
+                           "take longer while it compiles; needs a C compiler on CPU). Recorded in metrics.json.")
     analysis: Literal["tsne", "pca", "none"] = _field(
-        "tsne", "End-of-run `kgnet.evaluate` (confusion figures, embedding projection and silhouettes) with "
-        "this projection; `none` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")
+        "tsne", "End-of-run analysis of the test split (confusion figures, embedding projection and silhouettes) "
+        "with this projection; `none` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")
 
 
 @dataclass

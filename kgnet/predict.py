@@ -1,8 +1,10 @@
 """`python -m kgnet.predict`: classify image files with a released model, and name its concepts.
 
-Loads only `model.safetensors` + `model.json` from a run folder (no pickle, no training state),
-rebuilds the model from the saved config and graph, and prints the top-k classes with their
-probabilities and, for knowledge variants, the concepts the image attended to most.
+Loads only `model.safetensors` + `model.json` from a run folder (no pickle, no training state,
+no network: the weights are the release's), prepares each image exactly as the model's
+training and evaluation did (the preprocessing stored in the release), and prints the top-k
+classes with their probabilities and, for knowledge variants, the concepts the image attended
+to most.
 
     python -m kgnet.predict --run runs/20261125-fashion_mnist shoe.png shirt.jpg
     python -m kgnet.predict --run runs/exp1 --variant baseline --top-k 3 *.png
@@ -13,10 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 from kgnet.cli import setup_logging, user_errors_exit_2
-from kgnet.errors import KgnetError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -29,73 +30,45 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_released_model(folder: str | Path):
-    """The model of one variant folder (model.safetensors + model.json), in eval mode, and its meta."""
-    from kgnet.config import config_from_dict
-    from kgnet.engine.checkpoint import load_release
-    from kgnet.kg.graph import KnowledgeGraph
-    from kgnet.models import create_model
+def _check_inputs(args: argparse.Namespace) -> Path:
+    """Everything this command reads, checked before the model loads; returns the variant folder."""
+    from kgnet.checks import input_file
+    from kgnet.errors import KgnetError
+    from kgnet.release import variant_release
 
-    folder = Path(folder)
-    if not (folder / "model.safetensors").is_file() or not (folder / "model.json").is_file():
-        raise KgnetError(f"{folder}: no model.safetensors + model.json; is it a variant folder of a kgnet run?")
-    tensors, meta = load_release(folder)
-    config = config_from_dict(meta["config"], source=str(folder / "model.json"))
-    graph = text_features = None
-    if meta.get("graph"):
-        graph = KnowledgeGraph.from_dict(
-            {**meta["graph"], **{k.removeprefix("graph."): v for k, v in tensors.items() if k.startswith("graph.")}}
-        )
-        text_features = tensors["text_features"]
-    model = create_model(config, graph, text_features, num_classes=len(meta["class_names"]),
-                         in_chans=meta["in_chans"], image_size=meta["image_size"])
-    model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-    return model.eval(), meta
-
-
-def load_image(path: str | Path, meta: dict[str, Any]):
-    """An image file as the normalised [C, H, W] tensor the model was trained on."""
-    import numpy as np
-    import torch
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image = image.convert("L" if meta["in_chans"] == 1 else "RGB")
-            image = image.resize((meta["image_size"], meta["image_size"]), Image.BILINEAR)
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except FileNotFoundError:
-        raise KgnetError(f"{path}: no such image file") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise KgnetError(f"{path}: not a readable image ({err})") from None
-    tensor = torch.from_numpy(array).reshape(array.shape[0], array.shape[1], -1).permute(2, 0, 1)
-    mean = torch.tensor(meta["pixel_stats"]["mean"]).view(-1, 1, 1)
-    std = torch.tensor(meta["pixel_stats"]["std"]).view(-1, 1, 1)
-    return (tensor - mean) / std
+    if args.top_k < 1:
+        raise KgnetError(f"--top-k {args.top_k}: give 1 or more")
+    for path in args.images:
+        input_file(path, "image")
+    return variant_release(args.run, args.variant)
 
 
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
+    folder = _check_inputs(args)
     import torch
 
-    model, meta = load_released_model(Path(args.run) / args.variant)
-    batch = torch.stack([load_image(path, meta) for path in args.images])
+    from kgnet.data.preprocess import read_image
+    from kgnet.explain.concepts import top_concepts
+    from kgnet.release import load_release
+
+    release = load_release(folder)
+    model = release.model
+    batch = torch.stack([read_image(path, release.preprocessing) for path in args.images])
     with torch.no_grad():
         out = model(batch)
     probabilities = out.logits.softmax(dim=1)
     k = min(args.top_k, probabilities.shape[1])
+    concepts = top_concepts(out.attention, model.token_labels, k) if out.attention is not None else None
     for i, path in enumerate(args.images):
         print(f"{path}:")
         values, indices = probabilities[i].topk(k)
         for p, c in zip(values.tolist(), indices.tolist()):
-            print(f"  {meta['class_names'][c]:<24} {100 * p:6.2f}%")
-        if out.attention is not None:
-            weights = out.attention[i].mean(dim=(0, 1))  # over heads and visual tokens
-            top = weights.topk(min(k, len(weights)))
-            concepts = ", ".join(f"{model.token_labels[j]} ({w:.2f})" for w, j in zip(top.values.tolist(), top.indices.tolist()))
-            print(f"  concepts: {concepts}")
+            print(f"  {release.class_names[c]:<24} {100 * p:6.2f}%")
+        if concepts is not None:
+            print(f"  concepts: {', '.join(f'{c.label} ({c.weight:.2f})' for c in concepts[i])}")
     return 0
 
 

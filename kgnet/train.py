@@ -12,25 +12,27 @@ Launch recipes:
     torchrun --nproc_per_node=2 -m kgnet.train --set train.device=cpu   # DDP, gloo on CPU
     torchrun --nproc_per_node=8 -m kgnet.train --set train.device=cuda  # DDP, nccl on GPUs
 
-Every run writes a folder: config.yaml, metrics.json, comparison.txt, curves.png, and per
-variant last.pt (resumable state), model.safetensors + model.json (the release) and log.csv.
-At the end it runs `python -m kgnet.evaluate` on the run (confusion_<variant>.png,
-embedding_projection.png, calibration and embedding numbers in metrics.json).
+Every run writes a folder: config.yaml, metrics.json, comparison.txt, curves.png, the
+evaluation figures (confusion_<variant>.png, embedding_projection.png), and per variant
+last.pt (resumable state), model.safetensors + model.json (the release) and log.csv. Each
+variant's test split is predicted once, by the model in memory, for every number and figure.
+
+From Python, `kgnet.train.run(config, folder)` does the same and returns the metrics.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from kgnet.checks import run_folder
 from kgnet.cli import setup_logging, user_errors_exit_2
-from kgnet.config import add_config_arguments, config_from_args, load_config, save_config
-from kgnet.errors import ConfigError
+from kgnet.config import Config, add_config_arguments, config_from_args, load_config
+from kgnet.errors import ConfigError, KgnetError
 
 log = logging.getLogger("kgnet.train")
 
@@ -46,158 +48,259 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_folder(args: argparse.Namespace, config) -> tuple[Path, Any]:
-    """The run folder and config: a resumed run's own, or a new (empty) folder."""
-    if args.resume:
-        folder = Path(args.resume)
-        saved = folder / "config.yaml"
-        if not saved.is_file():
-            raise ConfigError(f"--resume {folder}: no config.yaml there; is it a kgnet run folder?")
-        if args.config or args.overrides:
-            raise ConfigError("--resume takes the run's saved config; drop --config/--set")
-        return folder, load_config(saved)
-    if args.out:
-        folder = Path(args.out)
-        if folder.exists() and any(folder.iterdir()):
-            raise ConfigError(f"--out {folder}: the folder is not empty; pick a new one or --resume it")
-    else:
-        folder = Path(config.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.data.name}"
-    return folder, config
+def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, Any]:
+    """Check everything a run reads and where it writes, before anything is loaded or created.
 
+    The one place `run` validates its input: variants, the device, the run folder (and a
+    warning when nothing would be trained), the files the knowledge settings name, and on `resume` every
+    checkpoint and release the run will read back (so a damaged one costs one message, not a
+    half-resumed folder).
 
-def _release_meta(name: str, vcfg, bundle, graph) -> dict[str, Any]:
-    from kgnet.config import config_to_dict
+    Returns:
+        The metrics.json entries of variants an interrupted run finished (empty when new).
+    """
+    import json
 
-    graph_fields = {k: v for k, v in graph.to_dict().items() if not hasattr(v, "shape")} if graph else None
-    return {
-        "format": "kgnet-release-1",
-        "variant": name,
-        "config": config_to_dict(vcfg),
-        "class_names": bundle.class_names,
-        "wnids": bundle.wnids,
-        "seen_classes": bundle.seen_classes,
-        "unseen_classes": bundle.unseen_classes,
-        "in_chans": bundle.in_chans,
-        "image_size": bundle.image_size,
-        "pixel_stats": {"mean": list(bundle.stats.mean), "std": list(bundle.stats.std)},
-        "graph": graph_fields,
-    }
-
-
-def _comparison_table(metrics: dict[str, dict[str, Any]]) -> str:
-    zero_shot = any("zero_shot_top1" in m for m in metrics.values())
-    header = f"{'variant':<18}{'top-1':>8}{'top-5':>8}{'Δ top-1':>9}" + (f"{'zero-shot':>11}" if zero_shot else "")
-    header += f"{'params':>12}{'train s':>9}{'img/s':>8}"
-    lines = [header, "-" * len(header)]
-    base = metrics.get("baseline", {}).get("top1")
-    for name, m in metrics.items():
-        delta = f"{100 * (m['top1'] - base):+.2f}" if base is not None and name != "baseline" else ""
-        row = f"{name:<18}{100 * m['top1']:>7.2f}%{100 * m['top5']:>7.2f}%{delta:>9}"
-        if zero_shot:
-            row += f"{100 * m['zero_shot_top1']:>10.2f}%" if "zero_shot_top1" in m else f"{'':>11}"
-        row += f"{m['params']['total']:>12,}{m['train_seconds']:>9.0f}{m['train_images_per_second']:>8.0f}"
-        lines.append(row)
-    return "\n".join(lines)
-
-
-@user_errors_exit_2
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    setup_logging(args.verbose)
-    config = config_from_args(args) if not args.resume else None
-    folder, config = _run_folder(args, config)
-
-    import torch
-
-    from kgnet.data.builder import build_datasets
-    from kgnet.engine.checkpoint import save_release
-    from kgnet.engine.curves import plot_curves
-    from kgnet.engine.distributed import setup_distributed, teardown_distributed
-    from kgnet.engine.trainer import evaluate_variant, train_variant
+    from kgnet.checks import available_device, input_file, output_folder, readable_checkpoint
+    from kgnet.engine.distributed import resolve_device
+    from kgnet.engine.trainer import supports_bf16_autocast
     from kgnet.engine.variants import check_variants, uses_knowledge, variant_config
-    from kgnet.evaluate import evaluate_run, evaluation_table, metrics_json
-    from kgnet.kg.build import build_class_graph
-    from kgnet.kg.text_features import encode_texts
-    from kgnet.metrics.hierarchy import ClassHierarchy
-    from kgnet.models import create_model
-    from kgnet.atomic import write_text_atomic
+    from kgnet.release import RESTORE_RELEASE
 
     check_variants(config.variants)
+    available_device(config.train.device, "train.device")
+    if config.train.amp and not supports_bf16_autocast(resolve_device(config.train.device)):
+        raise ConfigError(f"train.amp=true: {resolve_device(config.train.device)} has no bf16 autocast (a GPU from "
+                          "Ampere on has); set train.amp=false")
+    if config.train.epochs == 0 and config.train.align_epochs == 0:  # legal: releases the initial weights
+        log.warning("train.epochs=0 and train.align_epochs=0: nothing is trained; the released models keep their "
+                    "initial weights (the pretrained backbone with model.pretrained, random otherwise). Set "
+                    "train.epochs to train")
+    knowledge = config.knowledge
+    if any(uses_knowledge(variant_config(config, v)) for v in config.variants):
+        named = [("knowledge.ontology", knowledge.ontology), ("knowledge.class_map", knowledge.class_map),
+                 *(("knowledge.imports", path) for path in knowledge.imports)]
+        for what, path in named:
+            if path is not None:
+                input_file(path, what)
+    if not resume:
+        output_folder(folder, "--out")
+        return {}
+    run_folder(folder, "--resume")
+    if load_config(folder / "config.yaml") != config:
+        raise ConfigError(f"--resume {folder}: a run continues with its saved config.yaml; drop --config/--set")
+    metrics_file = folder / "metrics.json"
+    try:
+        finished = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise ConfigError(f"{metrics_file}: not readable JSON ({err}); restore it, or delete it to train "
+                          "every variant again from its last.pt") from None
+    for name in config.variants:
+        if name in finished:
+            input_file(folder / name / "model.json", "--resume")
+            readable_checkpoint(folder / name / "model.safetensors", "--resume", remedy=RESTORE_RELEASE)
+        elif (folder / name / "last.pt").exists():
+            readable_checkpoint(folder / name / "last.pt", "--resume",
+                                remedy=f"restore it from a copy, or delete it to train {name} from its first epoch")
+    return finished
+
+
+def _class_graph(config: Config, bundle, *, required: bool, progress: bool):
+    """The run's class-bound graph, its encoded node texts (knowledge variants only), and why
+    there is no graph when there is none.
+
+    Knowledge variants need the graph (any problem is the user's error). A baseline-only run
+    uses it just for the hierarchy-aware metrics, so there a missing or unusable ontology is
+    a warning and those metrics are left out.
+    """
+    from kgnet.kg.build import build_class_graph
+    from kgnet.kg.text_features import encode_texts
+    from kgnet.progress import interactive
+
+    knowledge = config.knowledge
+    ontology = knowledge.ontology or (bundle.card.ontology if bundle.card else None)
+    if ontology is None:
+        if required:
+            raise ConfigError("knowledge.ontology: this data set has no shipped ontology; give an RDF file "
+                              "describing its classes (or run only the baseline: --set variants=[baseline])")
+        return None, None, "no ontology for this data set (knowledge.ontology is null and it ships none)"
+    try:
+        graph = build_class_graph(ontology, bundle.class_names, hops=knowledge.hops, wnids=bundle.wnids,
+                                  mapping_file=knowledge.class_map, predicate=knowledge.class_predicate,
+                                  fmt=knowledge.format, imports=knowledge.imports)
+    except KgnetError as err:
+        if required:
+            raise
+        log.warning("no class hierarchy for the hierarchy-aware metrics: %s", err)
+        return None, None, f"the run's ontology could not be compiled ({err})"
+    log.info("knowledge: %s from %s", graph, ontology)
+    text_features = encode_texts(graph.node_texts, knowledge.text_model, progress=progress and interactive()) \
+        if required else None
+    return graph, text_features, None
+
+
+def _trained_variant(name: str, config: Config, bundle, graph, text_features, folder: Path, context, *,
+                     finished: dict[str, Any] | None, progress: bool):
+    """Variant `name` trained (and released), or, when an interrupted run finished it before
+    (`finished`: its metrics.json entry), read back from its release; with its training
+    history and the training numbers of metrics.json."""
+    import torch
+
+    from kgnet.engine.trainer import read_history, train_variant
+    from kgnet.engine.variants import uses_knowledge, variant_config
+    from kgnet.models import create_model
+    from kgnet.release import load_release, save_release
+
+    vcfg = variant_config(config, name)
+    vfolder = folder / name
+    if finished is not None:
+        log.info("%s: finished earlier, kept", name)
+        kept = ("train_seconds", "train_images_per_second", "epochs", "amp", "compile", "params")
+        training = {k: finished[k] for k in kept if k in finished}
+        return load_release(vfolder, context.device).model, read_history(vfolder / "log.csv"), training
+    knowledge_on = uses_knowledge(vcfg)
+    if context.is_primary:
+        vfolder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)  # every variant starts from the same backbone init
+    model = create_model(vcfg, graph if knowledge_on else None, text_features if knowledge_on else None,
+                         num_classes=bundle.num_classes, in_chans=bundle.in_chans, image_size=bundle.image_size)
+    result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=knowledge_on, show_progress=progress)
+    if context.is_primary:
+        save_release(vfolder, model, variant=name, config=vcfg, class_names=bundle.class_names, wnids=bundle.wnids,
+                     seen_classes=bundle.seen_classes, unseen_classes=bundle.unseen_classes,
+                     preprocessing=bundle.preprocessing, graph=graph,
+                     text_features=text_features if knowledge_on else None)
+    return model, result.history, {**result.training_numbers(), "params": model.param_counts()}
+
+
+def run(config: Config, folder: str | Path, *, resume: bool = False, progress: bool = True) -> dict[str, dict[str, Any]]:
+    """Train every variant of `config` into the run folder `folder`, score each, return the metrics.
+
+    This is what `python -m kgnet.train` runs; benchmarks, sweeps and tests call it with a
+    `Config`. Each variant trains (`kgnet.engine.trainer.train_variant`), is released
+    (`kgnet.release`) and has its test split predicted once, by the model in memory, for
+    metrics.json and the figures (`kgnet.engine.scoring`). Under torchrun every process calls
+    it: each trains on its share of every batch and predicts its share of every split; only
+    the primary process writes files.
+
+    Args:
+        config: The run's settings.
+        folder: The run folder: a new (or empty) one; with `resume`, the folder of the run to
+            continue, whose config.yaml `config` must be.
+        resume: Continue a killed run: finished variants keep their numbers, an interrupted
+            one continues from its last.pt.
+        progress: Progress displays (`kgnet.progress`) on the long loops.
+
+    Returns:
+        Variant -> its metrics.json entry, on the primary process (an empty dict on the other
+        processes of a torchrun job).
+
+    Raises:
+        KgnetError: A user error (config, device, data, ontology, a non-empty folder, a
+            damaged checkpoint); nothing is written before the inputs are checked
+            (`_check_inputs`) and the data and the knowledge are ready; a run folder this call
+            created is removed again when one is found later and no checkpoint was saved yet.
+            `TrainingDiverged` when the loss stops being finite (the last good checkpoint is kept).
+    """
+    import shutil
+
+    import torch
+    import torch.distributed as dist
+
+    from kgnet.atomic import write_text_atomic
+    from kgnet.config import save_config
+    from kgnet.data.builder import build_datasets
+    from kgnet.data.preprocess import resolve_preprocessing
+    from kgnet.engine.distributed import setup_distributed, teardown_distributed
+    from kgnet.engine.evaluation import Analysis, scoring_task
+    from kgnet.engine.scoring import metrics_json, score
+    from kgnet.engine.tables import comparison_table
+    from kgnet.engine.trainer import short_training_warning
+    from kgnet.engine.variants import uses_knowledge, variant_config
+    from kgnet.figures.curves import plot_curves
+
+    folder = Path(folder)
+    finished = _check_inputs(config, folder, resume=resume)
+    created = not folder.exists()
+    owns_group = not (dist.is_available() and dist.is_initialized())
     context = setup_distributed(config.train.device)
     try:
         torch.manual_seed(config.seed)
         data = config.data
         bundle = build_datasets(data, seed=config.seed, download=data.download, augment=data.augment,
-                                verify=data.verify)
-        graph = text_features = lca_height = None
-        if any(uses_knowledge(variant_config(config, v)) for v in config.variants):
-            knowledge = config.knowledge
-            ontology = knowledge.ontology or (bundle.card.ontology if bundle.card else None)
-            if ontology is None:
-                raise ConfigError("knowledge.ontology: this data set has no shipped ontology; give an RDF file "
-                                  "describing its classes (or run only the baseline: --set variants=[baseline])")
-            graph = build_class_graph(ontology, bundle.class_names, hops=knowledge.hops, wnids=bundle.wnids,
-                                      mapping_file=knowledge.class_map, predicate=knowledge.class_predicate,
-                                      fmt=knowledge.format, imports=knowledge.imports)
-            text_features = encode_texts(graph.node_texts, knowledge.text_model, progress=context.is_primary)
-            log.info("knowledge: %s from %s", graph, ontology)
-            lca_height = ClassHierarchy(graph).lca_height
-
+                                verify=data.verify, preprocessing=resolve_preprocessing(data, config.model))
+        warning = short_training_warning(len(bundle.train), config.train.batch_size, config.train.epochs)
+        if warning and context.is_primary:
+            log.warning("%s", warning)
+        needs_knowledge = any(uses_knowledge(variant_config(config, v)) for v in config.variants)
+        graph, text_features, no_graph = _class_graph(config, bundle, required=needs_knowledge,
+                                                      progress=progress and context.is_primary)
+        analysis_on = config.train.analysis != "none"
+        task = scoring_task(bundle.class_names, bundle.seen_classes, bundle.unseen_classes, graph, seed=config.seed,
+                            silhouettes=analysis_on, no_graph_reason=no_graph or "no class hierarchy")
+        analysis = None
         if context.is_primary:
-            folder.mkdir(parents=True, exist_ok=True)
-            save_config(config, folder / "config.yaml")
+            if not resume:
+                folder.mkdir(parents=True, exist_ok=True)
+                save_config(config, folder / "config.yaml")
             log.info("run folder: %s", folder)
+            if analysis_on:
+                supers = task.superclasses.names if task.superclasses is not None else None
+                analysis = Analysis(folder, "test", bundle.class_names, supers, projection=config.train.analysis,
+                                    seed=config.seed)
         metrics_file = folder / "metrics.json"
-        metrics: dict[str, Any] = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        metrics: dict[str, Any] = dict(finished)
         histories: dict[str, list[dict[str, Any]]] = {}
         for name in config.variants:
-            vcfg = variant_config(config, name)
-            knowledge_on = uses_knowledge(vcfg)
-            vfolder = folder / name
-            if name in metrics:
-                log.info("%s: finished earlier, kept", name)
-                histories[name] = _read_history(vfolder / "log.csv")
-                continue
-            if context.is_primary:
-                vfolder.mkdir(parents=True, exist_ok=True)
-            torch.manual_seed(config.seed)  # every variant starts from the same backbone init
-            model = create_model(vcfg, graph if knowledge_on else None, text_features if knowledge_on else None,
-                                 num_classes=bundle.num_classes, in_chans=bundle.in_chans,
-                                 image_size=bundle.image_size)
-            result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=knowledge_on)
-            histories[name] = result.history
-            if context.is_primary:
-                metrics[name] = evaluate_variant(result, bundle, context.device, model.param_counts(), lca_height)
-                tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-                if knowledge_on:
-                    tensors |= {f"graph.{k}": v for k, v in graph.to_dict().items() if hasattr(v, "shape")}
-                    tensors["text_features"] = text_features
-                save_release(vfolder, tensors, _release_meta(name, vcfg, bundle, graph if knowledge_on else None))
+            model, histories[name], training = _trained_variant(name, config, bundle, graph, text_features, folder,
+                                                                context, finished=metrics.get(name),
+                                                                progress=progress)
+            scored = score(model, bundle.test, task, split="test", device=context.device, context=context,
+                           desc=f"{name} test" if progress else None)
+            if scored is not None:
+                scores, predictions = scored
+                metrics[name] = {**{k: scores.pop(k) for k in ("top1", "top5", "per_class")}, **training, **scores}
                 write_text_atomic(metrics_file, metrics_json(metrics))
-        if context.is_primary:
-            # Confusion, calibration, embedding analysis and figures, from the released models.
-            evaluation = None
-            if config.train.analysis != "none":
-                evaluation = evaluate_run(folder, "test", list(config.variants), device=context.device,
-                                          projection=config.train.analysis)
-                metrics = json.loads(metrics_file.read_text())
-            table = _comparison_table(metrics)
-            write_text_atomic(folder / "comparison.txt", table + "\n")
-            plot_curves(histories, folder / "curves.png")
-            analysis = f"{evaluation_table(evaluation)}\n\n" if evaluation else ""
-            print(f"\n{bundle.summary()}\n{table}\n\n{analysis}run folder: {folder}")
+                if analysis is not None:
+                    analysis.add(name, metrics[name], predictions, held_out=bundle.unseen_classes)
+        if not context.is_primary:
+            return {}
+        if analysis is not None:
+            analysis.finish()
+        metrics = {name: metrics[name] for name in config.variants}
+        write_text_atomic(folder / "comparison.txt", comparison_table(metrics) + "\n")
+        plot_curves(histories, folder / "curves.png")
+        log.info("%s", bundle.summary())
+        return metrics
+    except KgnetError:
+        # A user's mistake found mid-run (an unreadable image): a folder this call made with no
+        # checkpoint to resume from is removed; one with checkpoints is kept for --resume.
+        if created and context.is_primary and not any(folder.glob("*/last.pt")):
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
-        teardown_distributed()
+        if owns_group:
+            teardown_distributed()
+
+
+@user_errors_exit_2
+def main(argv: Sequence[str] | None = None) -> int:
+    from kgnet.engine.tables import comparison_table, evaluation_table
+
+    args = _parser().parse_args(argv)
+    setup_logging(args.verbose)
+    if args.resume:
+        folder = Path(args.resume)
+        if args.config or args.overrides:
+            raise ConfigError("--resume takes the run's saved config; drop --config/--set")
+        config = load_config(run_folder(folder, "--resume") / "config.yaml")
+    else:
+        config = config_from_args(args)
+        folder = Path(args.out) if args.out else Path(config.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.data.name}"
+    metrics = run(config, folder, resume=bool(args.resume))
+    if metrics:
+        print(f"\n{comparison_table(metrics)}\n\n{evaluation_table(metrics)}\n\nrun folder: {folder}")
     return 0
-
-
-def _read_history(path: Path) -> list[dict[str, Any]]:
-    import csv
-
-    if not path.is_file():
-        return []
-    with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
 
 
 if __name__ == "__main__":

@@ -1,12 +1,17 @@
-"""Shared test set-up: every test session gets its own kgnet cache folder."""
+"""Shared test set-up: every test session gets its own kgnet cache folder, and the tiny trained
+runs that many test files read are trained once per session, in this process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,31 +34,97 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     )
 
 
-#: The smallest training that still learns something: 30 images per class, one epoch per stage.
-TINY = [
-    "--set", "data.samples_per_class=30",
-    "--set", "train.align_epochs=1",
-    "--set", "train.epochs=1",
-    "--set", "train.batch_size=64",
-    "--set", "model.embed_dim=64",
-    "--set", "train.analysis=pca",  # the end-of-run analysis, with the cheap projection
-]
+def settings(*overrides: str) -> list[str]:
+    """`--set` arguments for a CLI from `key=value` overrides."""
+    return [arg for item in overrides for arg in ("--set", item)]
+
+
+#: The smallest training that still learns something: 30 images per class, one epoch per stage,
+#: a small validation split (scored after every epoch).
+TINY_OVERRIDES = (
+    "data.samples_per_class=30",
+    "data.val_fraction=0.01",
+    "train.align_epochs=1",
+    "train.epochs=1",
+    "train.batch_size=64",
+    "model.embed_dim=64",
+    "train.analysis=pca",  # the end-of-run analysis, with the cheap projection
+)
+TINY = settings(*TINY_OVERRIDES)
 #: Classes the tiny run holds out, so its metrics include the zero-shot and GZSL numbers.
 TINY_HELD_OUT = ["Sandal", "Bag"]
+#: Images in the Fashion-MNIST test split.
+FASHION_TEST_IMAGES = 10_000
+
+
+@dataclass
+class TinyRun:
+    """The shared tiny run: its folder, what `python -m kgnet.train` printed, and how many test
+    images training read (counted on the data set: every read of a test image)."""
+
+    folder: Path
+    stdout: str
+    test_images_read: int
 
 
 @pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TinyRun:
     """One tiny `python -m kgnet.train` run (baseline + kgnet, Sandal and Bag held out), shared.
 
     Session-scoped so every test file reuses one training; tests that write into a run folder
-    should copy it first (`shutil.copytree`).
+    should copy it first (`shutil.copytree`). It runs the CLI's `main` in this process.
     """
+    from kgnet.data.in_memory import InMemoryImages
+    from kgnet.train import main
+
     folder = tmp_path_factory.mktemp("runs") / "tiny"
-    result = run_cli("kgnet.train", *TINY, "--set", f"data.held_out_classes=[{','.join(TINY_HELD_OUT)}]",
-                     "--out", str(folder))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return folder, result
+    reads = []
+    original = InMemoryImages.batch
+
+    def counting(self, indices):
+        if len(self) == FASHION_TEST_IMAGES:  # the test split (train and validation are far smaller)
+            reads.append(len(indices))
+        return original(self, indices)
+
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        patch.setattr(InMemoryImages, "batch", counting)
+        code = main([*TINY, *settings(f"data.held_out_classes=[{','.join(TINY_HELD_OUT)}]"), "--out", str(folder)])
+    assert code == 0
+    return TinyRun(folder, out.getvalue(), sum(reads))
+
+
+#: Classes of the photo folder (real Fashion-MNIST images saved as RGB PNGs in wnid folders).
+PHOTO_CLASSES = ("Trouser", "Sneaker", "Bag")
+
+
+@pytest.fixture(scope="session")
+def photo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An image-folder data set (train/<wnid>/*.png, test/<wnid>/*.png) of real Fashion-MNIST
+    images of three classes, 8 training and 3 test images each: the wnid folders bind them to
+    the shipped ontology, and a 9-image test split keeps runs on it short."""
+    from PIL import Image
+
+    from kgnet.data.builder import read_arrays
+
+    arrays, card = read_arrays("fashion_mnist")
+    root = tmp_path_factory.mktemp("photos")
+    for split, data, count in (("train", arrays.train, 8), ("test", arrays.test, 3)):
+        for name in PHOTO_CLASSES:
+            label = card.classes.index(name)
+            folder = root / split / card.wnids[label]
+            folder.mkdir(parents=True)
+            for j, i in enumerate(np.flatnonzero(np.asarray(data.labels) == label)[:count]):
+                Image.fromarray(np.asarray(data.images[i]).squeeze()).convert("RGB").save(folder / f"{j}.png")
+    return root
+
+
+def photo_overrides(root: Path, backbone: str = "resnet10t") -> tuple[str, ...]:
+    """A run on `photo_root`: 28 px, one epoch per stage, no dropout, the shipped ontology."""
+    return (f"data.root={root}", "data.name=imagefolder", "data.image_size=28", "data.val_fraction=0.2",
+            f"model.backbone={backbone}", "model.embed_dim=32", "model.dropout=0.0", "knowledge.dropout=0.0",
+            "train.align_epochs=1", "train.epochs=1", "train.batch_size=8", "train.analysis=none",
+            f"knowledge.ontology={REPO / 'kg' / 'fashion_mnist.ttl'}")
 
 
 @pytest.fixture(scope="module")

@@ -40,7 +40,7 @@ from kgnet.data import (
 from kgnet.data.augment import crop_flip
 from kgnet.data.idx import IMAGES_MAGIC, LABELS_MAGIC, find_fashion_mnist, read_fashion_mnist
 from kgnet.data.locate import data_home
-from kgnet.datasets import load_card
+from kgnet.data.cards import load_card
 from kgnet.errors import DataMissingError, KgnetError
 
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -467,7 +467,7 @@ def test_imagefolder_corrupt_image_named(tmp_path: Path) -> None:
     cut.write_bytes(good[: len(good) // 2])  # a copy interrupted half way
     data = build_datasets(DataConfig(name="imagefolder", root=str(tmp_path), val_fraction=0.0), seed=0)
     index = data.train.files.index(bad)
-    with pytest.raises(KgnetError, match=rf"{bad}: cannot read image"):
+    with pytest.raises(KgnetError, match=rf"{bad}: not a readable image"):
         data.train[index]
     with pytest.raises(KgnetError) as err:
         build_datasets(DataConfig(name="imagefolder", root=str(tmp_path)), verify=True)

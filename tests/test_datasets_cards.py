@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from rdflib import RDFS, Graph, Literal
 
-from kgnet.datasets import DatasetCard, card_names, load_card
+from kgnet.data.cards import DatasetCard, card_names, load_card
 from kgnet.errors import DataMissingError, KgnetError
 from kgnet.kg.vocab import KGNET, WN
 

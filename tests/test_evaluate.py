@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import TINY_HELD_OUT, run_cli
+from conftest import TINY_HELD_OUT
 from kgnet.kg.build import build_class_graph
 from kgnet.metrics.calibration import calibration_bins, expected_calibration_error
 from kgnet.metrics.embedding import embedding_metrics, silhouette, stratified_sample, superclasses
@@ -150,6 +150,8 @@ def test_stratified_sample_keeps_every_class_and_its_share() -> None:
 
 NEW_KEYS = ("ece", "confusion", "class_silhouette", "superclass_silhouette", "mistake_severity",
             "zero_shot_top1", "gzsl_harmonic")
+#: What evaluate computes from a release; training computed them from the model in memory.
+SCORES = ("top1", "top5", "per_class", *NEW_KEYS)
 
 
 def _metrics(folder: Path) -> dict:
@@ -165,7 +167,7 @@ def _assert_png(path: Path, min_size: tuple[int, int]) -> None:
 
 def _test_counts() -> list[int]:
     from kgnet.data.idx import read_fashion_mnist
-    from kgnet.datasets import load_card
+    from kgnet.data.cards import load_card
 
     card = load_card("fashion_mnist")
     arrays = read_fashion_mnist(card.local_paths[0], card.classes)
@@ -173,36 +175,40 @@ def _test_counts() -> list[int]:
 
 
 def test_training_ends_with_the_evaluation(tiny_run) -> None:
-    folder, result = tiny_run
+    folder = tiny_run.folder
     metrics = _metrics(folder)
     for name in ("baseline", "kgnet"):
         assert all(key in metrics[name] for key in NEW_KEYS), sorted(metrics[name])
         _assert_png(folder / f"confusion_{name}.png", (600, 450))
     _assert_png(folder / "embedding_projection.png", (1000, 500))
-    assert "super sil." in result.stdout and "ECE" in result.stdout
+    assert "super sil." in tiny_run.stdout and "ECE" in tiny_run.stdout
 
 
-def test_evaluate_cli_adds_metrics_and_figures(tiny_run, tmp_path: Path) -> None:
-    source, _ = tiny_run
+def test_evaluate_cli_scores_the_releases_as_training_scored_the_models(tiny_run, tmp_path: Path, capsys) -> None:
+    from kgnet.evaluate import main as evaluate_main
+
     folder = tmp_path / "run"
-    shutil.copytree(source, folder)
-    trained = _metrics(folder)
-    # Back to what training alone knew, without the figures: the CLI must bring them back.
-    stripped = {name: {k: v for k, v in m.items() if k not in NEW_KEYS} for name, m in trained.items()}
+    shutil.copytree(tiny_run.folder, folder)
+    trained = _metrics(folder)  # computed by training from the models in memory
+    # Back to what training alone knew without scoring, and no figures: evaluate must bring them back.
+    stripped = {name: {k: v for k, v in m.items() if k not in SCORES} for name, m in trained.items()}
     (folder / "metrics.json").write_text(json.dumps(stripped))
     for png in folder.glob("*.png"):
         if png.name != "curves.png":
             png.unlink()
 
-    result = run_cli("kgnet.evaluate", "--run", str(folder))
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert evaluate_main(["--run", str(folder), "--projection", "pca"]) == 0
+    out = capsys.readouterr().out
     metrics = _metrics(folder)
     assert list(metrics) == ["baseline", "kgnet"]
     counts = _test_counts()
     for name, m in metrics.items():
         assert all(key in m for key in NEW_KEYS), (name, sorted(m))
         assert m["train_seconds"] == trained[name]["train_seconds"]  # training's numbers are kept
-        assert m["top1"] == pytest.approx(trained[name]["top1"], abs=1e-6)  # the release scores as trained
+        # the release, loaded from disk, scores exactly as the trained model did in memory
+        for key in ("top1", "top5", "ece", "zero_shot_top1", "gzsl_harmonic", "mistake_severity"):
+            assert m[key] == pytest.approx(trained[name][key], abs=1e-6), (name, key)
+        assert m["confusion"] == trained[name]["confusion"] and m["per_class"] == trained[name]["per_class"]
         assert 0 <= m["ece"] <= 1 and 0 <= m["zero_shot_top1"] <= 1 and 0 <= m["gzsl_harmonic"] <= 1
         confusion = np.array(m["confusion"])
         assert confusion.shape == (10, 10) and confusion.sum(axis=1).tolist() == counts
@@ -213,12 +219,10 @@ def test_evaluate_cli_adds_metrics_and_figures(tiny_run, tmp_path: Path) -> None
         _assert_png(folder / f"confusion_{name}.png", (600, 450))
     _assert_png(folder / "embedding_projection.png", (1000, 500))
     for word in ("baseline", "kgnet", "ECE", "zero-shot", "super sil.", "embedding_projection.png"):
-        assert word in result.stdout, word
+        assert word in out, word
 
-    # Another split nests under its name and keeps the test numbers; one variant, PCA.
-    val = run_cli("kgnet.evaluate", "--run", str(folder), "--split", "val", "--variants", "kgnet",
-                  "--projection", "pca")
-    assert val.returncode == 0, val.stderr[-3000:]
+    # Another split nests under its name and keeps the test numbers; one variant.
+    assert evaluate_main(["--run", str(folder), "--split", "val", "--variants", "kgnet", "--projection", "pca"]) == 0
     after = _metrics(folder)
     assert after["kgnet"]["top1"] == metrics["kgnet"]["top1"] and "val" not in after["baseline"]
     rows = np.array(after["kgnet"]["val"]["confusion"]).sum(axis=1)
@@ -229,16 +233,18 @@ def test_evaluate_cli_adds_metrics_and_figures(tiny_run, tmp_path: Path) -> None
     _assert_png(folder / "embedding_projection_val.png", (500, 400))
 
 
-def test_bad_input_exits_2_with_one_message(tiny_run, tmp_path: Path) -> None:
-    folder, _ = tiny_run
-    missing = run_cli("kgnet.evaluate", "--run", str(tmp_path / "nowhere"))
-    assert missing.returncode == 2 and "no such folder" in missing.stderr and "Traceback" not in missing.stderr
+def test_bad_input_exits_2_with_one_message(tiny_run, tmp_path: Path, capsys) -> None:
+    from kgnet.evaluate import main as evaluate_main
+
+    folder = tiny_run.folder
+    assert evaluate_main(["--run", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
-    not_a_run = run_cli("kgnet.evaluate", "--run", str(tmp_path / "empty"))
-    assert not_a_run.returncode == 2 and "no config.yaml" in not_a_run.stderr
-    assert "Traceback" not in not_a_run.stderr
-    unknown = run_cli("kgnet.evaluate", "--run", str(folder), "--variants", "kgnet-colour")
-    assert unknown.returncode == 2 and "kgnet-colour" in unknown.stderr and "trained: baseline, kgnet" in unknown.stderr
+    assert evaluate_main(["--run", str(tmp_path / "empty")]) == 2
+    assert "no config.yaml" in capsys.readouterr().err
+    assert evaluate_main(["--run", str(folder), "--variants", "kgnet-colour"]) == 2
+    err = capsys.readouterr().err
+    assert "kgnet-colour" in err and "trained: baseline, kgnet" in err
 
     moved = tmp_path / "moved"  # a run whose data is no longer where its config says
     (moved / "kgnet").mkdir(parents=True)
@@ -247,6 +253,5 @@ def test_bad_input_exits_2_with_one_message(tiny_run, tmp_path: Path) -> None:
     (moved / "config.yaml").write_text(config.replace("  root: null\n", f"  root: {tmp_path / 'gone'}\n", 1))
     for name in ("model.safetensors", "model.json"):
         (moved / "kgnet" / name).symlink_to(folder / "kgnet" / name)
-    no_data = run_cli("kgnet.evaluate", "--run", str(moved))
-    assert no_data.returncode == 2 and "Traceback" not in no_data.stderr, no_data.stderr[-2000:]
-    assert "gone" in no_data.stderr and not (moved / "metrics.json").exists()
+    assert evaluate_main(["--run", str(moved)]) == 2
+    assert "gone" in capsys.readouterr().err and not (moved / "metrics.json").exists()

@@ -14,57 +14,31 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_cli
+from conftest import photo_overrides
 from kgnet.explain.__main__ import main as explain_main
 from kgnet.explain.concepts import concept_faithfulness, concept_weights, infusion_blocks
 from kgnet.explain.faithfulness import SaliencyOrderPerturbation, deletion_insertion
 from kgnet.explain.gradcam import gradcam, reshape_transform, target_layer
 from kgnet.models.infusion import InfusionBlock, masking_keys
-from kgnet.predict import load_released_model
-
-TINY = [
-    "--set", "train.epochs=1",
-    "--set", "train.align_epochs=0",
-    "--set", "train.batch_size=64",
-    "--set", "model.embed_dim=32",
-    "--set", "variants=[baseline,kgnet]",
-]
-REPO = Path(__file__).resolve().parents[1]
+from kgnet.release import load_release
 
 
-def _train(folder: Path, *extra: str) -> Path:
-    from kgnet.train import main as train_main
+@pytest.fixture(scope="module")
+def cnn_run(tiny_run) -> Path:
+    """resnet10t (the default backbone) on Fashion-MNIST: the session's tiny run."""
+    return tiny_run.folder
 
-    assert train_main([*TINY, *extra, "--out", str(folder)]) == 0
+
+@pytest.fixture(scope="module")
+def vit_run(tmp_path_factory: pytest.TempPathFactory, photo_root: Path) -> Path:
+    """timm's smallest ViT (64 wide, 6 blocks; small_input: 4 px patches, a 7x7 grid at 28 px) on
+    the session's RGB photo folder of three Fashion-MNIST classes."""
+    from kgnet.config import load_config
+    from kgnet.train import run
+
+    folder = tmp_path_factory.mktemp("runs") / "vit"
+    run(load_config(None, photo_overrides(photo_root, "test_vit")), folder, progress=False)
     return folder
-
-
-@pytest.fixture(scope="module")
-def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """resnet10t (the default backbone) on Fashion-MNIST, 4 training images per class."""
-    return _train(tmp_path_factory.mktemp("runs") / "cnn", "--set", "data.samples_per_class=4",
-                  "--set", "data.val_fraction=0.01")
-
-
-@pytest.fixture(scope="module")
-def vit_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """timm's smallest ViT (64 wide, 6 blocks; small_input: 4 px patches, a 7x7 grid at 28 px) on an
-    RGB image folder of real Fashion-MNIST images of three classes (wnid folders bind them to the
-    shipped ontology): a test split of 9 images keeps the run's own evaluation short."""
-    from kgnet.data.builder import read_arrays
-
-    arrays, card = read_arrays("fashion_mnist")
-    root = tmp_path_factory.mktemp("folder")
-    for split, data, count in (("train", arrays.train, 8), ("test", arrays.test, 3)):
-        for name in ("Trouser", "Sneaker", "Bag"):
-            label = card.classes.index(name)
-            folder = root / split / card.wnids[label]
-            folder.mkdir(parents=True)
-            for j, i in enumerate(np.flatnonzero(np.asarray(data.labels) == label)[:count]):
-                Image.fromarray(np.asarray(data.images[i]).squeeze()).convert("RGB").save(folder / f"{j}.png")
-    return _train(tmp_path_factory.mktemp("runs") / "vit", "--set", "model.backbone=test_vit",
-                  "--set", "data.name=imagefolder", "--set", f"data.root={root}", "--set", "data.image_size=28",
-                  "--set", f"knowledge.ontology={REPO / 'kg' / 'fashion_mnist.ttl'}")
 
 
 class _Sources(HTMLParser):
@@ -128,12 +102,15 @@ def test_explain_images_gallery_escapes_names(cnn_run: Path, tmp_path: Path) -> 
 
 
 def test_gradcam_layer_and_vit_reshape_come_from_the_model(cnn_run: Path, vit_run: Path) -> None:
-    cnn, _ = load_released_model(cnn_run / "kgnet")
+    cnn = load_release(cnn_run / "kgnet").model
     assert target_layer(cnn) is cnn.backbone.model.layer4
 
-    vit, meta = load_released_model(vit_run / "kgnet")
+    release = load_release(vit_run / "kgnet")
+    vit, spec = release.model, release.preprocessing
     backbone = vit.backbone
-    assert target_layer(vit) is backbone.model.blocks[-1]
+    # the ViT's head reads its class token, which the patch tokens reach through the last block's
+    # attention: Grad-CAM reads the block before it
+    assert backbone.pools_prefix_tokens and target_layer(vit) is backbone.model.blocks[-2]
     grid = tuple(backbone.model.patch_embed.grid_size)
     assert grid == (7, 7) and backbone.num_prefix_tokens == 1
     sequence = torch.randn(2, backbone.num_prefix_tokens + 49, backbone.num_features)
@@ -142,9 +119,9 @@ def test_gradcam_layer_and_vit_reshape_come_from_the_model(cnn_run: Path, vit_ru
     # patch token k (after the class token) lands at row k // 7, column k % 7
     assert torch.equal(maps[:, :, 2, 5], sequence[:, 1 + 2 * 7 + 5])
 
-    images = torch.randn(3, meta["in_chans"], meta["image_size"], meta["image_size"])
+    images = torch.randn(3, spec.in_chans, spec.image_size, spec.image_size)
     cams = gradcam(vit, images, [0, 1, 2])
-    assert cams.shape == (3, meta["image_size"], meta["image_size"])
+    assert cams.shape == (3, spec.image_size, spec.image_size)
     assert cams.min() >= 0.0 and cams.max() <= 1.0 + 1e-6 and cams.reshape(3, -1).std(axis=1).min() > 0
 
 
@@ -237,8 +214,9 @@ def test_masking_a_key_removes_it_from_the_attention() -> None:
 
 
 def test_masking_every_concept_equals_attending_to_none(cnn_run: Path) -> None:
-    model, meta = load_released_model(cnn_run / "kgnet")
-    images = torch.randn(4, meta["in_chans"], meta["image_size"], meta["image_size"])
+    release = load_release(cnn_run / "kgnet")
+    model, spec = release.model, release.preprocessing
+    images = torch.randn(4, spec.in_chans, spec.image_size, spec.image_size)
     tokens = len(model.token_labels)
     with torch.no_grad():
         plain = model(images)
@@ -262,10 +240,9 @@ def test_masking_every_concept_equals_attending_to_none(cnn_run: Path) -> None:
     assert result["top_drop"].shape == result["random_drop"].shape == (4,)
 
 
-def test_not_a_run_folder_exits_2_without_traceback(tmp_path: Path) -> None:
-    result = run_cli("kgnet.explain", "--run", str(tmp_path), "--samples", "2")
-    assert result.returncode == 2
-    assert "not a kgnet run folder" in result.stderr and "Traceback" not in result.stderr
+def test_not_a_run_folder_exits_2(tmp_path: Path, capsys) -> None:
+    assert explain_main(["--run", str(tmp_path), "--samples", "2"]) == 2
+    assert "not a kgnet run folder" in capsys.readouterr().err
 
 
 def test_unreadable_image_and_unknown_variant_exit_2(cnn_run: Path, tmp_path: Path, capsys) -> None:

@@ -17,7 +17,7 @@ import torch
 from rdflib import OWL, RDF, RDFS, URIRef
 
 from conftest import REPO, run_cli
-from kgnet.datasets import load_card
+from kgnet.data.cards import load_card
 from kgnet.kg.build import build_class_graph, load_knowledge_graph
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.kg.vocab import KGNET
@@ -200,6 +200,7 @@ def test_tiny_training_run_with_it(tmp_path: Path) -> None:
         "--set", "data.val_fraction=0.01",
         "--set", "train.epochs=1",
         "--set", "train.align_epochs=0",
+        "--set", "train.analysis=none",
         "--out", str(folder),
     ])
     assert code == 0

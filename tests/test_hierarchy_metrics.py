@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from kgnet.datasets import load_card
+from kgnet.data.cards import load_card
 from kgnet.kg.build import build_class_graph
 from kgnet.metrics.hierarchy import (
     ClassHierarchy,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import socket
 import threading
 from pathlib import Path
 
 import pytest
+import rdflib
 
 from conftest import run_cli
 from kgnet.errors import OntologyError
@@ -29,7 +31,7 @@ def _cli_error(*args: str) -> str:
 def test_malformed_turtle_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.ttl"
     path.write_text(GOOD_TTL + "ex:c ex:p ex:d .\nex:e ex:p ex:f ex:g .\n")
-    with pytest.raises(OntologyError, match=r"broken\.ttl line 4: bad turtle syntax"):
+    with pytest.raises(OntologyError, match=r"broken\.ttl line 4, column 16: bad turtle syntax"):
         load_knowledge_graph(path, use_cache=False)
     assert "broken.ttl line 4" in _cli_error("info", str(path))
 
@@ -168,3 +170,113 @@ def test_gzipped_malformed_turtle_still_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.ttl.gz"
     path.write_bytes(gzip.compress((GOOD_TTL + "ex:x ex:y .\n").encode()))
     assert "broken.ttl.gz line 3" in _cli_error("info", str(path))
+
+
+# --- Where and what: every parse error names the line and column, and what to do ------------
+
+GARMENTS = Path(__file__).resolve().parents[1] / "kg" / "fashion_mnist_garments.ttl"
+
+
+def _location(message: str, path: Path) -> tuple[int, int]:
+    """(line, column) from 'PATH line L, column C: ...'; fails the test when they are missing."""
+    match = re.search(re.escape(str(path)) + r" line (\d+), column (\d+): ", message)
+    assert match, message
+    return int(match.group(1)), int(match.group(2))
+
+
+@pytest.mark.parametrize("cut", [13782, 24837, 7993, 12613, 2630, 17099, 22266])
+def test_truncated_turtle_names_line_column_and_says_truncated(tmp_path: Path, cut: int) -> None:
+    # These cuts of a real ontology made rdflib raise IndexError ("string index out of range")
+    # or AssertionError ("Quote expected in string at ^ in ;"), which reached the user bare.
+    data = GARMENTS.read_bytes()[:cut]
+    path = tmp_path / "cut.ttl"
+    path.write_bytes(data)
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    message = str(err.value)
+    line, column = _location(message, path)
+    text = data.decode("utf-8")
+    assert 1 <= line <= text.count("\n") + 1 and column >= 1
+    assert "string index out of range" not in message and "Quote expected" not in message
+    assert "truncated" in message
+
+
+def test_unclosed_string_points_at_its_opening_quote(tmp_path: Path) -> None:
+    path = tmp_path / "quote.ttl"
+    path.write_text(GOOD_TTL + 'ex:a ex:label "open')  # the end of the file cuts the string
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    assert _location(str(err.value), path) == (3, 15)
+    assert "closing quote" in str(err.value)
+
+
+def test_one_bad_byte_gives_line_and_column_and_is_not_called_binary(tmp_path: Path) -> None:
+    text = GOOD_TTL + 'ex:c ex:label "caf\xe9" .\n'
+    path = tmp_path / "latin1.ttl"
+    path.write_bytes(text.encode("latin-1"))  # one byte 0xe9, not UTF-8
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    message = str(err.value)
+    assert _location(message, path) == (3, 19)
+    assert "0xe9" in message and "UTF-8" in message
+    assert "binary" not in message and "byte 7" not in message
+
+
+def test_inserted_nul_byte_has_a_location(tmp_path: Path) -> None:
+    path = tmp_path / "nul.ttl"
+    path.write_bytes((GOOD_TTL + "ex:c ex:p ex:d .\n").replace("ex:d", "ex:\x00d").encode())
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    assert _location(str(err.value), path) == (3, 14)
+    assert "NUL" in str(err.value) and "binary" not in str(err.value)
+
+
+def test_gzip_without_gz_suffix_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "packed.ttl"
+    path.write_bytes(gzip.compress(GOOD_TTL.encode()))
+    with pytest.raises(OntologyError, match=r"gzip.*\.gz"):
+        load_knowledge_graph(path, use_cache=False)
+
+
+def test_rdfxml_parser_errors_name_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "bad.owl"
+    path.write_text(
+        '<?xml version="1.0"?>\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about="http://example.org/a">\n'
+        '    <rdf:li rdf:nodeID="not#an#ncname"/>\n'
+        "  </rdf:Description>\n</rdf:RDF>\n"
+    )
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    assert _location(str(err.value), path)[0] == 4
+    assert "None:" not in str(err.value)
+
+
+def test_wrong_format_prints_one_error_and_no_rdflib_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "garments.owl"
+    rdflib.Graph().parse(GARMENTS).serialize(path, format="xml")
+    result = run_cli("kgnet.kg", "info", str(path), "--format", "turtle", "--no-cache")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error:"), result.stderr
+    assert "WARNING" not in result.stderr and "rdflib" not in result.stderr
+    assert "RDF/XML" in result.stderr and "--format xml" in result.stderr  # what to do instead
+
+
+def test_rdflib_warnings_on_a_good_parse_become_kgnet_warnings(tmp_path: Path, caplog) -> None:
+    path = tmp_path / "iri.ttl"
+    path.write_text("@prefix ex: <http://example.org/> .\nex:a ex:p <http://example.org/has space> .\n")
+    with caplog.at_level("DEBUG"):
+        kg = load_knowledge_graph(path, use_cache=False)
+    assert not [r for r in caplog.records if r.name.startswith("rdflib")]
+    assert any("does not look like a valid URI" in w and "iri.ttl" in w for w in kg.warnings)
+
+
+def test_term_errors_without_a_position_point_at_the_value(tmp_path: Path) -> None:
+    # rdflib rejects the language tag while building the literal, after JSON parsing: no
+    # position of its own, so the message points at where the tag is written.
+    path = tmp_path / "lang.jsonld"
+    path.write_text('[\n  {"@id": "http://example.org/a",\n   "http://example.org/p": [{"@value": "x", "@language": "e<>n"}]}\n]\n')
+    with pytest.raises(OntologyError) as err:
+        load_knowledge_graph(path, use_cache=False)
+    assert _location(str(err.value), path) == (3, 59)
+    assert "'e<>n' is not a valid language tag" in str(err.value) and "!." not in str(err.value)

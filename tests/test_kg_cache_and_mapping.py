@@ -136,3 +136,71 @@ def test_text_features_cached_and_keyed_by_text() -> None:
     # Similar meanings land closer than unrelated ones: the vectors carry the text.
     puppy = encode_texts(["puppy: a young dog"], progress=False)[0]
     assert puppy @ first[0] > puppy @ first[1]
+
+
+# --- A mapping file's mistakes point at the file, the line and the IRI ----------------------
+
+ZOO_CLASSES = ["dog", "cat", "horse"]
+
+
+def _zoo_map(tmp_path: Path, text: str, suffix: str = ".yaml") -> Path:
+    path = tmp_path / f"zoo-map{suffix}"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("suffix", "line"), [(".yaml", 3), (".csv", 3), (".json", 4)])
+def test_mapping_to_an_iri_the_ontology_lacks_names_file_line_and_iri(
+    zoo: Path, tmp_path: Path, suffix: str, line: int
+) -> None:
+    rows = [("dog", "http://example.org/zoo#Dog"), ("cat", "http://example.org/zoo#Kat"),
+            ("horse", "http://example.org/zoo#Horse")]
+    text = {
+        ".yaml": "# zoo classes\n" + "".join(f"{c}: {n}\n" for c, n in rows),
+        ".csv": "# zoo classes\n" + "".join(f"{c},{n}\n" for c, n in rows),
+        ".json": "{\n  \"_comment\": \"zoo\",\n" + ",\n".join(f'  "{c}": "{n}"' for c, n in rows) + "\n}\n",
+    }[suffix]
+    mapping = _zoo_map(tmp_path, text, suffix)
+    kg = load_knowledge_graph(zoo)
+    with pytest.raises(ClassMappingError) as err:
+        bind_classes(kg, ZOO_CLASSES, mapping_file=mapping, source="zoo.ttl")
+    message = str(err.value)
+    assert f"{mapping} line {line}" in message and "http://example.org/zoo#Kat" in message and "'cat'" in message
+    assert "<http://example.org/zoo#Cat>" in message  # the close IRI the user probably meant
+    assert "give a class mapping file" not in message  # one was given
+
+
+def test_mapping_two_classes_to_one_node_names_both_lines(zoo: Path, tmp_path: Path) -> None:
+    mapping = _zoo_map(tmp_path, "dog: http://example.org/zoo#Dog\ncat: ex:Dog\nhorse: ex:Horse\n")
+    kg = load_knowledge_graph(zoo)
+    with pytest.raises(ClassMappingError) as err:
+        bind_classes(kg, ZOO_CLASSES, mapping_file=mapping)
+    message = str(err.value)
+    assert f"{mapping} lines 1 and 2" in message and "http://example.org/zoo#Dog" in message
+    assert "'dog'" in message and "'cat'" in message
+    assert "give a class mapping file" not in message
+
+
+def test_mapping_entries_for_classes_not_in_the_dataset_are_a_warning(zoo: Path, tmp_path: Path) -> None:
+    mapping = _zoo_map(tmp_path, "dog: ex:Dog\ncat: ex:Cat\nunicorn: ex:Horse\nhorse: ex:Horse\ngriffin: ex:Crane1\n")
+    kg = load_knowledge_graph(zoo)
+    bound = bind_classes(kg, ZOO_CLASSES, mapping_file=mapping)
+    assert [bound.node_iris[i].split("#")[1] for i in bound.class_index] == ["Dog", "Cat", "Horse"]
+    warning = next(w for w in bound.warnings if "unicorn" in w)
+    assert str(mapping) in warning and "'unicorn' (line 3)" in warning and "'griffin' (line 5)" in warning
+    assert not any("unicorn" in w for w in kg.warnings)  # the unbound graph is untouched
+
+
+def test_check_cli_prints_mapping_warnings(tmp_path: Path, zoo: Path, capsys: pytest.CaptureFixture) -> None:
+    from kgnet.kg.__main__ import main
+
+    card = tmp_path / "zoo-card.yaml"
+    card.write_text(
+        "name: zoo\ntitle: Zoo\ndescription: three animals\nformat: imagefolder\nsource: a test\n"
+        "ontology: zoo.ttl\nclasses:\n  - {name: dog, wnid: n02084071}\n  - {name: cat, wnid: n02121808}\n"
+        "  - {name: horse, wnid: n02374451}\n"
+    )
+    mapping = _zoo_map(tmp_path, "dog: ex:Dog\ncat: ex:Cat\nhorse: ex:Horse\nunicorn: ex:Horse\n")
+    assert main(["check", str(zoo), "--dataset", str(card), "--class-map", str(mapping)]) == 0
+    out = capsys.readouterr().out
+    assert "warning:" in out and "'unicorn' (line 4)" in out

@@ -290,3 +290,31 @@ def test_round_trip_save_load(tmp_path: Path, shoes_ttl: Path) -> None:
     again = type(kg).load(tmp_path / "kg.pt")
     assert again.node_iris == kg.node_iris and torch.equal(again.edge_index, kg.edge_index)
     assert again.literals == kg.literals
+
+
+def test_hierarchy_cycles_and_self_loops_are_warned_not_fatal(tmp_path: Path) -> None:
+    path = tmp_path / "cyclic.ttl"
+    path.write_text(
+        "@prefix ex: <http://example.org/c#> .\n@prefix rdfs: <http://www.w3.org/2000/01/rdf-schema#> .\n"
+        "ex:Shoe rdfs:subClassOf ex:Footwear .\nex:Footwear rdfs:subClassOf ex:Clothing .\n"
+        "ex:Clothing rdfs:subClassOf ex:Shoe .\n"  # a three-node cycle
+        "ex:Bag rdfs:subClassOf ex:Bag .\n"  # a self-loop
+        "ex:Bag rdfs:subClassOf ex:Accessory .\nex:Hat rdfs:subClassOf ex:Accessory .\n"
+    )
+    kg = load_knowledge_graph(path, use_cache=False)
+    cycle = next(w for w in kg.warnings if "cycle" in w)
+    assert all(EX.replace("shoes", "c") + n in cycle for n in ("Clothing", "Footwear", "Shoe"))
+    assert "hierarchy metrics" in cycle and "Bag" not in cycle and "Hat" not in cycle
+    loop = next(w for w in kg.warnings if "itself" in w)
+    assert "http://example.org/c#Bag" in loop and "Shoe" not in loop
+    # Binding, cutting and the hierarchy metrics still work on it.
+    from kgnet.metrics.hierarchy import ClassHierarchy
+
+    bound = kg.with_classes(["shoe", "bag", "hat"], [kg.node_id("http://example.org/c#" + n) for n in ("Shoe", "Bag", "Hat")])
+    hierarchy = ClassHierarchy(bound.k_hop_subgraph(1))
+    assert hierarchy.lca_height.shape == (3, 3)
+
+
+def test_acyclic_hierarchy_has_no_cycle_warning(shoes_ttl: Path) -> None:
+    kg = load_knowledge_graph(shoes_ttl, use_cache=False)
+    assert not any("cycle" in w or "itself" in w for w in kg.warnings)

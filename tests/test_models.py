@@ -4,7 +4,6 @@ shapes, gradients, what each scale and control changes, the baseline, caching, z
 from __future__ import annotations
 
 import copy
-import dataclasses
 import itertools
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 import torch
 
 from kgnet.config import Config
-from kgnet.datasets import load_card
+from kgnet.data.cards import load_card
 from kgnet.errors import ConfigError
 from kgnet.kg.build import build_class_graph
 from kgnet.kg.graph import KnowledgeGraph
@@ -89,6 +88,32 @@ def test_output_shapes(graph, text, backbone, chans, size, grid) -> None:
     base_out = base(images(3, chans, size))
     assert base_out.logits.shape == (3, 10) and base_out.token_grid == grid
     assert base_out.attention is None and base_out.class_embeddings is None
+
+
+@pytest.mark.parametrize("backbone", ["test_convnext", "test_vit"])
+def test_the_backbone_pools_and_normalises_its_own_features(graph, text, backbone) -> None:
+    """timm's contract: forward_features, then the backbone's own pooling and head norm
+    (ConvNeXt's global pool + LayerNorm, a ViT's class token after its final norm) under the
+    head, so every parameter takes part (what DDP without find_unused_parameters needs)."""
+    cfg = config()
+    cfg.model.backbone = backbone
+    x = images(2)
+    for model in (create_model(cfg, graph, text, in_chans=1, image_size=28),
+                  create_model(cfg, graph, text, in_chans=1, image_size=28, baseline=True)):
+        model.eval()
+        with torch.no_grad():
+            features = model.forward_features(x)
+            pooled = model.backbone.model.forward_head(features, pre_logits=True)
+            torch.testing.assert_close(model.forward_head(features, pre_logits=True), model.head.embed(pooled))
+            torch.testing.assert_close(model.forward_head(features), model(x).logits)
+        model.train()
+        model(x).logits.sum().backward()
+        assert [n for n, p in model.named_parameters() if p.grad is None] == []
+    timm_model = model.backbone.model
+    norm = timm_model.head.norm if backbone == "test_convnext" else timm_model.norm
+    assert norm.weight.grad is not None and float(norm.weight.grad.abs().sum()) > 0
+    if backbone == "test_vit":
+        assert model.backbone.pools_prefix_tokens
 
 
 def test_small_input_keeps_tokens_and_grayscale_reaches_the_stem(graph) -> None:
@@ -376,7 +401,7 @@ def test_early_infusion_feeds_later_stages(graph, text) -> None:
     assert list(early.knowledge.stage_infusion) == ["3"]
     with torch.no_grad():
         # the backbone alone, outside the model's forward, runs without the hook's infusion
-        torch.testing.assert_close(early.backbone(images())[0], plain.backbone(images())[0])
+        torch.testing.assert_close(early.backbone(images()), plain.backbone(images()))
         assert not torch.allclose(early(images()).logits, plain(images()).logits)
         # hooks follow a deep copy (they call the copy, not the original)
         torch.testing.assert_close(copy.deepcopy(early)(images()).logits, early(images()).logits)
@@ -419,4 +444,3 @@ def test_config_validation_of_widths(graph, text) -> None:
         create_model(cfg, graph, text, in_chans=1, image_size=28)
     with pytest.raises(ValueError, match="needs the class graph"):
         create_model(config(), None, num_classes=10)
-    assert dataclasses.is_dataclass(Config().knowledge)

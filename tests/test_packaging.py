@@ -30,7 +30,7 @@ def test_wheel_ships_kg_and_datasets_and_cli_runs_elsewhere(tmp_path: Path) -> N
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}
-    code = "import kgnet.datasets as d, kgnet.paths as p; print(d.load_card('fashion_mnist').ontology); print(p.shipped_dir('kg'))"
+    code = "import kgnet.data.cards as d, kgnet.paths as p; print(d.load_card('fashion_mnist').ontology); print(p.shipped_dir('kg'))"
     result = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     ontology = Path(result.stdout.splitlines()[0])

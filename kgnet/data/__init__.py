@@ -2,9 +2,11 @@
 
 Readers parse the official formats themselves and say exactly what is wrong with a bad file:
 Fashion-MNIST IDX files (`idx`), CIFAR-10/100 python pickles (`cifar`) and image-folder trees
-such as Imagenette (`imagefolder`). `splits` carves validation out of the training split (the
-test split is never used for selection), subsamples for the low-data regime and holds classes
-out for zero-shot evaluation. `build_datasets` puts it together::
+such as Imagenette (`imagefolder`). Dataset cards (`cards`) say what kgnet knows about a
+benchmark's classes before it reads an image; `preprocess` is the one definition of how an
+image becomes model input (stored in every release). `splits` carves validation out of the
+training split (the test split is never used for selection), subsamples for the low-data
+regime and holds classes out for zero-shot evaluation. `build_datasets` puts it together::
 
     from kgnet.config import DataConfig
     from kgnet.data import build_datasets
@@ -15,24 +17,36 @@ out for zero-shot evaluation. `build_datasets` puts it together::
         data.set_epoch(epoch)  # reproducible augmentation, also across resumes and ranks
         for images, labels in loader: ...
 
-Nothing is downloaded unless `download=True` is passed.
+Nothing is downloaded unless `download=True` is passed. The names below load on first use, so
+`from kgnet.data.cards import load_card` (the knowledge CLI) does not import torch.
 """
 
-from kgnet.data.arrays import ArrayDataset, ImageArrays
-from kgnet.data.augment import Augment
-from kgnet.data.builder import AUGMENT, IMAGEFOLDER_DEFAULT_SIZE, DataBundle, build_datasets, read_arrays
-from kgnet.data.cifar import CIFAR10, CIFAR100, find_cifar, read_cifar, read_cifar_batch
-from kgnet.data.download import download
-from kgnet.data.idx import find_fashion_mnist, read_fashion_mnist, read_idx
-from kgnet.data.imagefolder import ImageFiles, ImageFolderTree, scan_image_folder, verify_images
-from kgnet.data.in_memory import InMemoryImages
-from kgnet.data.splits import SplitIndices, make_splits, stratified_split, subsample_per_class
-from kgnet.data.stats import PIXEL_STATS, PixelStats
+from __future__ import annotations
 
-__all__ = [
-    "AUGMENT", "ArrayDataset", "Augment", "CIFAR10", "CIFAR100", "DataBundle", "IMAGEFOLDER_DEFAULT_SIZE",
-    "ImageArrays", "ImageFiles", "ImageFolderTree", "InMemoryImages", "PIXEL_STATS", "PixelStats",
-    "SplitIndices", "build_datasets", "download", "find_cifar", "find_fashion_mnist", "make_splits",
-    "read_arrays", "read_cifar", "read_cifar_batch", "read_fashion_mnist", "read_idx",
-    "scan_image_folder", "stratified_split", "subsample_per_class", "verify_images",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "kgnet.data.arrays": ["ArrayDataset", "ImageArrays"],
+    "kgnet.data.augment": ["Augment"],
+    "kgnet.data.builder": ["AUGMENT", "DataBundle", "build_datasets", "read_arrays"],
+    "kgnet.data.cards": ["DatasetCard", "card_names", "load_card"],
+    "kgnet.data.cifar": ["CIFAR10", "CIFAR100", "find_cifar", "read_cifar", "read_cifar_batch"],
+    "kgnet.data.download": ["download"],
+    "kgnet.data.idx": ["find_fashion_mnist", "read_fashion_mnist", "read_idx"],
+    "kgnet.data.imagefolder": ["ImageFiles", "ImageFolderTree", "scan_image_folder", "verify_images"],
+    "kgnet.data.in_memory": ["InMemoryImages"],
+    "kgnet.data.preprocess": ["IMAGEFOLDER_DEFAULT_SIZE", "Preprocessing", "read_image", "resolve_preprocessing"],
+    "kgnet.data.splits": ["SplitIndices", "make_splits", "stratified_split", "subsample_per_class"],
+    "kgnet.data.stats": ["PIXEL_STATS", "PixelStats"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kgnet.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

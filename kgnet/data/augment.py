@@ -98,14 +98,16 @@ def crop_flip(images: torch.Tensor, indices: torch.Tensor, key: int, augment: Au
                   rows[:, None, :, None], cols[:, None, None, :]]
 
 
-def to_model_input(images: torch.Tensor, stats: PixelStats, size: int | None = None) -> torch.Tensor:
+def to_model_input(images: torch.Tensor, stats: PixelStats, size: int | None = None,
+                   interpolation: str = "bilinear") -> torch.Tensor:
     """uint8 [B,C,H,W] images as normalised float32, resized to `size` x `size` when given.
 
-    Resizing is bilinear with antialiasing (so shrinking does not alias) on the 0-255 values.
+    Resizing uses `interpolation` ("bilinear" or "bicubic") with antialiasing (so shrinking
+    does not alias) on the 0-255 values, as the image-file path (`kgnet.data.preprocess`) does.
     """
     x = images.float()
     if size is not None and (x.shape[-2], x.shape[-1]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(x, size=(size, size), mode=interpolation, antialias=True, align_corners=False)
     mean = torch.tensor(stats.mean).view(1, -1, 1, 1) * 255.0
     scale = 1.0 / (torch.tensor(stats.std).view(1, -1, 1, 1) * 255.0)
     return (x - mean) * scale

@@ -18,12 +18,12 @@ from kgnet.data.augment import Augment
 from kgnet.data.cifar import LAYOUTS, find_cifar, read_cifar
 from kgnet.data.download import download as download_data
 from kgnet.data.idx import find_fashion_mnist, read_fashion_mnist
+from kgnet.data.cards import DatasetCard, load_card
 from kgnet.data.imagefolder import ImageFiles, scan_image_folder, verify_images
 from kgnet.data.in_memory import InMemoryImages
 from kgnet.data.locate import data_home
+from kgnet.data.preprocess import Preprocessing, resolve_preprocessing
 from kgnet.data.splits import make_splits
-from kgnet.data.stats import PIXEL_STATS, PixelStats
-from kgnet.datasets import DatasetCard, load_card
 from kgnet.errors import ConfigError, DataMissingError, KgnetError
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,6 @@ AUGMENT: dict[str, Augment | None] = {
     "cifar10": Augment(pad=4, flip=True),
     "cifar100": Augment(pad=4, flip=True),
 }
-#: Side length of ImageFolder images when data.image_size is null: photos have no common
-#: native size, and 64 px keeps CPU training of a ResNet-18 practical (set 128-224 on a GPU).
-IMAGEFOLDER_DEFAULT_SIZE = 64
 
 
 @dataclass
@@ -58,9 +55,8 @@ class DataBundle:
         class_names: Name of each label (label i is ``class_names[i]``).
         wnids: WordNet 3.0 id of each label when known (the card's, or wnid-named folders).
         card: The dataset card that applies (its ontology binds to these classes), or None.
-        in_chans: Channels of a yielded image (1 for Fashion-MNIST, else 3).
-        image_size: Side length of a yielded image.
-        stats: The normalisation constants applied.
+        preprocessing: How every image became model input (size, normalisation, crop);
+            releases store it, so prediction prepares images the same way.
         seen_classes: Label indices trained on.
         unseen_classes: Label indices held out (evaluate zero-shot on the test split).
         source: The folder the files were read from.
@@ -73,12 +69,20 @@ class DataBundle:
     class_names: list[str]
     wnids: list[str] | None
     card: DatasetCard | None
-    in_chans: int
-    image_size: int
-    stats: PixelStats
+    preprocessing: Preprocessing
     seen_classes: list[int]
     unseen_classes: list[int]
     source: Path
+
+    @property
+    def in_chans(self) -> int:
+        """Channels of a yielded image (1 for Fashion-MNIST, else 3)."""
+        return self.preprocessing.in_chans
+
+    @property
+    def image_size(self) -> int:
+        """Side length of a yielded image."""
+        return self.preprocessing.image_size
 
     @property
     def num_classes(self) -> int:
@@ -131,7 +135,7 @@ def read_arrays(name: str, root: str | None = None,
 
 
 def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, augment: bool = True,
-                   verify: bool = False) -> DataBundle:
+                   verify: bool = False, preprocessing: Preprocessing | None = None) -> DataBundle:
     """Build the train, validation and test datasets a run asks for.
 
     Args:
@@ -141,6 +145,9 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
         download: Fetch a missing Fashion-MNIST/CIFAR with torchvision (needs internet).
         augment: Augment the training split (random shifted crops and flips).
         verify: Decode every ImageFolder file up front and list all unreadable ones.
+        preprocessing: How images become model input: the run's (`resolve_preprocessing` of
+            its data and model settings) or a release's; None = `resolve_preprocessing(cfg)`,
+            a model trained from scratch.
 
     Returns:
         The datasets and what the model and metrics need to know about them.
@@ -151,7 +158,7 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
         KgnetError: Corrupt or inconsistent files, unknown held-out classes.
     """
     name = cfg.name
-    stats = PIXEL_STATS[name]
+    spec = preprocessing or resolve_preprocessing(cfg)
     held_out = list(cfg.held_out_classes)
     if name == "imagefolder":
         if cfg.root is None:
@@ -168,20 +175,19 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
         held_out = [aliases.get(n, n) for n in held_out]
         class_names, wnids, card, source = tree.class_names, tree.wnids, tree.card, tree.root
         train_labels, test_labels = tree.train_labels, tree.test_labels
-        size = cfg.image_size or IMAGEFOLDER_DEFAULT_SIZE
-        full_train: ImageDataset = ImageFiles(tree.train_files, train_labels, stats=stats, image_size=size,
-                                              augment=augment, seed=seed)
-        test: ImageDataset = ImageFiles(tree.test_files, test_labels, stats=stats, image_size=size)
+        full_train: ImageDataset = ImageFiles(tree.train_files, train_labels, preprocessing=spec, augment=augment,
+                                              seed=seed)
+        test: ImageDataset = ImageFiles(tree.test_files, test_labels, preprocessing=spec)
     else:
         arrays, card = read_arrays(name, cfg.root, download)
         class_names, wnids, source = arrays.class_names, list(card.wnids), arrays.folder
         train_labels, test_labels = arrays.train.labels, arrays.test.labels
         channels_last = arrays.train.images.ndim == 4
-        full_train = InMemoryImages(arrays.train.images, train_labels, stats=stats, image_size=cfg.image_size,
-                                    augment=AUGMENT[name] if augment else None, seed=seed,
-                                    channels_last=channels_last)
-        test = InMemoryImages(arrays.test.images, test_labels, stats=stats, image_size=cfg.image_size,
-                              channels_last=channels_last)
+        common = dict(stats=spec.stats, image_size=spec.image_size, interpolation=spec.interpolation,
+                      channels_last=channels_last)
+        full_train = InMemoryImages(arrays.train.images, train_labels, augment=AUGMENT[name] if augment else None,
+                                    seed=seed, **common)
+        test = InMemoryImages(arrays.test.images, test_labels, **common)
 
     splits = make_splits(train_labels, test_labels, class_names, val_fraction=cfg.val_fraction,
                          samples_per_class=cfg.samples_per_class, held_out_classes=held_out, seed=seed)
@@ -189,8 +195,8 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
     val = full_train.subset(splits.val).without_augment()
     bundle = DataBundle(
         name=name, train=train, val=val, test=test, class_names=list(class_names),
-        wnids=list(wnids) if wnids is not None else None, card=card, in_chans=train.in_chans,
-        image_size=train.output_size, stats=stats, seen_classes=splits.seen_classes,
+        wnids=list(wnids) if wnids is not None else None, card=card, preprocessing=spec,
+        seen_classes=splits.seen_classes,
         unseen_classes=splits.unseen_classes, source=Path(source))
     log.info("%s", bundle.summary())
     return bundle

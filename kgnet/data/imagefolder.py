@@ -28,8 +28,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from kgnet.data.augment import SALT_CROP, epoch_key, random_bits
-from kgnet.data.stats import PixelStats
-from kgnet.datasets import DatasetCard, card_names, load_card
+from kgnet.data.cards import DatasetCard, card_names, load_card
+from kgnet.data.preprocess import Preprocessing, open_image, read_image
 from kgnet.errors import DataMissingError, KgnetError
 
 log = logging.getLogger(__name__)
@@ -166,35 +166,13 @@ def scan_image_folder(root: str | Path) -> ImageFolderTree:
                            class_names, wnids, card)
 
 
-def _decode(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
-    """Decode `path` fully as RGB (JPEGs at a reduced scale >= `draft` when given)."""
-    with Image.open(path) as img:
-        if draft is not None:
-            img.draft("RGB", draft)  # JPEG decodes at 1/2, 1/4, 1/8 scale: much faster
-        return img.convert("RGB")  # convert() loads every pixel, so truncation shows here
-
-
-def _problem(path: Path, draft: tuple[int, int] | None = None) -> tuple[Image.Image | None, str | None]:
-    """The decoded image, or None and what is wrong with the file."""
-    try:
-        return _decode(path, draft), None
-    except MemoryError:
-        raise
-    except Exception as err:  # PIL's plugins fail with OSError, SyntaxError, struct.error, ...
-        return None, f"{path}: cannot read image ({err})"
-
-
-def _open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
-    """Decode `path` as RGB, or raise a `KgnetError` naming the file."""
-    img, problem = _problem(path, draft)
-    if img is None:
-        raise KgnetError(f"{problem}; remove or replace the file (data verification lists every "
-                         "unreadable file at once)")
-    return img
-
-
 def _check_one(path: Path) -> str | None:
-    return _problem(path, draft=(64, 64))[1]
+    """What is wrong with an image file, or None when it decodes."""
+    try:
+        open_image(path, "RGB", draft=64)
+    except KgnetError as err:
+        return str(err)
+    return None
 
 
 def verify_images(files: Sequence[Path], workers: int | None = None) -> None:
@@ -207,12 +185,12 @@ def verify_images(files: Sequence[Path], workers: int | None = None) -> None:
     Raises:
         KgnetError: Listing every file that does not decode.
     """
-    from tqdm.auto import tqdm
+    from kgnet.progress import progress
 
     workers = workers or os.cpu_count() or 1
     with ThreadPoolExecutor(workers) as pool:
-        problems = [p for p in tqdm(pool.map(_check_one, files, chunksize=16), total=len(files),
-                                    desc="verify images", unit="img", leave=False) if p]
+        problems = [p for p in progress(pool.map(_check_one, files, chunksize=16), total=len(files),
+                                        desc="verify images", unit="img") if p]
     if problems:
         raise KgnetError(f"{len(problems)} of {len(files)} image files cannot be read; remove or "
                          "replace them:\n  " + "\n  ".join(problems))
@@ -248,53 +226,46 @@ def random_resized_crop_box(width: int, height: int, rng: random.Random,
     return left, top, left + w, top + h
 
 
-def center_crop_box(width: int, height: int, crop_fraction: float) -> tuple[int, int, int, int]:
-    """The centred square box whose side is `crop_fraction` of the shorter side."""
-    side = max(1, round(min(width, height) * crop_fraction))
-    left, top = (width - side) // 2, (height - side) // 2
-    return left, top, left + side, top + side
-
-
 class ImageFiles(Dataset):
     """Image files decoded lazily, yielding ``(float image [3,S,S], int label)``.
 
     Training augmentation is the ImageNet recipe, which suits photos of any size: a random
-    crop of 35-100% of the area (aspect 3/4-4/3) resized to S, and a left-right flip. Without
-    augmentation the centre crop of `crop_fraction` of the shorter side is resized to S (timm's
-    default 0.875). Random choices come from (seed, epoch, index) as in `InMemoryImages`.
+    crop of 35-100% of the area (aspect 3/4-4/3) resized to S, and a left-right flip, with
+    random choices from (seed, epoch, index) as in `InMemoryImages`. Without augmentation an
+    image is read exactly as `kgnet.predict` reads a file (`kgnet.data.preprocess.read_image`:
+    timm's centre crop of `crop_pct` of the shorter side, resized to S).
 
     Args:
         files: Image files.
         labels: int64 class index per file.
-        stats: Normalisation constants (three channels: images are decoded as RGB).
-        image_size: Output side length S.
+        preprocessing: Size, interpolation, normalisation and evaluation crop (three channels:
+            images are decoded as RGB).
         augment: Apply the training augmentation.
         seed: Base seed of the augmentation.
-        crop_fraction: Centre-crop fraction for evaluation.
     """
 
     #: Channels of a yielded image: every file is decoded as RGB.
     in_chans = 3
 
-    def __init__(self, files: Sequence[Path], labels: np.ndarray | Sequence[int], *, stats: PixelStats,
-                 image_size: int, augment: bool = False, seed: int = 0, crop_fraction: float = 0.875) -> None:
+    def __init__(self, files: Sequence[Path], labels: np.ndarray | Sequence[int], *, preprocessing: Preprocessing,
+                 augment: bool = False, seed: int = 0) -> None:
         self.files = list(files)
         self.labels = torch.as_tensor(np.asarray(labels, dtype=np.int64))
         if len(self.files) != len(self.labels):
             raise ValueError(f"{len(self.files)} files but {len(self.labels)} labels")
-        self.stats = stats
-        self.image_size = image_size
+        if preprocessing.in_chans != self.in_chans:
+            raise ValueError(f"image folders are read as RGB, not {preprocessing.in_chans} channel(s)")
+        self.preprocessing = preprocessing
         self.augment = augment
         self.seed = seed
-        self.crop_fraction = crop_fraction
         self.epoch: int | None = None
-        self._mean = torch.tensor(stats.mean).view(-1, 1, 1) * 255.0
-        self._scale = 1.0 / (torch.tensor(stats.std).view(-1, 1, 1) * 255.0)
+        self._mean = torch.tensor(preprocessing.mean).view(-1, 1, 1) * 255.0
+        self._scale = 1.0 / (torch.tensor(preprocessing.std).view(-1, 1, 1) * 255.0)
 
     @property
     def output_size(self) -> int:
         """Side length of a yielded image."""
-        return self.image_size
+        return self.preprocessing.image_size
 
     def set_epoch(self, epoch: int) -> None:
         """Fix the augmentation of the coming epoch to (seed, `epoch`)."""
@@ -303,39 +274,33 @@ class ImageFiles(Dataset):
     def subset(self, indices: Sequence[int] | np.ndarray) -> "ImageFiles":
         """A new dataset of the files at `indices`, with the same settings."""
         index = np.asarray(indices, dtype=np.int64)
-        return ImageFiles([self.files[i] for i in index], self.labels.numpy()[index], stats=self.stats,
-                          image_size=self.image_size, augment=self.augment, seed=self.seed,
-                          crop_fraction=self.crop_fraction)
+        return ImageFiles([self.files[i] for i in index], self.labels.numpy()[index],
+                          preprocessing=self.preprocessing, augment=self.augment, seed=self.seed)
 
     def without_augment(self) -> "ImageFiles":
-        """The same files without augmentation (centre crops), for evaluation."""
-        return ImageFiles(self.files, self.labels.numpy(), stats=self.stats, image_size=self.image_size,
-                          seed=self.seed, crop_fraction=self.crop_fraction)
-
-    def verify(self, workers: int | None = None) -> None:
-        """Decode every file now; a `KgnetError` lists all that cannot be read."""
-        verify_images(self.files, workers)
+        """The same files without augmentation (read as for prediction), for evaluation."""
+        return ImageFiles(self.files, self.labels.numpy(), preprocessing=self.preprocessing, seed=self.seed)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         path = self.files[index]
-        size = self.image_size
-        # Decode JPEGs at the smallest scale that still leaves the crop at least S pixels wide.
-        least = 2 * size if self.augment else math.ceil(size / self.crop_fraction)
-        img = _open_rgb(path, draft=(least, least))
-        if self.augment:
-            rng = random.Random(int(random_bits(epoch_key(self.seed, self.epoch), index, SALT_CROP)))
-            box = random_resized_crop_box(*img.size, rng)
-            flip = rng.random() < 0.5
-        else:
-            box, flip = center_crop_box(*img.size, self.crop_fraction), False
-        img = img.resize((size, size), Image.BILINEAR, box=box)
-        if flip:
+        try:
+            if not self.augment:
+                return read_image(path, self.preprocessing), int(self.labels[index])
+            size = self.output_size
+            img = open_image(path, "RGB", draft=2 * size)
+        except KgnetError as err:
+            raise KgnetError(f"{err} (data.verify=true lists every unreadable file before training)") from None
+        rng = random.Random(int(random_bits(epoch_key(self.seed, self.epoch), index, SALT_CROP)))
+        box = random_resized_crop_box(*img.size, rng)
+        resample = Image.BICUBIC if self.preprocessing.interpolation == "bicubic" else Image.BILINEAR
+        img = img.resize((size, size), resample, box=box)
+        if rng.random() < 0.5:
             img = img.transpose(Image.FLIP_LEFT_RIGHT)
         pixels = torch.from_numpy(np.asarray(img, dtype=np.uint8).copy()).permute(2, 0, 1)
         return (pixels.float() - self._mean) * self._scale, int(self.labels[index])
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({len(self)} files -> {self.image_size}px, augment={self.augment})"
+        return f"{type(self).__name__}({len(self)} files -> {self.output_size}px, augment={self.augment})"

@@ -32,6 +32,7 @@ class InMemoryImages(Dataset):
         labels: int64 [N].
         stats: Normalisation constants (their length is the channel count).
         image_size: Side length images are resized to; None keeps the stored size.
+        interpolation: Resampling of that resize ("bilinear", "bicubic").
         augment: Training augmentation; None for evaluation.
         seed: Base seed of the augmentation (the run's seed, the same on every rank).
         channels_last: `images` is [N,H,W,C].
@@ -44,6 +45,7 @@ class InMemoryImages(Dataset):
         *,
         stats: PixelStats,
         image_size: int | None = None,
+        interpolation: str = "bilinear",
         augment: Augment | None = None,
         seed: int = 0,
         channels_last: bool = False,
@@ -63,6 +65,7 @@ class InMemoryImages(Dataset):
             raise ValueError(f"images have {self.images.shape[1]} channels, stats {stats.channels}")
         self.stats = stats
         self.image_size = image_size
+        self.interpolation = interpolation
         self.augment = augment
         self.seed = seed
         self.epoch: int | None = None
@@ -85,12 +88,13 @@ class InMemoryImages(Dataset):
         """A new dataset of the images at `indices` (copied), with the same settings."""
         index = torch.as_tensor(np.asarray(indices, dtype=np.int64))
         return InMemoryImages(self.images[index], self.labels[index], stats=self.stats,
-                              image_size=self.image_size, augment=self.augment, seed=self.seed)
+                              image_size=self.image_size, interpolation=self.interpolation,
+                              augment=self.augment, seed=self.seed)
 
     def without_augment(self) -> "InMemoryImages":
         """The same images (shared, not copied) without augmentation, for evaluation."""
         return InMemoryImages(self.images, self.labels, stats=self.stats, image_size=self.image_size,
-                              seed=self.seed)
+                              interpolation=self.interpolation, seed=self.seed)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -101,7 +105,7 @@ class InMemoryImages(Dataset):
         images = self.images[index]
         if self.augment is not None and (self.augment.pad or self.augment.flip):
             images = crop_flip(images, index, epoch_key(self.seed, self.epoch), self.augment)
-        return to_model_input(images, self.stats, self.image_size), self.labels[index]
+        return to_model_input(images, self.stats, self.image_size, self.interpolation), self.labels[index]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         images, labels = self.batch(indices)

@@ -1,4 +1,4 @@
-"""The alignment loss of stage 1 (and the auxiliary term of stage 2).
+"""The training losses: the alignment of stage 1 (the auxiliary term of stage 2) and the step loss.
 
 InfoNCE over classes: each image embedding should be closer (cosine, divided by a
 temperature) to the embedding of its own class node than to every other class node. With the
@@ -39,3 +39,44 @@ def class_alignment_loss(
     if allowed_classes is not None:
         logits = logits.masked_fill(~allowed_classes.to(logits.device), torch.finfo(logits.dtype).min)
     return F.cross_entropy(logits, targets)
+
+
+def training_loss(
+    logits: Tensor,
+    image_embeddings: Tensor,
+    class_embeddings: Tensor | None,
+    targets: Tensor,
+    *,
+    seen: Tensor,
+    stage: int,
+    temperature: float = 0.1,
+    align_weight: float = 0.1,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The loss of one training step, and its parts.
+
+    Classes outside `seen` (held out for zero-shot evaluation) take no part in training: their
+    logits are masked before the cross-entropy (they are never a choice) and they are no
+    negatives of the alignment, so nothing about them is learned from images.
+
+    Args:
+        logits: [B, K] the model's logits.
+        image_embeddings: [B, D] the image embeddings z.
+        class_embeddings: [K, D] the class nodes' embeddings; None for the baseline (no
+            alignment term).
+        targets: [B] labels (all of seen classes).
+        seen: [K] bool, the classes trained on.
+        stage: 1 = alignment only, 2 = cross-entropy plus `align_weight` times the alignment.
+        temperature: Temperature of the alignment.
+        align_weight: Weight of the alignment in stage 2.
+
+    Returns:
+        The loss, the cross-entropy, the alignment term (0 without class embeddings) and the
+        masked logits (what training accuracy is counted on).
+    """
+    masked = logits.masked_fill(~seen, torch.finfo(logits.dtype).min)
+    ce = F.cross_entropy(masked, targets)
+    align = (class_alignment_loss(image_embeddings, class_embeddings, targets, temperature=temperature,
+                                  allowed_classes=seen)
+             if class_embeddings is not None else ce.new_zeros(()))
+    loss = align if stage == 1 else ce + align_weight * align
+    return loss, ce, align, masked

@@ -12,6 +12,7 @@ makes a resumed run finish with the same numbers as one that was never interrupt
 from __future__ import annotations
 
 import csv
+import functools
 import logging
 import math
 import time
@@ -20,25 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from kgnet.config import Config
+from kgnet.config import Config, TrainConfig
 from kgnet.data.builder import DataBundle
 from kgnet.engine.checkpoint import load_training_state, save_training_state
 from kgnet.engine.distributed import DistributedContext, all_reduce_sum
-from kgnet.engine.losses import class_alignment_loss
-from kgnet.errors import KgnetError
-from kgnet.metrics.classification import (generalized_zero_shot, per_class_accuracy, restricted_top1,
-                                          topk_accuracy)
-from kgnet.metrics.hierarchy import hierarchy_metrics
+from kgnet.engine.losses import training_loss
+from kgnet.engine.scoring import predict
+from kgnet.errors import ConfigError, KgnetError
+from kgnet.metrics.classification import topk_accuracy
+from kgnet.progress import progress
 
 log = logging.getLogger(__name__)
 
 LOG_FIELDS = ["epoch", "stage", "train_loss", "train_ce", "train_align", "train_top1", "val_top1", "lr", "seconds"]
+#: Training steps between two updates of the progress display's loss and accuracy (each reads
+#: the device's running sums once).
+POSTFIX_EVERY = 20
 
 
 class TrainingDiverged(KgnetError):
@@ -47,68 +49,165 @@ class TrainingDiverged(KgnetError):
 
 @dataclass
 class VariantResult:
-    """What one trained variant contributes to metrics.json and the comparison table."""
+    """What training one variant contributes to metrics.json and the comparison table."""
 
     name: str
     model: nn.Module
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     train_images: int = 0
+    amp: bool = False
+    compile: bool = False
+
+    def training_numbers(self) -> dict[str, Any]:
+        """The cost of training and the settings it depends on (`train.amp`, `train.compile`), as
+        metrics.json reports them."""
+        return {"train_seconds": self.train_seconds,
+                "train_images_per_second": self.train_images / self.train_seconds if self.train_seconds else 0.0,
+                "epochs": len(self.history), "amp": self.amp, "compile": self.compile}
+
+
+class EpochTotals:
+    """One epoch's running sums on the process's device, and the first non-finite loss.
+
+    Slots: loss, cross-entropy and alignment (each times the batch), correct, images, steps,
+    then the epoch's first step whose loss was not finite (-1: none yet) and that loss. A
+    training step only adds to them on the device; `read` copies them to the host, which the
+    trainer does every `POSTFIX_EVERY` steps (the progress display and the divergence check)
+    and at the epoch's end, so no step waits for the device.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(8, dtype=torch.float64, device=device)
+        self.sums[6] = -1
+
+    def add(self, loss: torch.Tensor, ce: torch.Tensor, align: torch.Tensor, logits: torch.Tensor,
+            targets: torch.Tensor) -> None:
+        loss, sums = loss.detach().to(torch.float64), self.sums
+        batch = targets.new_tensor(targets.numel(), dtype=torch.float64)
+        correct = (logits.argmax(dim=1) == targets).sum().to(torch.float64)
+        parts = torch.stack([loss, ce.detach().to(torch.float64), align.detach().to(torch.float64)]) * batch
+        first_bad = ~torch.isfinite(loss) & (sums[6] < 0)
+        sums[6:] = torch.where(first_bad, torch.stack([sums[5], loss]), sums[6:])
+        sums[:6] += torch.cat([parts, correct[None], batch[None], batch.new_ones(1)])
+
+    def read(self) -> dict[str, float]:
+        """The sums on the host (one device-to-host copy)."""
+        loss, ce, align, correct, images, steps, bad_step, bad_loss = self.sums.tolist()
+        return {"loss": loss, "ce": ce, "align": align, "correct": correct, "images": images, "steps": steps,
+                "bad_step": bad_step, "bad_loss": bad_loss}
+
+    def reduce(self, context: DistributedContext) -> dict[str, float]:
+        """The epoch's means over every process's images."""
+        loss, ce, align, correct, images = all_reduce_sum(self.sums[:5].clone(), context).tolist()
+        return {"train_loss": loss / images, "train_ce": ce / images, "train_align": align / images,
+                "train_top1": correct / images, "images": images}
+
+
+def running(read: dict[str, float]) -> dict[str, str]:
+    """Mean loss and accuracy so far on this process (for the progress display), from `EpochTotals.read`."""
+    images = max(read["images"], 1)
+    return {"loss": f"{read['loss'] / images:.3f}", "acc": f"{read['correct'] / images:.3f}"}
+
+
+def supports_bf16_autocast(device: torch.device) -> bool:
+    """Whether bf16 autocast runs on `device` (every CPU; a GPU from Ampere on)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" or torch.amp.is_autocast_available(device.type)
+
+
+def make_optimizer(model: nn.Module, train_cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the config's learning rate and weight decay; the fused kernel where torch has one.
+
+    Fused AdamW updates every parameter in one kernel and keeps its step counters on the
+    device, so a GPU step launches a few kernels instead of one per parameter group and never
+    reads a counter back.
+    """
+    fused = device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in model.parameters())
+    return torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                             fused=fused or None)
+
+
+class TrainingStep:
+    """One optimiser step of a variant, without a host sync.
+
+    Forward (under bf16 autocast with `train.amp`; through `torch.compile` with
+    `train.compile`), the stage's loss, backward, AdamW and the learning-rate schedule; the
+    loss, its parts and the correct count are added to an `EpochTotals` on the device, which
+    also keeps the first non-finite loss. Nothing here reads a tensor on the host, so on a GPU
+    the host queues step after step; `train_variant` reads the totals every `POSTFIX_EVERY`
+    steps.
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler, train_cfg: TrainConfig, *, seen: torch.Tensor,
+                 knowledge: bool) -> None:
+        """Args:
+            model: The model (or its DDP wrapper) to train.
+            optimizer: Its optimiser (`make_optimizer`).
+            scheduler: The learning-rate schedule, stepped after every optimiser step.
+            train_cfg: The loss settings, `amp` and `compile`.
+            seen: [K] bool, the classes trained on (the others are masked out of the loss).
+            knowledge: Whether the alignment term is trained (a knowledge variant).
+        """
+        self.optimizer, self.scheduler, self.train_cfg = optimizer, scheduler, train_cfg
+        self.forward = torch.compile(model) if train_cfg.compile else model
+        self.seen, self.knowledge = seen, knowledge
+        self.device = seen.device
+
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, totals: EpochTotals, stage: int) -> None:
+        cfg = self.train_cfg
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+            out = self.forward(images)
+            loss, ce, align, logits = training_loss(
+                out.logits, out.embedding, out.class_embeddings if self.knowledge else None, targets, seen=self.seen,
+                stage=stage, temperature=cfg.temperature, align_weight=cfg.align_weight)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        totals.add(loss, ce, align, logits, targets)
 
 
 def epoch_seed(seed: int, rank: int, epoch: int) -> int:
     return (seed * 1_000_003 + rank * 10_007 + epoch) % (2**31)
 
 
-def _loader(dataset, batch_size: int, *, shuffle_seed: int | None, context: DistributedContext,
-            num_workers: int) -> DataLoader:
-    """Batches of `dataset`; with a seed, a fresh permutation split across the processes."""
-    if shuffle_seed is None:
-        order = list(range(len(dataset)))
-    else:
-        generator = torch.Generator().manual_seed(shuffle_seed)
-        order = torch.randperm(len(dataset), generator=generator).tolist()
-        # Same permutation on every rank (seeded without the rank), each takes its share.
-        per_rank = len(order) // context.world_size
-        order = order[context.rank * per_rank:(context.rank + 1) * per_rank] if context.enabled else order
-    return DataLoader(dataset, batch_size=batch_size, sampler=order, num_workers=num_workers,
-                      drop_last=shuffle_seed is not None and len(order) > batch_size)
+def epoch_order(length: int, rank_batch: int, *, seed: int, context: DistributedContext) -> list[int]:
+    """This process's images of one epoch, in order: its slice of every global batch.
 
-
-def _seen_mask(bundle: DataBundle, device: torch.device) -> torch.Tensor:
-    mask = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
-    mask[bundle.seen_classes] = True
-    return mask
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, dataset, *, batch_size: int, device: torch.device,
-                   desc: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and labels for every image of `dataset` (eval mode, one process)."""
-    logits, _, labels = predict_outputs(model, dataset, batch_size=batch_size, device=device, desc=desc,
-                                        embeddings=False)
-    return logits, labels
-
-
-@torch.no_grad()
-def predict_outputs(model: nn.Module, dataset, *, batch_size: int, device: torch.device,
-                    desc: str | None = None, embeddings: bool = True
-                    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """Logits, image embeddings z (`KgnetOutput.embedding`; None unless asked) and labels.
-
-    One pass gives both, so the evaluation's hidden-layer analysis costs no second inference.
+    A seeded permutation (the same on every process) is cut into global batches of
+    `rank_batch * world_size` images, and process r takes the r-th slice of each, so one
+    process and N processes take their optimiser steps on the same images. The last partial
+    global batch is dropped, unless the split holds less than one, which is then shared.
     """
-    module = model.module if isinstance(model, DistributedDataParallel) else model
-    module.eval()
-    logits, vectors, labels = [], [], []
-    loader = DataLoader(dataset, batch_size=batch_size)
-    for images, targets in tqdm(loader, desc=desc, leave=False, disable=desc is None):
-        out = module(images.to(device))
-        logits.append(out.logits.float().cpu())
-        if embeddings:
-            vectors.append(out.embedding.float().cpu())
-        labels.append(targets)
-    return torch.cat(logits), torch.cat(vectors) if embeddings else None, torch.cat(labels)
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(length, generator=generator).tolist()
+    world, rank = context.world_size, context.rank
+    global_batch = rank_batch * world
+    if length < global_batch:
+        return order[length * rank // world:length * (rank + 1) // world]
+    steps = length // global_batch
+    return [i for step in range(steps)
+            for i in order[step * global_batch + rank * rank_batch:step * global_batch + (rank + 1) * rank_batch]]
+
+
+#: Fewer cross-entropy steps than this and a from-scratch model usually ends near chance.
+FEW_STEPS = 100
+
+
+def short_training_warning(train_images: int, batch_size: int, epochs: int) -> str | None:
+    """A sentence when the cross-entropy stage takes fewer than `FEW_STEPS` optimiser steps
+    (`samples_per_class=30, epochs=3` is 9 steps of 64 and ends at chance), else None: few
+    images per class need more epochs, not the full-data budget."""
+    per_epoch = max(1, train_images // batch_size)
+    steps = per_epoch * epochs
+    if epochs == 0 or steps >= FEW_STEPS:
+        return None
+    return (f"training takes only {steps} optimiser steps ({epochs} epochs x {per_epoch} batches of {batch_size} "
+            f"from {train_images} training images), which usually ends near chance; raise train.epochs to "
+            f"{-(-FEW_STEPS // per_epoch)} or more, or lower train.batch_size")
 
 
 def train_variant(
@@ -120,10 +219,12 @@ def train_variant(
     context: DistributedContext,
     *,
     knowledge: bool,
+    show_progress: bool = True,
 ) -> VariantResult:
     """Train `model` for the configured epochs, checkpointing `folder/last.pt` after each.
 
-    Picks up from `folder/last.pt` when it exists (a killed run being resumed).
+    Picks up from `folder/last.pt` when it exists (a killed run being resumed). After each
+    epoch the validation split is scored (each process its share).
 
     Raises:
         TrainingDiverged: the loss became NaN or infinite; the last good checkpoint is kept.
@@ -133,11 +234,14 @@ def train_variant(
     model.to(device)
     align_epochs = train_cfg.align_epochs if knowledge else 0
     total_epochs = train_cfg.align_epochs + train_cfg.epochs
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    if train_cfg.amp and not supports_bf16_autocast(device):
+        raise ConfigError(f"train.amp=true: {device} has no bf16 autocast (a GPU from Ampere on has); "
+                          "set train.amp=false")
+    optimizer = make_optimizer(model, train_cfg, device)
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
-    # so one process and N processes take the same optimiser steps on the same data.
+    # and the same images as one process would (`epoch_order`).
     rank_batch = max(1, train_cfg.batch_size // context.world_size)
-    steps_per_epoch = max(1, len(bundle.train) // context.world_size // rank_batch)
+    steps_per_epoch = max(1, len(bundle.train) // (rank_batch * context.world_size))
     total_steps = max(1, total_epochs * steps_per_epoch)
     warmup = min(total_steps // 10, 500)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -145,7 +249,7 @@ def train_variant(
         lambda step: (step + 1) / (warmup + 1) if step < warmup
         else 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total_steps - warmup)))),
     )
-    result = VariantResult(name, model)
+    result = VariantResult(name, model, amp=train_cfg.amp, compile=train_cfg.compile)
     start_epoch = 0
     checkpoint = folder / "last.pt"
     if checkpoint.is_file():
@@ -157,58 +261,48 @@ def train_variant(
         result.history = list(state["history"])
         result.train_seconds, result.train_images = state["train_seconds"], state["train_images"]
         log.info("%s: resuming after epoch %d from %s", name, start_epoch, checkpoint)
-    ddp = DistributedDataParallel(model, find_unused_parameters=knowledge) if context.enabled else model
-    seen = _seen_mask(bundle, device)
+    # The baseline uses every parameter in every step (the backbone's own pooling and head norm
+    # included); a knowledge variant does not (stage 1 trains no classifier; a prototype weight
+    # of 0 or 1 leaves one head out), so DDP must look for unused parameters there.
+    ddp = (DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                   find_unused_parameters=knowledge)
+           if context.enabled else model)
+    seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
+    seen[bundle.seen_classes] = True
     step = start_epoch * steps_per_epoch
+    train_step = TrainingStep(ddp, optimizer, scheduler, train_cfg, seen=seen, knowledge=knowledge)
 
     for epoch in range(start_epoch, total_epochs):
         stage = 1 if epoch < align_epochs else 2
         torch.manual_seed(epoch_seed(config.seed, context.rank, epoch))
         bundle.set_epoch(epoch)
-        loader = _loader(bundle.train, rank_batch, shuffle_seed=epoch_seed(config.seed, 0, epoch),
-                         context=context, num_workers=config.data.num_workers)
+        order = epoch_order(len(bundle.train), rank_batch, seed=epoch_seed(config.seed, 0, epoch), context=context)
+        loader = DataLoader(bundle.train, batch_size=rank_batch, sampler=order, num_workers=config.data.num_workers)
         ddp.train()
-        sums = torch.zeros(5, dtype=torch.float64)  # loss, ce, align, correct, count
+        totals = EpochTotals(device)
+        checked = functools.partial(_checked, variant=name, epoch=epoch, first_step=step, checkpoint=checkpoint,
+                                    lr=train_cfg.lr)
         started = time.perf_counter()
-        bar = tqdm(loader, desc=f"{name} epoch {epoch + 1}/{total_epochs} (stage {stage})", leave=False,
-                   disable=not context.is_primary)
+        bar = progress(loader, desc=f"{name} epoch {epoch + 1}/{total_epochs} (stage {stage})", unit="batch",
+                       enabled=show_progress and context.is_primary)
         for images, targets in bar:
-            images, targets = images.to(device, non_blocking=True), targets.to(device, non_blocking=True)
-            out = ddp(images)
-            logits = out.logits.masked_fill(~seen, torch.finfo(out.logits.dtype).min)
-            ce = F.cross_entropy(logits, targets)
-            align = (class_alignment_loss(out.embedding, out.class_embeddings, targets,
-                                          temperature=train_cfg.temperature, allowed_classes=seen)
-                     if knowledge else ce.new_zeros(()))
-            loss = align if stage == 1 else ce + train_cfg.align_weight * align
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"variant {name!r}: the loss became {loss.item()} at step {step} (epoch {epoch + 1}); "
-                    f"the last good checkpoint is {checkpoint if checkpoint.exists() else 'none (first epoch)'}; "
-                    f"lower train.lr (now {train_cfg.lr}) and resume with --resume"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
+            train_step(images.to(device, non_blocking=True), targets.to(device, non_blocking=True), totals, stage)
             step += 1
-            batch = len(targets)
-            sums += torch.tensor([loss.item() * batch, ce.item() * batch, align.item() * batch,
-                                  (logits.argmax(1) == targets).sum().item(), batch], dtype=torch.float64)
-            bar.set_postfix(loss=f"{sums[0] / sums[4]:.3f}", acc=f"{sums[3] / sums[4]:.3f}")
+            if step % POSTFIX_EVERY == 0:
+                bar.set_postfix(**running(checked(totals.read())))
+        checked(totals.read())
         seconds = time.perf_counter() - started
-        sums = all_reduce_sum(sums, context)
-        val_logits, val_labels = predict_logits(ddp, bundle.val, batch_size=256, device=device)
+        means = totals.reduce(context)
+        val = predict(ddp, bundle.val, device=device, context=context, embeddings=False)
         row = {
             "epoch": epoch + 1, "stage": stage,
-            "train_loss": sums[0].item() / sums[4].item(), "train_ce": sums[1].item() / sums[4].item(),
-            "train_align": sums[2].item() / sums[4].item(), "train_top1": sums[3].item() / sums[4].item(),
-            "val_top1": topk_accuracy(val_logits, val_labels, 1), "lr": scheduler.get_last_lr()[0],
+            **{k: means[k] for k in ("train_loss", "train_ce", "train_align", "train_top1")},
+            "val_top1": topk_accuracy(val.logits, val.labels, 1), "lr": scheduler.get_last_lr()[0],
             "seconds": seconds,
         }
         result.history.append(row)
         result.train_seconds += seconds
-        result.train_images += int(sums[4].item())
+        result.train_images += int(means["images"])
         if context.is_primary:
             log.info("%s epoch %d/%d: loss %.4f, train top-1 %.4f, val top-1 %.4f (%.0fs)", name, epoch + 1,
                      total_epochs, row["train_loss"], row["train_top1"], row["val_top1"], seconds)
@@ -221,6 +315,21 @@ def train_variant(
     return result
 
 
+def _checked(read: dict[str, float], *, variant: str, epoch: int, first_step: int, checkpoint: Path,
+             lr: float) -> dict[str, float]:
+    """`read` (`EpochTotals.read` of the epoch that began at step `first_step`), or
+    `TrainingDiverged` when one of the epoch's losses was not finite."""
+    if read["bad_step"] >= 0:
+        raise TrainingDiverged(
+            f"variant {variant!r}: the loss became {read['bad_loss']} at step {first_step + int(read['bad_step'])} "
+            f"(epoch {epoch + 1}); "
+            f"the last good checkpoint is {checkpoint if checkpoint.exists() else 'none (first epoch)'}; "
+            f"train again into a new folder with a lower train.lr (now {lr}); --resume keeps the saved "
+            f"settings and would diverge the same way"
+        )
+    return read
+
+
 def _write_log(path: Path, history: list[dict[str, Any]]) -> None:
     from kgnet.atomic import atomic_path
 
@@ -230,65 +339,9 @@ def _write_log(path: Path, history: list[dict[str, Any]]) -> None:
         writer.writerows(history)
 
 
-def score_predictions(logits: torch.Tensor, labels: torch.Tensor, *, class_names: list[str],
-                      seen: list[int], unseen: list[int] | None = None,
-                      lca_height: torch.Tensor | None = None) -> dict[str, Any]:
-    """Every accuracy-type number of one variant on one split: the single scoring function.
-
-    Both the end of training (`evaluate_variant`) and `python -m kgnet.evaluate` call it, so a
-    number means the same wherever it appears. The settings:
-
-    - `top1`, `top5`, `ece` (15 equal-width bins) and the hierarchy metrics: images of the
-      seen classes, choosing among the seen classes (the closed-set task the model trained on);
-    - `per_class` and `confusion` (rows: true class, columns: predicted class, counts, in
-      `class_names` order): every image, choosing among all classes, so a held-out class shows
-      where its images went; the diagonal over a row's sum is that class's `per_class` entry;
-    - `zero_shot_top1` (among the unseen classes) and `gzsl_*` (among all classes): only when
-      the split holds images of held-out classes.
-    """
-    from kgnet.metrics.calibration import expected_calibration_error
-
-    unseen = list(unseen or [])
-    num_classes = len(class_names)
-    labels = labels.long()
-    confusion = torch.bincount(labels * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
-    seen_logits = logits.clone()
-    if unseen:
-        seen_logits[:, unseen] = float("-inf")
-    on_seen = torch.isin(labels, torch.tensor(seen, dtype=torch.long))
-    metrics: dict[str, Any] = {
-        "top1": topk_accuracy(seen_logits[on_seen], labels[on_seen], 1),
-        "top5": topk_accuracy(seen_logits[on_seen], labels[on_seen], 5),
-        "per_class": per_class_accuracy(logits, labels, class_names),
-        "ece": expected_calibration_error(seen_logits[on_seen].softmax(dim=1), labels[on_seen]),
-        "confusion": confusion.view(num_classes, num_classes).tolist(),
-    }
-    if lca_height is not None:
-        metrics |= hierarchy_metrics(logits, labels, lca_height, allowed=seen)
-    if unseen and bool(torch.isin(labels, torch.tensor(unseen, dtype=torch.long)).any()):
-        metrics["zero_shot_top1"] = restricted_top1(logits, labels, unseen)
-        metrics |= generalized_zero_shot(logits, labels, seen, unseen)
-    return metrics
-
-
-def evaluate_variant(result: VariantResult, bundle: DataBundle, device: torch.device,
-                     params: dict[str, int], lca_height: torch.Tensor | None = None) -> dict[str, Any]:
-    """The test-set numbers of one trained variant for metrics.json (`score_predictions`), plus
-    its training cost.
-
-    With `lca_height` (from `kgnet.metrics.hierarchy.ClassHierarchy`), also the hierarchy-aware
-    mistakes `mistake_severity`, `hdist@1`, `hdist@5` on seen-class images among seen classes.
-    """
-    logits, labels = predict_logits(result.model, bundle.test, batch_size=256, device=device,
-                                    desc=f"{result.name} test")
-    scores = score_predictions(logits, labels, class_names=bundle.class_names, seen=bundle.seen_classes,
-                               unseen=bundle.unseen_classes, lca_height=lca_height)
-    return {
-        **{k: scores.pop(k) for k in ("top1", "top5", "per_class")},
-        "train_seconds": result.train_seconds,
-        "train_images_per_second": result.train_images / result.train_seconds if result.train_seconds else 0.0,
-        "epochs": len(result.history),
-        "params": params,
-        "test_images": int(len(labels)),
-        **scores,
-    }
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The rows of a `log.csv` written by `train_variant` (empty when there is none)."""
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]

@@ -41,7 +41,8 @@ from pytorch_grad_cam.metrics.perturbation_confidence import PerturbationConfide
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from sklearn.metrics import auc
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+
+from kgnet.progress import progress as show_progress
 
 #: Steps of each curve (the curve has STEPS + 1 points, from 0 to all pixels changed).
 STEPS = 32
@@ -111,7 +112,7 @@ def deletion_insertion(
         steps: Points on each curve beyond the first (fraction changed = 0, 1/steps, ..., 1).
         fill: What removed pixels become: "mean" or "blur" (see the module doc).
         batch_size: Images per model call.
-        progress: A tqdm bar with this description; None = silent.
+        progress: A progress display (`kgnet.progress`) with this description; None = silent.
 
     Returns:
         `deletion` and `insertion` AUCs [B] in [0, 1], and their curves [B, steps + 1].
@@ -123,8 +124,8 @@ def deletion_insertion(
         raise ValueError(f"saliency {saliency.shape} does not match images {tuple(images.shape)}")
     fractions = np.linspace(0.0, 1.0, steps + 1)
     curves = {mode: np.zeros((len(images), steps + 1), np.float32) for mode in ("deletion", "insertion")}
-    bar = tqdm(total=2 * len(fractions) * math.ceil(len(images) / batch_size), desc=progress,
-               disable=progress is None, leave=False)
+    bar = show_progress(total=2 * len(fractions) * math.ceil(len(images) / batch_size), desc=progress or "",
+                        unit="batch", enabled=progress is not None)
     for mode, curve in curves.items():
         for s, fraction in enumerate(fractions):
             metric = PerturbationConfidenceMetric(SaliencyOrderPerturbation(float(fraction), mode, fill))

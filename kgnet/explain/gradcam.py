@@ -1,10 +1,12 @@
 """Grad-CAM of a kgnet model with pytorch-grad-cam, for CNN and ViT backbones alike.
 
-The target layer is the backbone's last feature stage (timm's `feature_info[-1]`: `layer4` of a
-ResNet, the last block of a ViT), the same layer for the baseline and the knowledge variant, so
-their maps compare like with like. Its gradient reaches the logits through the mean-pooled
-visual tokens (and, with knowledge, through the infusion block), so even a ViT's last block
-gets a gradient on every patch token (kgnet pools the patch tokens, not a class token).
+The target layer is the backbone's last feature stage whose spatial tokens still reach the
+head (timm's `feature_info`), the same layer for the baseline and the knowledge variant, so
+their maps compare like with like: `layer4` of a ResNet, the last stage of a ConvNeXt. A ViT
+whose head reads only its class token (timm's `global_pool="token"`) is the exception: after
+its last block nothing mixes the patch tokens into the class token any more, so their
+gradient there is zero; its target is the block before, whose output the last block's
+attention reads (pytorch-grad-cam's advice for ViTs, `blocks[-1].norm1`, is the same place).
 
 Grad-CAM needs a [B, C, H, W] activation. A CNN stage gives one; a ViT block gives a token
 sequence, which `reshape_transform` turns into a map with the model's own
@@ -39,12 +41,14 @@ class LogitsOnly(nn.Module):
 
 
 def target_layer(model: KgnetModel) -> nn.Module:
-    """The backbone's last feature stage, Grad-CAM's target layer."""
-    info = model.backbone.feature_info
+    """Grad-CAM's target layer: the last feature stage whose spatial tokens reach the head."""
+    backbone = model.backbone
+    info = backbone.feature_info
     if not info:
-        raise RuntimeError(f"{model.backbone.name} lists no feature stages (timm feature_info); "
+        raise RuntimeError(f"{backbone.name} lists no feature stages (timm feature_info); "
                            "cannot pick a Grad-CAM layer")
-    return model.backbone.model.get_submodule(info[-1]["module"])
+    stage = info[-2] if backbone.pools_prefix_tokens and len(info) > 1 else info[-1]
+    return backbone.model.get_submodule(stage["module"])
 
 
 def reshape_transform(backbone: Backbone) -> Callable[[Tensor], Tensor]:

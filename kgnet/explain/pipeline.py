@@ -1,8 +1,9 @@
 """From a run folder to figures, faithfulness numbers and the gallery (what the CLI runs).
 
 Only the releases are read (`model.safetensors` + `model.json` of the baseline and the knowledge
-variant, via `kgnet.predict.load_released_model`); test images come from the run's own data
-config and seed, so every call on a run explains the same images.
+variant, via `kgnet.release.load_release`); test images come from the run's own data config and
+seed, and image files are prepared with the release's preprocessing (as `kgnet.predict` does),
+so every call on a run explains the same images the way the models see them.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from kgnet.atomic import write_text_atomic
 from kgnet.errors import KgnetError
 from kgnet.explain.concepts import concept_faithfulness, concept_maps, summarise_concept_faithfulness, top_concepts
 from kgnet.explain.faithfulness import STEPS, deletion_insertion, mean_std
-from kgnet.explain.figure import BARS, MAPS, Prediction, curves_figure, explanation_figure
 from kgnet.explain.gallery import Card, write_gallery
 from kgnet.explain.gradcam import LogitsOnly, gradcam, target_layer
+from kgnet.figures.explanation import BARS, MAPS, Prediction, curves_figure, explanation_figure
+from kgnet.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -52,33 +53,23 @@ class ExplainResult:
     faithfulness: dict[str, Any] | None
 
 
-def _variant_folder(run: Path, name: str, option: str) -> Path:
-    folder = run / name
-    if not (folder / "model.json").is_file():
-        found = sorted(p.parent.name for p in run.glob("*/model.json"))
-        raise KgnetError(f"{option} {name}: {run} has no released variant {name!r} "
-                         f"(variants there: {', '.join(found) or 'none'})")
-    return folder
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_")[:60] or "image"
 
 
-def _display(image: Tensor, meta: dict[str, Any]) -> np.ndarray:
+def _display(image: Tensor, preprocessing) -> np.ndarray:
     """A normalised image as [H, W] or [H, W, 3] in [0, 1] for drawing."""
-    mean = torch.tensor(meta["pixel_stats"]["mean"]).view(-1, 1, 1)
-    std = torch.tensor(meta["pixel_stats"]["std"]).view(-1, 1, 1)
-    pixels = (image.cpu().float() * std + mean).clamp(0, 1)
+    pixels = preprocessing.unnormalise(image)
     return pixels[0].numpy() if pixels.shape[0] == 1 else pixels.permute(1, 2, 0).numpy()
 
 
-def _test_split(run: Path):
+def _test_split(run: Path, preprocessing):
     from kgnet.config import load_config
     from kgnet.data.builder import build_datasets
 
     config = load_config(run / "config.yaml")
-    bundle = build_datasets(config.data, seed=config.seed, download=False, augment=False)
+    bundle = build_datasets(config.data, seed=config.seed, download=False, augment=False,
+                            preprocessing=preprocessing)
     order = np.random.default_rng(config.seed).permutation(len(bundle.test))
     return bundle, order, config.seed
 
@@ -102,6 +93,38 @@ def _predict(model, images: Tensor, batch_size: int = 64):
             attention.append(out.attention)
         grid = out.token_grid
     return torch.cat(probabilities), (torch.cat(attention) if attention else None), grid
+
+
+def _check_inputs(run: str | Path, *, images: Sequence[str | Path], samples: int | None, out: str | Path | None,
+                  variant: str, baseline: str, faithfulness: int | None, steps: int, fill: str,
+                  device: str) -> tuple[Path, Path, dict[str, Path]]:
+    """Everything `explain_run` reads and writes, checked before any model or image loads.
+
+    Returns:
+        The run folder, the output folder, and the release folder of the baseline and the variant.
+    """
+    from kgnet.checks import available_device, input_file, output_folder, run_folder
+    from kgnet.release import variant_release
+
+    run = run_folder(run)
+    if bool(images) == (samples is not None):
+        raise KgnetError("give either --images PATH... or --samples N")
+    if samples is not None and samples < 1:
+        raise KgnetError(f"--samples {samples}: give at least 1")
+    if faithfulness is not None and faithfulness < 0:
+        raise KgnetError(f"--faithfulness {faithfulness}: give 0 (skip) or more test images")
+    if steps < 1:
+        raise KgnetError(f"--steps {steps}: give at least 1")
+    if fill not in FILL_DESCRIPTIONS:
+        raise KgnetError(f"--fill {fill}: choose one of {', '.join(FILL_DESCRIPTIONS)}")
+    if variant == baseline:
+        raise KgnetError(f"--variant and --baseline both name {variant!r}; compare two different variants")
+    available_device(device, "--device")
+    for path in images:
+        input_file(path, "--images")
+    out = output_folder(out if out is not None else run / "explain", "--out", must_be_empty=False)
+    folders = {baseline: variant_release(run, baseline, "--baseline"), variant: variant_release(run, variant)}
+    return run, out, folders
 
 
 def explain_run(
@@ -132,58 +155,47 @@ def explain_run(
         fill: What a deleted pixel becomes ("mean" or "blur").
         device: "cpu", "cuda", "cuda:N" or "auto".
     """
-    from kgnet.predict import load_image, load_released_model
+    from kgnet.data.preprocess import read_image
+    from kgnet.release import load_release
 
-    run = Path(run)
-    if not (run / "config.yaml").is_file():
-        raise KgnetError(f"--run {run}: not a kgnet run folder (no config.yaml); give a folder written by "
-                         "python -m kgnet.train")
-    if bool(images) == (samples is not None):
-        raise KgnetError("give either --images PATH... or --samples N")
-    if samples is not None and samples < 1:
-        raise KgnetError(f"--samples {samples}: give at least 1")
+    run, out, folders = _check_inputs(run, images=images, samples=samples, out=out, variant=variant,
+                                      baseline=baseline, faithfulness=faithfulness, steps=steps, fill=fill,
+                                      device=device)
     if faithfulness is None:
         faithfulness = 100 if samples is not None else 0
-    if faithfulness < 0:
-        raise KgnetError(f"--faithfulness {faithfulness}: give 0 (skip) or more test images")
-    if steps < 1:
-        raise KgnetError(f"--steps {steps}: give at least 1")
-    if fill not in FILL_DESCRIPTIONS:
-        raise KgnetError(f"--fill {fill}: choose one of {', '.join(FILL_DESCRIPTIONS)}")
-    if variant == baseline:
-        raise KgnetError(f"--variant and --baseline both name {variant!r}; compare two different variants")
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    out = Path(out) if out is not None else run / "explain"
 
-    models, metas = {}, {}
-    for name, option in ((baseline, "--baseline"), (variant, "--variant")):
-        model, meta = load_released_model(_variant_folder(run, name, option))
-        models[name], metas[name] = model.to(device).eval(), meta
+    models, releases = {}, {}
+    for name, folder in folders.items():
+        releases[name] = load_release(folder, device)
+        models[name] = releases[name].model
     if models[variant].knowledge is None:
         raise KgnetError(f"--variant {variant}: this variant has no knowledge tokens; name a knowledge variant "
                          "(e.g. kgnet)")
     if models[baseline].knowledge is not None:
         log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", baseline)
-    meta = metas[variant]
-    for key in ("class_names", "in_chans", "image_size"):
-        if metas[baseline][key] != meta[key]:
+    release = releases[variant]
+    for key in ("class_names", "preprocessing"):
+        if getattr(releases[baseline], key) != getattr(release, key):
             raise KgnetError(f"--baseline {baseline} and --variant {variant} differ in {key}; they must come "
                              "from the same run")
-    class_names = meta["class_names"]
+    class_names, preprocessing = release.class_names, release.preprocessing
     log.info("Grad-CAM layer: %s of %s", model_layer_name(models[variant]), models[variant].backbone.name)
 
     bundle = order = None
     seed = 0
     if samples is not None or faithfulness:
-        bundle, order, seed = _test_split(run)
+        bundle, order, seed = _test_split(run, preprocessing)
     if images:
-        chosen = [Sample(Path(p).name, _slug(Path(p).stem), load_image(p, meta), None) for p in images]
+        chosen = [Sample(Path(p).name, _slug(Path(p).stem), read_image(p, preprocessing), None) for p in images]
     else:
         count = min(samples, len(order))
         if count < samples:
             log.warning("--samples %d: the test split has only %d images", samples, count)
         chosen = _test_samples(bundle, order[:count])
+    # Read every image before the first figure is written: a bad one fails with nothing written.
+    scored = _test_samples(bundle, order[:min(faithfulness, len(order))]) if faithfulness else []
 
     figures_dir = out / "figures"
     batch = torch.stack([s.image for s in chosen]).to(device)
@@ -198,12 +210,12 @@ def explain_run(
     concepts = top_concepts(kg_attention, labels, max(BARS, MAPS))
     cards, figures = [], []
     size = tuple(batch.shape[-2:])
-    for i, sample in enumerate(tqdm(chosen, desc="figures", leave=False)):
+    for i, sample in enumerate(progress(chosen, desc="figures", unit="figure")):
         preds = [Prediction(name, class_names[int(predicted[name][i])], float(probabilities[name][i].max()),
                             cams[name][i]) for name in models]
         maps = concept_maps(kg_attention[i], kg_grid, [c.position for c in concepts[i][:MAPS]], size)
         path = figures_dir / f"{i:03d}-{sample.slug}.png"
-        explanation_figure(path, image=_display(sample.image, meta), title=sample.title,
+        explanation_figure(path, image=_display(sample.image, preprocessing), title=sample.title,
                            true_label=sample.true_label, predictions=preds, concepts=concepts[i], maps=maps,
                            uniform_weight=1.0 / len(labels))
         figures.append(path)
@@ -213,9 +225,7 @@ def explain_run(
 
     report = curves_name = None
     if faithfulness:
-        count = min(faithfulness, len(order))
-        report, curves = _faithfulness(models, variant, _test_samples(bundle, order[:count]), device=device,
-                                       steps=steps, fill=fill, seed=seed)
+        report, curves = _faithfulness(models, variant, scored, device=device, steps=steps, fill=fill, seed=seed)
         report["run"] = str(run)
         write_text_atomic(out / "faithfulness.json", json.dumps(report, indent=2) + "\n")
         curves_name = "faithfulness.png"

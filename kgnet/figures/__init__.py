@@ -1,7 +1,9 @@
-"""Figures a run writes next to its metrics: confusion matrices, embedding projections.
+"""Every figure kgnet draws, one file each: training curves (`curves`), confusion matrices
+(`confusion`), embedding projections (`embedding`) and the per-image explanation figures
+(`explanation`).
 
 Everything renders with matplotlib's Agg backend (files only, no display) and is saved
-atomically, so an interrupted evaluation never leaves half a PNG behind.
+atomically, so an interrupted run never leaves half a PNG behind.
 """
 
 from __future__ import annotations

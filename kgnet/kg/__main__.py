@@ -13,7 +13,19 @@ import json
 import sys
 from typing import Sequence
 
+from kgnet.checks import input_file, output_file
 from kgnet.cli import setup_logging, user_errors_exit_2
+
+
+def _hops(text: str) -> int:
+    """--hops: a whole number >= 0, as `knowledge.hops` requires."""
+    try:
+        hops = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if hops < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = the classes and their ancestors only), got {hops}")
+    return hops
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--dataset", required=True, help="dataset card name (see datasets/) or card file")
     check.add_argument("--class-map", help="mapping file: 'class name: node IRI' per line (YAML/JSON/CSV)")
     check.add_argument("--predicate", help="IRI of a predicate whose literal names each class")
-    check.add_argument("--hops", type=int, default=2, help="k of the k-hop subgraph to report (default 2)")
+    check.add_argument("--hops", type=_hops, default=2, help="k of the k-hop subgraph to report (default 2)")
 
     wordnet = sub.add_parser("wordnet", help="export a WordNet 3.0 subgraph as RDF")
     source = wordnet.add_mutually_exclusive_group(required=True)
@@ -64,6 +76,18 @@ def _print_info(summary: dict, path: str) -> None:
         print(f"warning: {warning}")
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Every file this command reads, and where it writes, before any work is done."""
+    if args.command == "wordnet":
+        output_file(args.out, "-o")
+        return
+    input_file(args.path)
+    for path in args.imports:
+        input_file(path, "--imports")
+    if getattr(args, "class_map", None):
+        input_file(args.class_map, "--class-map")
+
+
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -71,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kgnet.kg.build import load_knowledge_graph
     from kgnet.kg.vocab import KGNET
 
+    _check_inputs(args)
     if args.command == "wordnet":
         from kgnet.kg.wordnet import export_ontology
 
@@ -92,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_info(summary, args.path)
         return 0
 
-    from kgnet.datasets import load_card
+    from kgnet.data.cards import load_card
     from kgnet.kg.class_mapping import bind_classes
 
     card = load_card(args.dataset)
@@ -107,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.hops}-hop subgraph: {sub.num_nodes:,} nodes ({sub.num_nodes - len(card.classes):,} beyond the "
         f"classes), {sub.num_edges // 2:,} edges"
     )
-    for warning in kg.warnings:
+    for warning in bound.warnings:
         print(f"warning: {warning}")
     return 0
 

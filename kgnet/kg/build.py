@@ -16,6 +16,7 @@ from typing import Sequence
 
 import rdflib
 
+from kgnet.checks import input_file
 from kgnet.kg import class_mapping, compile as compile_mod, graph as graph_mod, load as load_mod
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.paths import cache_dir
@@ -40,8 +41,7 @@ def graph_cache_key(path: str | Path, fmt: str | None = None, imports: Sequence[
     for source in _COMPILER_SOURCES:
         digest.update(Path(source).read_bytes())
     for file in [Path(path), *map(Path, imports)]:
-        if not file.is_file():
-            load_mod.parse_rdf_file(file)  # raises the user-facing "no such file" error
+        input_file(file)  # a missing or unreadable file is the user's error, not a crash here
         digest.update(f"{file.name}:{_file_digest(file)}\n".encode())
     return digest.hexdigest()[:32]
 
@@ -98,4 +98,6 @@ def build_class_graph(
     bound = class_mapping.bind_classes(
         kg, class_names, mapping_file=mapping_file, predicate=predicate, wnids=wnids, source=str(path)
     )
+    for warning in bound.warnings[len(kg.warnings):]:  # what binding added
+        log.warning(warning)
     return bound.k_hop_subgraph(hops)

@@ -18,11 +18,13 @@ import csv
 import difflib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import yaml
 
+from kgnet.checks import input_file
 from kgnet.errors import ClassMappingError
 from kgnet.kg.compile import local_name
 from kgnet.kg.graph import KnowledgeGraph
@@ -36,30 +38,75 @@ def normalise_name(name: str) -> str:
     return re.sub(r"[\s_\-]+", " ", name).strip().lower()
 
 
-def read_mapping_file(path: str | Path) -> dict[str, str]:
-    """Class name -> node reference from a YAML, JSON, CSV or TSV file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ClassMappingError(f"{path}: class mapping file not found")
-    text = path.read_text(encoding="utf-8")
+@dataclass(frozen=True)
+class MappingEntry:
+    """One line of a mapping file: the node it names, and where, for error messages."""
+
+    node: str
+    line: int | None
+
+
+def _yaml_keys(text: str) -> list[tuple[str, int]]:
+    """(key, 1-based line) of each top-level key of a YAML (or JSON) mapping, in file order."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    return [(str(key.value), key.start_mark.line + 1) for key, _ in root.value]
+
+
+def read_mapping_file(path: str | Path) -> dict[str, MappingEntry]:
+    """Class name -> node reference (and its line) from a YAML, JSON, CSV or TSV file."""
+    path = input_file(path, "class mapping file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ClassMappingError(f"{path}: not UTF-8 text (byte {err.start}); save the mapping file as UTF-8") from None
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
         rows = csv.reader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
-        mapping = {}
+        mapping: dict[str, MappingEntry] = {}
         for lineno, row in enumerate(rows, start=1):
             if not row or row[0].startswith("#"):
                 continue
             if len(row) != 2:
                 raise ClassMappingError(f"{path} line {lineno}: expected 'class name,node IRI', got {row!r}")
-            mapping[row[0].strip()] = row[1].strip()
+            _add_entry(path, mapping, row[0].strip(), row[1].strip(), lineno)
         return mapping
     try:
         data = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as err:
-        raise ClassMappingError(f"{path}: not valid {suffix.lstrip('.') or 'YAML'}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise ClassMappingError(f"{path} line {err.lineno}, column {err.colno}: not valid JSON ({err.msg})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path} line {mark.line + 1}, column {mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ClassMappingError(f"{where}: not valid YAML ({problem})") from None
     if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
         raise ClassMappingError(f"{path}: expected a mapping 'class name: node IRI' (one per line)")
-    return {str(k): v for k, v in data.items()}
+    # The parsers keep the last of two equal keys silently; a class mapped twice is a mistake.
+    mapping = {}
+    for name, line in _yaml_keys(text):
+        _add_entry(path, mapping, name, data.get(name, ""), line)
+    return {str(k): mapping.get(str(k), MappingEntry(v, None)) for k, v in data.items()}
+
+
+def _add_entry(path: Path, mapping: dict[str, MappingEntry], name: str, node: str, line: int) -> None:
+    if name in mapping:
+        raise ClassMappingError(
+            f"{path} lines {mapping[name].line} and {line}: class {name!r} is mapped twice; keep one line"
+        )
+    mapping[name] = MappingEntry(node, line)
+
+
+def _at(path: str | Path, *lines: int | None) -> str:
+    """'map.yaml line 3' / 'map.yaml lines 1 and 2' (lines that are unknown are left out)."""
+    known = [str(n) for n in lines if n is not None]
+    if not known:
+        return str(path)
+    return f"{path} line {known[0]}" if len(known) == 1 else f"{path} lines {' and '.join(known)}"
 
 
 class _Index:
@@ -101,6 +148,12 @@ class _Index:
     def close_candidates(self, name: str, n: int = 3) -> list[str]:
         return difflib.get_close_matches(normalise_name(name), list(self.by_name), n=n, cutoff=0.6)
 
+    def close_references(self, ref: str, n: int = 3) -> list[str]:
+        """Node IRIs spelt like a mapping file's IRI, or labels like its label, for the error."""
+        if "://" in ref or ref.startswith("urn:"):
+            return [f"<{iri}>" for iri in difflib.get_close_matches(ref, list(self.by_iri), n=n, cutoff=0.8)]
+        return [repr(name) for name in self.close_candidates(ref.split(":", 1)[-1], n)]
+
 
 def bind_classes(
     kg: KnowledgeGraph,
@@ -113,31 +166,56 @@ def bind_classes(
 ) -> KnowledgeGraph:
     """Bind every class to one node; return the graph with `class_names`/`class_index` set.
 
+    The returned graph's `warnings` add what is legal but probably wrong: mapping-file entries
+    for classes the data set does not have.
+
     Raises:
-        ClassMappingError: listing every class that matched no node or several, with close
-            candidates and what to do.
+        ClassMappingError: listing every class that matched no node or several, or that shares
+            its node with another class, with close candidates, the mapping file's lines, and
+            what to do.
     """
     index = _Index(kg)
     mapping = read_mapping_file(mapping_file) if mapping_file else None
+    warnings: list[str] = []
     if mapping is not None:
         missing = [c for c in class_names if c not in mapping]
         if missing:
             raise ClassMappingError(f"{mapping_file}: no entry for classes {missing}; add one line per class")
+        extra = [name for name in mapping if name not in set(class_names)]
+        if extra:
+            listed = ", ".join(f"{name!r}" + (f" (line {mapping[name].line})" if mapping[name].line else "")
+                               for name in extra)
+            warnings.append(
+                f"{mapping_file}: entries for classes the data set does not have, ignored: {listed}; "
+                "check them against the data set's class names"
+            )
     bound: list[int] = []
     unmapped: list[str] = []
     ambiguous: list[str] = []
     for position, name in enumerate(class_names):
         if mapping is not None:
-            attempts = [index.reference(mapping[name])]
-        else:
-            attempts = []
-            if predicate:
-                attempts.append(index.literal(predicate, name) or index.literal(predicate, str(position)))
-            wnid = wnids[position] if wnids else (name if WNID.match(name) else None)
-            if wnid:
-                attempts.append(index.by_wnid.get(wnid, set()))
-            attempts.append(index.literal(str(KGNET.className), name))
-            attempts.append(index.by_name.get(normalise_name(name), set()))
+            entry = mapping[name]
+            found = index.reference(entry.node)
+            if len(found) == 1:
+                bound.append(next(iter(found)))
+            elif not found:
+                close = index.close_references(entry.node)
+                hint = f" (close: {', '.join(close)})" if close else ""
+                unmapped.append(f"{_at(mapping_file, entry.line)}: {name!r} -> {entry.node!r} is no node of "
+                                f"{source}{hint}")
+            else:
+                options = "; ".join(index.describe(i) for i in sorted(found)[:4])
+                ambiguous.append(f"{_at(mapping_file, entry.line)}: {name!r} -> {entry.node!r} matches "
+                                 f"{len(found)} nodes: {options}")
+            continue
+        attempts = []
+        if predicate:
+            attempts.append(index.literal(predicate, name) or index.literal(predicate, str(position)))
+        wnid = wnids[position] if wnids else (name if WNID.match(name) else None)
+        if wnid:
+            attempts.append(index.by_wnid.get(wnid, set()))
+        attempts.append(index.literal(str(KGNET.className), name))
+        attempts.append(index.by_name.get(normalise_name(name), set()))
         found = next((a for a in attempts if a), set())
         if len(found) == 1:
             bound.append(next(iter(found)))
@@ -148,26 +226,48 @@ def bind_classes(
         else:
             options = "; ".join(index.describe(i) for i in sorted(found)[:4])
             ambiguous.append(f"{name!r} matches {len(found)} nodes: {options}")
-    clashes = _shared_nodes(class_names, bound) if not (unmapped or ambiguous) else []
+    clashes = (_shared_nodes(kg, class_names, bound, mapping_file, mapping)
+               if not (unmapped or ambiguous) else [])
     if unmapped or ambiguous or clashes:
         lines = [f"cannot bind the dataset's classes to nodes of {source}:"]
-        if unmapped:
-            lines.append(f"  no node for {len(unmapped)} classes: " + ", ".join(unmapped))
-        lines += [f"  ambiguous: {a}" for a in ambiguous]
-        lines += [f"  {c}" for c in clashes]
-        lines.append(
-            "  fix: give a class mapping file (knowledge.class_map: 'class name: node IRI' per line), "
-            "or add labels / kgnet:className literals to the ontology"
-        )
+        if mapping is not None:
+            lines += [f"  {u}" for u in unmapped] + [f"  ambiguous: {a}" for a in ambiguous]
+            lines += [f"  {c}" for c in clashes]
+            lines.append(
+                f"  fix: correct these lines of {mapping_file}; give each class its own node by full IRI, "
+                "CURIE, wnid or label"
+            )
+        else:
+            if unmapped:
+                lines.append(f"  no node for {len(unmapped)} classes: " + ", ".join(unmapped))
+            lines += [f"  ambiguous: {a}" for a in ambiguous]
+            lines += [f"  {c}" for c in clashes]
+            lines.append(
+                "  fix: give a class mapping file (knowledge.class_map: 'class name: node IRI' per line), "
+                "or add labels / kgnet:className literals to the ontology"
+            )
         raise ClassMappingError("\n".join(lines))
-    return kg.with_classes(list(class_names), bound)
+    result = kg.with_classes(list(class_names), bound)
+    result.warnings = [*kg.warnings, *warnings]  # a new list: the unbound graph keeps its own
+    return result
 
 
-def _shared_nodes(class_names: Sequence[str], bound: list[int]) -> list[str]:
+def _shared_nodes(
+    kg: KnowledgeGraph,
+    class_names: Sequence[str],
+    bound: list[int],
+    mapping_file: str | Path | None,
+    mapping: dict[str, MappingEntry] | None,
+) -> list[str]:
     first: dict[int, str] = {}
     clashes = []
     for name, node in zip(class_names, bound):
         if node in first:
-            clashes.append(f"classes {first[node]!r} and {name!r} bind to the same node")
+            other = first[node]
+            if mapping is not None:
+                where = _at(mapping_file, mapping[other].line, mapping[name].line)
+                clashes.append(f"{where}: classes {other!r} and {name!r} both map to <{kg.node_iris[node]}>")
+            else:
+                clashes.append(f"classes {other!r} and {name!r} bind to the same node <{kg.node_iris[node]}>")
         first.setdefault(node, name)
     return clashes

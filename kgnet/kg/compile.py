@@ -308,6 +308,7 @@ class _Compiler:
                 f"{self.ignored['unsupported_class_expression']} OWL class expressions kgnet does not "
                 "read (complementOf, oneOf, property chains...) were skipped"
             )
+        self.warnings += hierarchy_cycle_warnings([str(n) for n in nodes], hierarchy_index)
         names_r = _relation_names(self.graph, relation_iris)
         return KnowledgeGraph(
             node_iris=[str(n) for n in nodes],
@@ -323,6 +324,61 @@ class _Compiler:
             warnings=list(self.warnings),
             stats={"triples": len(self.graph), **{f"ignored_{k}": v for k, v in sorted(self.ignored.items())}},
         )
+
+
+def _listed(iris: list[str], most: int = 6) -> str:
+    shown = ", ".join(f"<{iri}>" for iri in iris[:most])
+    return shown + (f" and {len(iris) - most} more" if len(iris) > most else "")
+
+
+def hierarchy_cycle_warnings(node_iris: list[str], hierarchy_index: torch.Tensor, most: int = 5) -> list[str]:
+    """Warnings naming the nodes of subclass cycles and self-loops in the child -> parent links.
+
+    Both are legal RDF (A ⊑ B ⊑ A just says A ≡ B) and compile fine, but a cycle usually
+    means a reversed triple, and the hierarchy-aware metrics then treat its members as one
+    node, so mistakes among them and below them count for little.
+    """
+    if hierarchy_index.numel() == 0:
+        return []
+    import networkx as nx
+
+    child, parent = hierarchy_index
+    warnings = []
+    loops = sorted({node_iris[c] for c in child[child == parent].tolist()})
+    if loops:
+        warnings.append(
+            f"{len(loops)} class(es) declared a subclass (or type, or skos:broader) of itself: {_listed(loops)}; "
+            "the hierarchy metrics ignore these links, but they are usually a typo"
+        )
+    child, parent = child[child != parent], parent[child != parent]
+    # Peel off every node without a remaining parent or child: on a DAG (the usual case, full
+    # WordNet included) nothing is left after a few vectorised passes; what is left holds the
+    # cycles, which networkx then separates on that small remainder.
+    alive = torch.ones(len(node_iris), dtype=torch.bool)
+    while True:
+        live = alive[child] & alive[parent]
+        has_parent = torch.zeros_like(alive)
+        has_parent[child[live]] = True
+        has_child = torch.zeros_like(alive)
+        has_child[parent[live]] = True
+        keep = alive & has_parent & has_child
+        if torch.equal(keep, alive):
+            break
+        alive = keep
+    live = alive[child] & alive[parent]
+    links = nx.DiGraph(zip(child[live].tolist(), parent[live].tolist()))
+    cycles = sorted(sorted(node_iris[n] for n in component)
+                    for component in nx.strongly_connected_components(links) if len(component) > 1)
+    if cycles:
+        listed = "; ".join(_listed(cycle) for cycle in cycles[:most])
+        more = f"; and {len(cycles) - most} more" if len(cycles) > most else ""
+        warnings.append(
+            f"the class hierarchy (rdfs:subClassOf, rdf:type, skos:broader) has {len(cycles)} cycle(s), "
+            f"each a set of nodes that are one another's ancestors: {listed}{more}. The hierarchy metrics "
+            "(mistake_severity, hdist@k) treat each cycle as one node, so they mean little for classes "
+            "in or below it; reverse or remove the link that closes the cycle"
+        )
+    return warnings
 
 
 def compile_graph(graph: Graph) -> KnowledgeGraph:

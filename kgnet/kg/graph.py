@@ -125,6 +125,8 @@ class KnowledgeGraph:
         """
         if self.class_index.numel() == 0:
             raise ValueError("bind the dataset's classes first (with_classes)")
+        if hops < 0:
+            raise ValueError(f"hops must be >= 0, got {hops}")
         keep = torch.zeros(self.num_nodes, dtype=torch.bool)
         keep[self.class_index] = True
         src, dst = self.edge_index

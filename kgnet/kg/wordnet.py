@@ -467,7 +467,7 @@ def export_ontology(
         body = _all_noun_triples()
     else:
         if dataset is not None:
-            from kgnet.datasets import load_card
+            from kgnet.data.cards import load_card
 
             card = load_card(dataset)
             title = card.name

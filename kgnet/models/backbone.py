@@ -1,10 +1,14 @@
-"""Any timm model as a source of visual tokens, the queries of knowledge infusion.
+"""Any timm model as the image side of kgnet: visual tokens for infusion, its own pooling for the head.
 
 kgnet never special-cases an architecture: it builds the model with
 `timm.create_model(name, num_classes=0, ...)` and reads only timm's common interface
-(`forward_features`, `num_features`, `num_prefix_tokens`, `patch_embed.grid_size`,
-`feature_info`, `pretrained_cfg["first_conv"]`). What a model accepts is read from its
-constructor's signature, so a keyword reaches only models that declare it.
+(`forward_features`, `forward_head(pre_logits=True)`, `num_features`, `head_hidden_size`,
+`num_prefix_tokens`, `patch_embed.grid_size`, `feature_info`, `pretrained_cfg["first_conv"]`).
+`forward_features` gives the feature map or token sequence whose tokens knowledge is fused
+into; `pool` is the model's own `forward_head(pre_logits=True)`, so whatever the architecture
+does between its features and its classifier (a ResNet's average pool, ConvNeXt's pool and
+head norm, a ViT's class-token pooling and fc_norm) is kept. What a model accepts is read from
+its constructor's signature, so a keyword reaches only models that declare it.
 
 The small-input option, for 28-32 px images (Fashion-MNIST, CIFAR), is the one documented
 exception to "take timm's defaults". An ImageNet model reduces 28 px to a 1x1 map (one token,
@@ -106,12 +110,14 @@ def timm_kwargs(
 
 
 class Backbone(nn.Module):
-    """A timm model whose last feature map (or patch tokens) becomes visual tokens [B, T, C].
+    """A timm model as kgnet reads it: features, their tokens, and the model's own pooling.
 
     Attributes:
         model: the timm model, created with `num_classes=0`.
-        num_features: C, the width of the tokens.
-        num_prefix_tokens: class/register tokens a ViT puts before its patch tokens (dropped).
+        num_features: C, the width of the feature tokens.
+        pooled_features: D, the width of `pool`'s output (timm's `head_hidden_size`, which
+            differs from C where the head has its own layers, e.g. MobileNetV3's conv_head).
+        num_prefix_tokens: class/register tokens a ViT puts before its patch tokens.
         output_fmt: layout of 4-D feature maps, "NCHW" or (Swin) "NHWC".
     """
 
@@ -130,7 +136,7 @@ class Backbone(nn.Module):
 
         Args:
             name: Any timm model name, e.g. "resnet18", "vit_tiny_patch16_224".
-            pretrained: Load timm's pretrained weights (downloads them unless cached).
+            pretrained: Load timm's pretrained weights (from timm's cache, else downloaded).
             in_chans: Image channels; timm adapts pretrained first-layer weights.
             img_size: Image side length (needed by ViTs with `small_input`).
             small_input: Keep several tokens for 28-32 px images (see the module doc).
@@ -149,6 +155,7 @@ class Backbone(nn.Module):
         if reduce_stem:
             self._reduce_stem_stride()
         self.num_features = int(self.model.num_features)
+        self.pooled_features = int(getattr(self.model, "head_hidden_size", None) or self.num_features)
         self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0) or 0)
         self.output_fmt = str(getattr(self.model, "output_fmt", "NCHW"))
         self.timm_kwargs = kwargs
@@ -167,28 +174,43 @@ class Backbone(nn.Module):
         """timm's list of stages: `module` name, `num_chs` and `reduction` of each."""
         return list(getattr(self.model, "feature_info", []))
 
-    def split_tokens(self, features: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """Visual tokens [B, T, C] and their (H, W) grid from a feature map or token sequence.
+    @property
+    def pools_prefix_tokens(self) -> bool:
+        """Whether the head reads only the prefix tokens (a ViT with timm's `global_pool="token"`)."""
+        return self.num_prefix_tokens > 0 and getattr(self.model, "global_pool", None) == "token"
 
-        A 4-D map is flattened row by row; a token sequence loses its prefix tokens.
-        """
+    def forward_features(self, images: Tensor) -> Tensor:
+        """timm's `forward_features`: a feature map [B, C, H, W] (or NHWC) or tokens [B, P + T, C]."""
+        return self.model.forward_features(images)
+
+    def pool(self, features: Tensor) -> Tensor:
+        """[B, D] the model's own pooling and head norm (`forward_head(pre_logits=True)`)."""
+        return self.model.forward_head(features, pre_logits=True)
+
+    def to_tokens(self, features: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """All tokens [B, P + T, C] of a feature map or token sequence (prefix tokens first), and
+        the (H, W) grid of the T spatial ones. A 4-D map is flattened row by row."""
         if features.ndim == 4:
             if self.output_fmt == "NHWC":
                 _, h, w, _ = features.shape
                 return features.flatten(1, 2), (h, w)
             _, _, h, w = features.shape
             return features.flatten(2).transpose(1, 2), (h, w)
-        tokens = features[:, self.num_prefix_tokens:]
-        return tokens, self._grid(tokens.shape[1])
+        return features, self._grid(features.shape[1] - self.num_prefix_tokens)
 
-    def merge_tokens(self, features: Tensor, tokens: Tensor) -> Tensor:
-        """`features` (as `split_tokens` read them) with its tokens replaced by `tokens`."""
+    def from_tokens(self, features: Tensor, tokens: Tensor) -> Tensor:
+        """`features` (as `to_tokens` read them) with its tokens replaced by `tokens`."""
         if features.ndim == 4:
             if self.output_fmt == "NHWC":
                 return tokens.reshape(features.shape)
             b, c, h, w = features.shape
             return tokens.transpose(1, 2).reshape(b, c, h, w)
-        return torch.cat([features[:, : self.num_prefix_tokens], tokens], dim=1)
+        return tokens
+
+    def split_tokens(self, features: Tensor) -> tuple[Tensor, tuple[int, int]]:
+        """The spatial tokens [B, T, C] alone (prefix tokens dropped) and their (H, W) grid."""
+        tokens, grid = self.to_tokens(features)
+        return tokens[:, self.num_prefix_tokens:] if features.ndim == 3 else tokens, grid
 
     def _grid(self, num_tokens: int) -> tuple[int, int]:
         grid = getattr(getattr(self.model, "patch_embed", None), "grid_size", None)
@@ -197,9 +219,9 @@ class Backbone(nn.Module):
         side = math.isqrt(num_tokens)
         return (side, side) if side * side == num_tokens else (num_tokens, 1)
 
-    def forward(self, images: Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """Visual tokens [B, T, C] of `images` [B, in_chans, H, W], and their (H, W) grid."""
-        return self.split_tokens(self.model.forward_features(images))
+    def forward(self, images: Tensor) -> Tensor:
+        """The same as `forward_features`."""
+        return self.forward_features(images)
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, num_features={self.num_features}, kwargs={self.timm_kwargs}"

@@ -110,7 +110,7 @@ def create_model(
             output_stride=mc.output_stride,
             patch_size=mc.patch_size,
         )
-        head = MLPHead(in_dim=backbone.num_features, embed_dim=mc.embed_dim, num_classes=num_classes,
+        head = MLPHead(in_dim=backbone.pooled_features, embed_dim=mc.embed_dim, num_classes=num_classes,
                        dropout=mc.dropout)
         stages: dict[int, int] = {}
         knowledge = None

@@ -19,6 +19,13 @@ For faithfulness checks a block can hide knowledge tokens from its keys: inside
 remaining weights renormalise over the other tokens as if the masked nodes were absent; with
 every token masked nothing is attended (the weights are all zero and the attention adds only
 the output projection's bias).
+
+Experimental (issue 13, not used by `create_model`): with `groups=G` the block first pools the
+N knowledge tokens into G concept groups, `C = softmax(Q_g (W_g H)^T) H` with G learned
+queries, and the visual tokens attend over those G groups instead, so the per-image cost no
+longer grows with N (the pooling is done once per forward, whatever the batch). The attention
+it returns is then over the groups, [B, heads, T, G]; `group_assignment` [G, N] of the last
+forward maps it back to nodes. Masked keys are hidden from the pooling.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ class InfusionBlock(nn.Module):
     """Cross-attention from visual tokens to knowledge tokens, then an MLP; both residual."""
 
     def __init__(
-        self, *, token_dim: int, node_dim: int, attn_dim: int = 64, heads: int = 4, dropout: float = 0.1
+        self, *, token_dim: int, node_dim: int, attn_dim: int = 64, heads: int = 4, dropout: float = 0.1,
+        groups: int | None = None,
     ) -> None:
         """Args:
             token_dim: C, the width of the visual tokens (kept: the block's output has it too).
@@ -43,6 +51,8 @@ class InfusionBlock(nn.Module):
                 MLP's hidden layer.
             heads: Attention heads; must divide `attn_dim`.
             dropout: Dropout on the attention output and inside the MLP.
+            groups: Experimental: pool the knowledge tokens into this many concept groups
+                first (see the module docstring); None attends over every token.
         """
         super().__init__()
         if attn_dim % heads:
@@ -60,6 +70,22 @@ class InfusionBlock(nn.Module):
         )
         #: Positions (along the knowledge-token axis) hidden from the keys; set by `masking_keys`.
         self.masked_keys: Tensor | None = None
+        self.groups = groups
+        if groups:
+            self.group_queries = nn.Parameter(torch.randn(groups, attn_dim) * attn_dim**-0.5)
+            self.group_key = nn.Linear(node_dim, attn_dim)
+            #: [G, N] how the last forward pooled the knowledge tokens into groups.
+            self.group_assignment: Tensor | None = None
+
+    def _pool(self, nodes: Tensor) -> Tensor:
+        """[G, d] concept groups of the knowledge tokens `nodes` [N, d]."""
+        logits = self.group_queries @ self.group_key(nodes).T * self.group_queries.shape[1] ** -0.5
+        if self.masked_keys is not None:
+            hidden = torch.zeros(nodes.shape[0], dtype=torch.bool, device=logits.device)
+            hidden[self.masked_keys.to(logits.device)] = True
+            logits = logits.masked_fill(hidden, torch.finfo(logits.dtype).min)
+        self.group_assignment = torch.softmax(logits, dim=-1)
+        return self.group_assignment @ nodes
 
     def forward(self, tokens: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor]:
         """Fuse `nodes` [N, d] into `tokens` [B, T, C].
@@ -69,6 +95,9 @@ class InfusionBlock(nn.Module):
             are all zero when `masked_keys` hides every token).
         """
         b, t, _ = tokens.shape
+        pooled = bool(self.groups)
+        if pooled:
+            nodes = self._pool(nodes)
         n = nodes.shape[0]
         # heads lead, batch and tokens merged: a few large matmuls instead of B * heads tiny ones
         q = self.query(self.norm(tokens)).view(b * t, self.heads, self.head_dim).transpose(0, 1)
@@ -76,7 +105,7 @@ class InfusionBlock(nn.Module):
         k, v = self.key_value(nodes).view(n, 2, self.heads, self.head_dim).permute(1, 2, 0, 3)
         # explicit softmax (not scaled_dot_product_attention): the weights are an output
         logits = q @ k.transpose(-2, -1)
-        if self.masked_keys is None:
+        if self.masked_keys is None or pooled:
             weights = torch.softmax(logits, dim=-1)
         else:
             hidden = torch.zeros(n, dtype=torch.bool, device=logits.device)
@@ -92,7 +121,7 @@ class InfusionBlock(nn.Module):
         return tokens, attention
 
     def extra_repr(self) -> str:
-        return f"heads={self.heads}, head_dim={self.head_dim}"
+        return f"heads={self.heads}, head_dim={self.head_dim}" + (f", groups={self.groups}" if self.groups else "")
 
 
 @contextlib.contextmanager

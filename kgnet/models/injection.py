@@ -29,9 +29,10 @@ class KnowledgeInjection(nn.Module):
     """Knowledge encoder + infusion blocks + prototype head over a fixed graph view.
 
     Buffers (not saved in the state dict: they are rebuilt from the graph): `text_features`
-    [n, D] (zero where the scales forbid reading), `text_mask` [n], `edge_index` [2, E],
-    `edge_type` [E], `class_index` [K] and `token_index` [t] (local ids), `node_ids` [n]
-    (each local node's id in the full graph). `node_labels` names the local nodes.
+    [n, D] (zero where the scales forbid reading), `text_mask` [n], `class_index` [K] and
+    `token_index` [t] (local ids), `node_ids` [n] (each local node's id in the full graph); the
+    edges are compiled into the encoder's `graph` (`RelationalGraph`). `node_labels` names the
+    local nodes.
     """
 
     def __init__(
@@ -73,10 +74,10 @@ class KnowledgeInjection(nn.Module):
         else:
             self.register_buffer("text_features", None, persistent=False)
         self.register_buffer("text_mask", view.text_mask.clone(), persistent=False)
-        self.register_buffer("edge_index", graph.edge_index.clone(), persistent=False)
-        self.register_buffer("edge_type", graph.edge_type.clone(), persistent=False)
         self.register_buffer("class_index", graph.class_index.clone(), persistent=False)
         self.register_buffer("token_index", view.token_index.clone(), persistent=False)
+        # token_index is sorted and unique, so as many tokens as nodes means every node in order
+        self.every_node_is_token = len(view.token_index) == graph.num_nodes
         self.register_buffer("node_ids", view.node_ids.clone(), persistent=False)
         self.node_labels = list(graph.node_labels)
         self.encoder = KnowledgeEncoder(
@@ -84,6 +85,8 @@ class KnowledgeInjection(nn.Module):
             dim=dim,
             text_dim=self.text_features.shape[1] if reads_text else None,
             num_relations=graph.num_relations if view.message_passing else None,
+            edge_index=graph.edge_index if view.message_passing else None,
+            edge_type=graph.edge_type if view.message_passing else None,
             num_layers=rgcn_layers,
             num_bases=rgcn_bases,
             dropout=dropout,
@@ -96,12 +99,8 @@ class KnowledgeInjection(nn.Module):
         self.prototype = PrototypeHead()
         self._cache: tuple[tuple, Tensor] | None = None
 
-    @property
-    def message_passing(self) -> bool:
-        return self.encoder.layers[0].message_passing if len(self.encoder.layers) else False
-
     def _encode(self) -> Tensor:
-        return self.encoder(self.text_features, self.text_mask, self.edge_index, self.edge_type)
+        return self.encoder(self.text_features, self.text_mask)
 
     def _weights_key(self) -> tuple:
         tensors = [*self.encoder.parameters(), *self.buffers()]
@@ -121,13 +120,18 @@ class KnowledgeInjection(nn.Module):
                 self._cache = (key, self._encode())
         return self._cache[1]
 
+    def token_embeddings(self, nodes: Tensor) -> Tensor:
+        """The knowledge tokens' rows [t, dim] of the node embeddings `nodes` [n, dim].
+
+        With the `wide` scale every node is a token: `nodes` itself, without the gather (and
+        its scatter in backward).
+        """
+        return nodes if self.every_node_is_token else nodes[self.token_index]
+
     @property
     def cached(self) -> bool:
         """Whether eval-mode node embeddings are cached now."""
         return self._cache is not None
-
-    def clear_cache(self) -> None:
-        self._cache = None
 
     def train(self, mode: bool = True) -> "KnowledgeInjection":
         self._cache = None
@@ -148,5 +152,6 @@ class KnowledgeInjection(nn.Module):
         return position
 
     def extra_repr(self) -> str:
+        graph = self.encoder.graph
         return (f"nodes={len(self.node_ids)}, tokens={len(self.token_index)}, classes={len(self.class_index)}, "
-                f"edges={self.edge_index.shape[1]}, text_nodes={int(self.text_mask.sum())}")
+                f"edges={graph.num_edges if graph is not None else 0}, text_nodes={int(self.text_mask.sum())}")

@@ -3,7 +3,8 @@ r"""The knowledge encoder: node embeddings from node text, learned embeddings an
 Each node starts from its encoded text (knowledge scale 1, where the scales allow it) plus a
 learned embedding, then passes through a stack of relational graph convolutions (R-GCN,
 Schlichtkrull et al., https://arxiv.org/abs/1703.06103) with basis decomposition, one weight
-set per relation and its inverse:
+set per relation and its inverse (`kgnet.models.relational_conv`: PyG's `RGCNConv` operator,
+computed without a per-relation loop over the edges):
 
 .. math::
     \mathbf{h}_i' = \mathbf{h}_i + \mathrm{Dropout}\Big(\mathrm{GELU}\Big(\mathbf{W}_0
@@ -13,18 +14,16 @@ set per relation and its inverse:
 
 Without message passing (scale `relation` off) the convolution is replaced by a per-node
 linear map of the same width, so the encoder keeps its depth but reads no edge. It is
-trained end to end with the backbone.
+trained end to end with the backbone. The graph is compiled once into index buffers
+(`RelationalGraph`), so a forward pass costs the same whatever the batch and never syncs the host.
 """
 
 from __future__ import annotations
 
-import warnings
-
+import torch
 from torch import Tensor, nn
 
-with warnings.catch_warnings():  # PyG scripts a few helpers at import time; torch deprecates that
-    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
-    from torch_geometric.nn import RGCNConv
+from kgnet.models.relational_conv import RelationalConv, RelationalGraph
 
 
 class NodeInput(nn.Module):
@@ -78,17 +77,17 @@ class RelationalLayer(nn.Module):
             self.conv: nn.Module = nn.Linear(dim, dim)
         else:
             num_relations = max(1, num_relations)
-            self.conv = RGCNConv(dim, dim, num_relations, num_bases=min(num_bases, num_relations))
+            self.conv = RelationalConv(dim, dim, num_relations, num_bases=min(num_bases, num_relations))
         self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
 
     @property
     def message_passing(self) -> bool:
-        return isinstance(self.conv, RGCNConv)
+        return isinstance(self.conv, RelationalConv)
 
-    def forward(self, h: Tensor, edge_index: Tensor, edge_type: Tensor) -> Tensor:
+    def forward(self, h: Tensor, graph: RelationalGraph | None) -> Tensor:
         x = self.norm(h)
-        x = self.conv(x, edge_index, edge_type) if self.message_passing else self.conv(x)
+        x = self.conv(x, graph) if self.message_passing else self.conv(x)
         return h + self.drop(self.act(x))
 
 
@@ -102,6 +101,8 @@ class KnowledgeEncoder(nn.Module):
         dim: int,
         text_dim: int | None,
         num_relations: int | None,
+        edge_index: Tensor | None = None,
+        edge_type: Tensor | None = None,
         num_layers: int = 2,
         num_bases: int = 8,
         dropout: float = 0.1,
@@ -111,30 +112,34 @@ class KnowledgeEncoder(nn.Module):
             dim: Embedding width.
             text_dim: Width of the text features; None when no node's text is read.
             num_relations: Relation ids including inverses; None = no message passing.
+            edge_index: [2, E] edges among the nodes (with message passing; None = no edges).
+            edge_type: [E] relation ids of the edges.
             num_layers: Relational layers.
             num_bases: Basis matrices shared by the relation weights.
             dropout: Dropout on each layer's update.
         """
         super().__init__()
         self.input = NodeInput(num_nodes=num_nodes, dim=dim, text_dim=text_dim)
+        self.graph: RelationalGraph | None = None
+        if num_relations is not None:
+            if edge_index is None:
+                edge_index, edge_type = torch.empty(2, 0, dtype=torch.long), torch.empty(0, dtype=torch.long)
+            self.graph = RelationalGraph(edge_index, edge_type, num_nodes=num_nodes,
+                                         num_relations=max(1, num_relations))
         self.layers = nn.ModuleList(
             RelationalLayer(dim=dim, num_relations=num_relations, num_bases=num_bases, dropout=dropout)
             for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(dim)
 
-    def forward(
-        self, text_features: Tensor | None, text_mask: Tensor | None, edge_index: Tensor, edge_type: Tensor
-    ) -> Tensor:
+    def forward(self, text_features: Tensor | None, text_mask: Tensor | None) -> Tensor:
         """Node embeddings [num_nodes, dim].
 
         Args:
             text_features: [num_nodes, text_dim], or None when no text is read.
             text_mask: [num_nodes] bool, which nodes' text is read.
-            edge_index: [2, E] edges among the nodes (read only with message passing).
-            edge_type: [E] relation ids.
         """
         h = self.input(text_features, text_mask)
         for layer in self.layers:
-            h = layer(h, edge_index, edge_type)
+            h = layer(h, self.graph)
         return self.norm(h)

@@ -1,20 +1,31 @@
-"""`KgnetModel`: backbone -> (knowledge infusion) -> mean pooling -> heads, and what it returns.
+"""`KgnetModel`: backbone -> (knowledge infusion) -> the backbone's pooling -> heads, and what it returns.
 
 One class serves both sides of every comparison. The baseline is `KgnetModel` without a
-`knowledge` module: timm backbone, mean of the visual tokens, `MLPHead`. The
+`knowledge` module: the timm backbone, its own pooling and head norm, and `MLPHead`. The
 knowledge-injected model adds `knowledge` (a `KnowledgeInjection`) and nothing else, so
 parameters split cleanly into backbone / knowledge / head, and with every scale off the two
 are the same architecture, parameter for parameter.
 
+It follows timm's model contract: `forward_features(images)` gives the backbone's features
+(feature map or token sequence, in the backbone's layout) with the knowledge fused in, and
+`forward_head(features, pre_logits=False)` the logits, or with `pre_logits=True` the image
+embedding z. `forward` does both and returns a `KgnetOutput` with what training and
+explanations read besides the logits.
+
 Forward with knowledge (`kgnet.models.scales` says what each scale changes):
 
 1. node embeddings H [n, d] from the knowledge encoder (cached in eval mode);
-2. the backbone's visual tokens V [B, T, C]; an earlier stage listed in
-   `knowledge.early_infusion_stages` is fused on the way (a forward hook replaces that
-   stage's output by its fused tokens, so the later stages see the knowledge);
-3. V' = InfusionBlock(V, H[token nodes]), pooled by the mean over tokens;
-4. z and the MLP logits from `MLPHead`; prototype logits s cos(z, H[class nodes]);
-   logits = (1 - w) MLP + w prototype, w = `knowledge.prototype_weight`.
+2. the backbone's features; an earlier stage listed in `knowledge.early_infusion_stages` is
+   fused on the way (a forward hook replaces that stage's output by its fused tokens, so the
+   later stages see the knowledge);
+3. every token of the last features (a ViT's class token too, as its head reads it) becomes
+   V' = InfusionBlock(V, H[token nodes]);
+4. the backbone's own pooling of V' (`Backbone.pool`), then z and the MLP logits from
+   `MLPHead`; prototype logits s cos(z, H[class nodes]); logits = (1 - w) MLP + w prototype,
+   w = `knowledge.prototype_weight`.
+
+The head is the one place a different classifier plugs in (e.g. class scores computed from
+concept activations): `_head` receives the fused features and the node embeddings.
 """
 
 from __future__ import annotations
@@ -37,12 +48,12 @@ class KgnetOutput(NamedTuple):
         embedding: [B, d] the image embedding z (what the alignment loss aligns).
         mlp_logits: [B, K] the MLP head's logits.
         prototype_logits: [B, K] scaled cosine of z with the class nodes; None for the baseline.
-        attention: [B, heads, T, t] last-stage attention of the T visual tokens over the t
-            knowledge tokens (`model.token_node_ids` names them); None for the baseline.
+        attention: [B, heads, T, t] last-stage attention of the T spatial tokens (a ViT's
+            prefix tokens attend too, but have no place on the grid) over the t knowledge
+            tokens (`model.token_node_ids` names them); None for the baseline.
         node_embeddings: [t, d] the knowledge tokens' embeddings; None for the baseline.
         class_embeddings: [K, d] the class nodes' embeddings (the prototypes, and the targets
-            of the alignment loss: reuse them rather than calling `class_embeddings()`, which
-            runs the encoder again in training mode); None for the baseline.
+            of the alignment loss); None for the baseline.
         token_grid: (H, W) of the T visual tokens (T = H * W), for drawing attention maps.
         stage_attention: earlier stage -> its attention [B, heads, T_s, t].
     """
@@ -95,6 +106,11 @@ class KgnetModel(nn.Module):
         return self.head.classifier.out_features
 
     @property
+    def embed_dim(self) -> int:
+        """Width of the image embedding z."""
+        return self.head.embed.out_features
+
+    @property
     def token_node_ids(self) -> Tensor | None:
         """[t] full-graph id of each knowledge token (the attention's last axis)."""
         if self.knowledge is None:
@@ -108,43 +124,68 @@ class KgnetModel(nn.Module):
             return None
         return [self.knowledge.node_labels[i] for i in self.knowledge.token_index.tolist()]
 
+    def _infuse(self, block, features: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor, tuple[int, int]]:
+        """`features` with every token fused by `block`; the spatial tokens' attention and grid."""
+        tokens, grid = self.backbone.to_tokens(features)
+        fused, attention = block(tokens, nodes)
+        prefix = self.backbone.num_prefix_tokens if features.ndim == 3 else 0
+        return self.backbone.from_tokens(features, fused), attention[:, :, prefix:], grid
+
     def _infuse_stage(self, stage: int, module: nn.Module, args: Any, output: Tensor) -> Tensor | None:
         if self._stage_nodes is None:  # the backbone run on its own, outside `forward`
             return None
-        tokens, _ = self.backbone.split_tokens(output)
-        fused, attention = self.knowledge.stage_infusion[str(stage)](tokens, self._stage_nodes)
+        fused, attention, _ = self._infuse(self.knowledge.stage_infusion[str(stage)], output, self._stage_nodes)
         self._stage_attention[stage] = attention
-        return self.backbone.merge_tokens(output, fused)
+        return fused
 
-    def forward(self, images: Tensor) -> KgnetOutput:
-        """Classify `images` [B, in_chans, H, W]; see `KgnetOutput`."""
+    def _node_embeddings(self) -> Tensor | None:
+        return self.knowledge.node_embeddings() if self.knowledge is not None else None
+
+    def _features(self, images: Tensor, nodes: Tensor | None):
+        """Fused features, the last stage's attention and grid, and the earlier stages' attention."""
         if self.knowledge is None:
-            tokens, grid = self.backbone(images)
-            embedding, logits = self.head(tokens.mean(dim=1))
-            return KgnetOutput(logits=logits, embedding=embedding, mlp_logits=logits, prototype_logits=None,
-                               attention=None, node_embeddings=None, class_embeddings=None, token_grid=grid,
-                               stage_attention={})
-        nodes = self.knowledge.node_embeddings()
-        token_nodes = nodes[self.knowledge.token_index]
+            features = self.backbone.forward_features(images)
+            return features, None, self.backbone.to_tokens(features)[1], {}
+        token_nodes = self.knowledge.token_embeddings(nodes)
         self._stage_nodes, self._stage_attention = token_nodes, {}
         try:
-            tokens, grid = self.backbone(images)
+            features = self.backbone.forward_features(images)
         finally:
             self._stage_nodes, stage_attention = None, self._stage_attention
             self._stage_attention = {}
-        fused, attention = self.knowledge.infusion(tokens, token_nodes)
-        embedding, mlp_logits = self.head(fused.mean(dim=1))
-        class_nodes = nodes[self.knowledge.class_index]
-        prototype_logits = self.knowledge.prototype(embedding, class_nodes)
+        features, attention, grid = self._infuse(self.knowledge.infusion, features, token_nodes)
+        return features, attention, grid, stage_attention
+
+    def _head(self, features: Tensor, nodes: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """The image embedding z, the logits, the MLP logits and the prototype logits (or None)."""
+        embedding, mlp_logits = self.head(self.backbone.pool(features))
+        if self.knowledge is None:
+            return embedding, mlp_logits, mlp_logits, None
+        prototype_logits = self.knowledge.prototype(embedding, nodes[self.knowledge.class_index])
         w = self.prototype_weight
         logits = mlp_logits if w == 0 else prototype_logits if w == 1 else (1 - w) * mlp_logits + w * prototype_logits
-        return KgnetOutput(logits=logits, embedding=embedding, mlp_logits=mlp_logits,
-                           prototype_logits=prototype_logits, attention=attention, node_embeddings=token_nodes,
-                           class_embeddings=class_nodes, token_grid=grid, stage_attention=stage_attention)
+        return embedding, logits, mlp_logits, prototype_logits
 
-    def class_embeddings(self) -> Tensor:
-        """[K, d] the class nodes' embeddings, with gradients in training mode (for alignment)."""
-        return self._require_knowledge().node_embeddings()[self.knowledge.class_index]
+    def forward_features(self, images: Tensor) -> Tensor:
+        """The backbone's features of `images` with the knowledge fused in (timm's contract)."""
+        return self._features(images, self._node_embeddings())[0]
+
+    def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
+        """Logits [B, K] from `forward_features`' output, or with `pre_logits` the embedding z [B, d]."""
+        embedding, logits, _, _ = self._head(features, self._node_embeddings())
+        return embedding if pre_logits else logits
+
+    def forward(self, images: Tensor) -> KgnetOutput:
+        """Classify `images` [B, in_chans, H, W]; see `KgnetOutput`."""
+        nodes = self._node_embeddings()
+        features, attention, grid, stage_attention = self._features(images, nodes)
+        embedding, logits, mlp_logits, prototype_logits = self._head(features, nodes)
+        knows = self.knowledge is not None
+        return KgnetOutput(logits=logits, embedding=embedding, mlp_logits=mlp_logits,
+                           prototype_logits=prototype_logits, attention=attention,
+                           node_embeddings=self.knowledge.token_embeddings(nodes) if knows else None,
+                           class_embeddings=nodes[self.knowledge.class_index] if knows else None,
+                           token_grid=grid, stage_attention=stage_attention)
 
     def prototype_logits(self, embedding: Tensor, node_ids: Tensor | list[int] | None = None) -> Tensor:
         """Score image embeddings [B, d] against any nodes in view, by the prototype head.

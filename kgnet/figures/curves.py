@@ -5,12 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.pyplot as plt  # noqa: E402
-
-from kgnet.atomic import atomic_path  # noqa: E402
+from kgnet.figures import plt, save_png
 
 
 def plot_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path) -> None:
@@ -30,8 +25,7 @@ def plot_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path) ->
     acc_ax.set(title="Validation top-1", xlabel="epoch", ylabel="accuracy (%)")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.lines:
+            ax.legend()
         ax.xaxis.get_major_locator().set_params(integer=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
+    save_png(fig, path)

@@ -1,0 +1,196 @@
+"""Scoring a model on a split: one inference pass, then every number metrics.json holds.
+
+`predict` runs a model over a split once (under torchrun each process its contiguous share,
+gathered to every process); `score_predictions` turns the logits, embeddings and labels into
+the numbers; `score` is both. Training calls it on the models it holds in memory and
+`python -m kgnet.evaluate` on models loaded from their releases, so a number means the same
+wherever it appears and no split is predicted twice for one report.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from kgnet.engine.distributed import DistributedContext, broadcast_buffers, gather_rows, shard
+from kgnet.metrics.classification import generalized_zero_shot, per_class_accuracy, restricted_top1, topk_accuracy
+from kgnet.metrics.embedding import Superclasses
+from kgnet.progress import progress
+
+#: Images per inference batch.
+BATCH_SIZE = 256
+
+
+@dataclass
+class Predictions:
+    """One pass of a model over a split (CPU tensors, in the split's order)."""
+
+    logits: Tensor
+    embeddings: Tensor | None
+    labels: Tensor
+
+
+@dataclass
+class ScoringTask:
+    """What the numbers of a split need besides the predictions.
+
+    Attributes:
+        class_names: The model's outputs, in order.
+        seen: Label indices trained on.
+        unseen: Label indices held out (scored zero-shot).
+        lca_height: [K, K] LCA heights of the class hierarchy (`ClassHierarchy`), for the
+            hierarchy-aware mistakes; None = no hierarchy.
+        superclasses: Each class's parent, for the superclass silhouette; None = none.
+        no_superclass_reason: Why there is no superclass silhouette when `superclasses` is None.
+        silhouettes: Compute the hidden-layer analysis (class and superclass silhouette).
+        seed: Seed of the silhouette's sample.
+    """
+
+    class_names: list[str]
+    seen: list[int]
+    unseen: list[int]
+    lca_height: Tensor | None = None
+    superclasses: Superclasses | None = None
+    no_superclass_reason: str = "no class hierarchy"
+    silhouettes: bool = True
+    seed: int = 0
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset, *, device: torch.device, context: DistributedContext | None = None,
+            embeddings: bool = True, desc: str | None = None, batch_size: int = BATCH_SIZE) -> Predictions:
+    """Logits (and image embeddings z) of every image of `dataset`, in eval mode.
+
+    Under torchrun every process predicts its contiguous share with the primary's buffers
+    (`broadcast_buffers`), and the shares are gathered on the process's device, so every
+    process returns the whole split, scored by the model the primary releases.
+
+    Args:
+        model: A `KgnetModel` (or its DDP wrapper).
+        dataset: The split.
+        device: The process's device.
+        context: Where this process sits among torchrun's; None = alone.
+        embeddings: Also return the image embeddings.
+        desc: Progress display text; None = no display.
+        batch_size: Images per forward pass.
+    """
+    context = context or DistributedContext(device=device)
+    module = model.module if isinstance(model, DistributedDataParallel) else model
+    module.eval()
+    broadcast_buffers(module, context)
+    mine = shard(len(dataset), context)
+    loader = DataLoader(dataset, batch_size=batch_size, sampler=list(mine))
+    logits, vectors, labels = [], [], []
+    for images, targets in progress(loader, desc=desc or "", unit="batch", enabled=desc is not None and context.is_primary):
+        out = module(images.to(device, non_blocking=True))
+        logits.append(out.logits.float())
+        if embeddings:
+            vectors.append(out.embedding.float())
+        labels.append(targets.to(device))
+
+    def rows(parts: list[Tensor], like: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+        local = torch.cat(parts) if parts else torch.zeros((0, *like), dtype=dtype, device=device)
+        return gather_rows(local, context).cpu()
+
+    num_classes = module.num_classes
+    return Predictions(
+        logits=rows(logits, (num_classes,), torch.float32),
+        embeddings=rows(vectors, (module.embed_dim,), torch.float32) if embeddings else None,
+        labels=rows(labels, (), torch.int64),
+    )
+
+
+def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, Any]:
+    """Every number of one variant on one split, from its predictions.
+
+    The settings:
+
+    - `top1`, `top5`, `ece` (15 equal-width bins) and the hierarchy metrics: images of the
+      seen classes, choosing among the seen classes (the closed-set task the model trained on);
+    - `per_class` and `confusion` (rows: true class, columns: predicted class, counts, in
+      `class_names` order): every image, choosing among all classes, so a held-out class shows
+      where its images went; the diagonal over a row's sum is that class's `per_class` entry;
+    - `zero_shot_top1` (among the unseen classes only) and `gzsl_*` (among all classes): only
+      when the split holds images of held-out classes;
+    - with `task.silhouettes`, the class and superclass silhouettes of the image embeddings.
+    """
+    from kgnet.metrics.calibration import expected_calibration_error
+    from kgnet.metrics.embedding import embedding_metrics
+    from kgnet.metrics.hierarchy import hierarchy_metrics
+
+    logits, labels = predictions.logits, predictions.labels.long()
+    unseen = list(task.unseen)
+    num_classes = len(task.class_names)
+    confusion = torch.bincount(labels * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
+    seen_logits = logits.clone()
+    if unseen:
+        seen_logits[:, unseen] = float("-inf")
+    on_seen = torch.isin(labels, torch.tensor(task.seen, dtype=torch.long))
+    metrics: dict[str, Any] = {
+        "top1": topk_accuracy(seen_logits[on_seen], labels[on_seen], 1),
+        "top5": topk_accuracy(seen_logits[on_seen], labels[on_seen], 5),
+        "per_class": per_class_accuracy(logits, labels, task.class_names),
+        "ece": expected_calibration_error(seen_logits[on_seen].softmax(dim=1), labels[on_seen]),
+        "confusion": confusion.view(num_classes, num_classes).tolist(),
+    }
+    if task.lca_height is not None:
+        metrics |= hierarchy_metrics(logits, labels, task.lca_height, allowed=task.seen)
+    if unseen and bool(torch.isin(labels, torch.tensor(unseen, dtype=torch.long)).any()):
+        metrics["zero_shot_top1"] = restricted_top1(logits, labels, unseen)
+        metrics |= generalized_zero_shot(logits, labels, task.seen, unseen)
+    if task.silhouettes and predictions.embeddings is not None:
+        metrics |= embedding_metrics(predictions.embeddings, labels, task.superclasses, seed=task.seed,
+                                     no_superclass_reason=task.no_superclass_reason)
+    return metrics
+
+
+def score(model: nn.Module, dataset, task: ScoringTask, *, split: str, device: torch.device,
+          context: DistributedContext | None = None, desc: str | None = None
+          ) -> tuple[dict[str, Any], Predictions] | None:
+    """Predict `dataset` once and compute every number of `score_predictions`.
+
+    Returns:
+        The numbers (with `<split>_images`) and the predictions they came from; None on every
+        process of a torchrun job but the primary (which alone writes the numbers).
+    """
+    context = context or DistributedContext(device=device)
+    predictions = predict(model, dataset, device=device, context=context, embeddings=task.silhouettes, desc=desc)
+    if not context.is_primary:
+        return None
+    metrics = score_predictions(predictions, task)
+    metrics[f"{split}_images"] = int(len(predictions.labels))
+    return metrics, predictions
+
+
+def metrics_json(metrics: dict[str, Any]) -> str:
+    """metrics.json's text: indented, each list of numbers on one line, nan written as null.
+
+    One line per matrix row keeps a 100-class confusion matrix at 100 lines, and null keeps
+    the file strict JSON that every reader accepts.
+    """
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    def render(value: Any, indent: int) -> str:
+        pad, inner = " " * indent, " " * (indent + 2)
+        if isinstance(value, dict) and value:
+            items = [f"{inner}{json.dumps(k)}: {render(v, indent + 2)}" for k, v in value.items()]
+            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+        if isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+            return "[\n" + ",\n".join(f"{inner}{render(v, indent + 2)}" for v in value) + f"\n{pad}]"
+        return json.dumps(value, ensure_ascii=False)
+
+    return render(clean(metrics), 0) + "\n"

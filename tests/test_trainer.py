@@ -1,0 +1,108 @@
+"""The training loop's options and bookkeeping: `train.amp`, `train.compile`, fused AdamW, and the
+device-side totals that replace a per-step non-finite check (tiny real runs on Fashion-MNIST)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import TINY_OVERRIDES
+from kgnet.config import load_config
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _train(tmp_path: Path, *overrides: str, watch=None):
+    """`train_variant` of the kgnet variant on 2 images per class, batch 8, one epoch per stage;
+    `watch(model)` may register hooks before training."""
+    from kgnet.data.builder import build_datasets
+    from kgnet.data.cards import load_card
+    from kgnet.engine.distributed import DistributedContext
+    from kgnet.engine.trainer import train_variant
+    from kgnet.kg.build import build_class_graph
+    from kgnet.models import create_model
+
+    config = load_config(None, (*TINY_OVERRIDES, "data.samples_per_class=2", "train.batch_size=8",
+                                "model.embed_dim=32", *overrides))
+    bundle = build_datasets(config.data, seed=0, augment=False)
+    card = load_card("fashion_mnist")
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2)
+    model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28)
+    if watch is not None:
+        watch(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = train_variant("kgnet", config, model, bundle, tmp_path, DistributedContext(), knowledge=True,
+                           show_progress=False)
+    changed = any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if v.is_floating_point())
+    return result, changed
+
+
+def _finite_history(history: list[dict]) -> bool:
+    return len(history) == 2 and all(math.isfinite(row[k]) for row in history
+                                     for k in ("train_loss", "train_ce", "train_align", "train_top1", "val_top1"))
+
+
+def test_default_training_is_fp32_eager_and_says_so(tmp_path: Path) -> None:
+    dtypes = []
+    result, changed = _train(tmp_path, watch=lambda model: model.head.register_forward_hook(
+        lambda module, args, out: dtypes.append(out[0].dtype)))
+    assert changed and _finite_history(result.history)
+    assert result.training_numbers()["amp"] is False and result.training_numbers()["compile"] is False
+    assert set(dtypes) == {torch.float32}
+
+
+def test_amp_trains_under_bf16_autocast_and_is_recorded(tmp_path: Path) -> None:
+    dtypes = []
+    result, changed = _train(tmp_path, "train.amp=true", watch=lambda model: model.head.register_forward_hook(
+        lambda module, args, out: dtypes.append(out[0].dtype)))
+    assert changed and _finite_history(result.history)
+    assert result.training_numbers()["amp"] is True
+    assert torch.bfloat16 in dtypes  # the training steps' head ran in bf16
+    assert torch.float32 in dtypes  # validation stays fp32
+
+
+# the first compile builds C++ kernels: ~3 min on 2 busy cores (~20 s once inductor's disk cache is warm)
+@pytest.mark.slow
+def test_compile_trains_a_compiled_forward_and_is_recorded(tmp_path: Path) -> None:
+    compiling = []
+    result, changed = _train(tmp_path, "train.compile=true", watch=lambda model: model.head.register_forward_hook(
+        lambda module, args, out: compiling.append(torch.compiler.is_compiling())))
+    assert changed and _finite_history(result.history)
+    assert result.training_numbers()["compile"] is True
+    assert True in compiling  # torch.compile traced the model's forward
+
+
+def test_optimizer_is_fused_adamw_on_cpu() -> None:
+    from kgnet.engine.trainer import make_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = make_optimizer(model, load_config(None, ("train.lr=0.01", "train.weight_decay=0.1")).train,
+                               torch.device("cpu"))
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+    assert optimizer.defaults["lr"] == 0.01 and optimizer.defaults["weight_decay"] == 0.1
+
+
+def test_totals_keep_the_first_non_finite_loss_on_the_device() -> None:
+    from kgnet.engine.trainer import EpochTotals
+
+    totals = EpochTotals(torch.device("cpu"))
+    logits, targets = torch.tensor([[2.0, 0.0], [0.0, 1.0], [3.0, 0.0]]), torch.tensor([0, 0, 0])
+    zero = torch.tensor(0.0)
+    for loss in (1.0, float("inf"), float("nan"), 2.0):
+        totals.add(torch.tensor(loss), torch.tensor(loss), zero, logits, targets)
+    read = totals.read()
+    assert read["steps"] == 4 and read["images"] == 12 and read["correct"] == 8
+    assert read["bad_step"] == 1 and read["bad_loss"] == float("inf")  # the first, not the NaN after it
+
+
+def test_amp_on_a_device_without_bf16_is_a_config_error(tmp_path: Path, monkeypatch) -> None:
+    from kgnet.engine import trainer
+    from kgnet.errors import ConfigError
+
+    monkeypatch.setattr(trainer, "supports_bf16_autocast", lambda device: False)
+    with pytest.raises(ConfigError, match="train.amp=true.*set train.amp=false"):
+        _train(tmp_path, "train.amp=true")
+    assert not (tmp_path / "last.pt").exists()
