@@ -200,7 +200,7 @@ class Net(nn.Module):
                                         concept_init=init, fixed_concepts=cfg["fixed_concepts"])
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        tokens, _ = self.backbone(x)
+        tokens, _ = self.backbone.split_tokens(self.backbone(x))
         if self.kind == "mlp":
             _, logits = self.head(tokens.mean(1))
             return logits, None
