@@ -13,6 +13,7 @@ paired seeds, which give no interval).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from pathlib import Path
@@ -33,6 +34,10 @@ METRIC_NAMES = {"zero_shot_top1": "zero-shot top-1 (unseen only)", "gzsl_seen": 
                 "gzsl_unseen": "GZSL unseen", "gzsl_harmonic": "GZSL H", "gzsl_gamma": "gamma",
                 "gzsl_calibrated_seen": "calibrated seen", "gzsl_calibrated_unseen": "calibrated unseen",
                 "gzsl_calibrated_harmonic": "calibrated H", "gzsl_ausuc": "AUSUC"}
+PLOT_NAMES = {"zero_shot_top1": "zero-shot\ntop-1\n(unseen only)", "gzsl_seen": "GZSL\nseen",
+              "gzsl_unseen": "GZSL\nunseen", "gzsl_harmonic": "GZSL\nH", "gzsl_calibrated_seen": "calibrated\nseen",
+              "gzsl_calibrated_unseen": "calibrated\nunseen", "gzsl_calibrated_harmonic": "calibrated\nH",
+              "gzsl_ausuc": "AUSUC"}
 ROLE = {"baseline": "backbone + MLP head, no knowledge",
         "kgnet": "concept head: class score = sum of ontology-concept activations",
         "kgnet-permuted": "control: each class gets another class's concepts",
@@ -413,7 +418,7 @@ def plot_accuracy_vs_size(summary: dict, path: Path) -> bool:
             ax.errorbar([x * _jitter(i, len(variants)) for x, _ in pts], [s["mean"] for _, s in pts],
                         yerr=[s.get("half_width") or 0 for _, s in pts], capsize=3, color=_colour(variant, i),
                         marker=MARKERS[i % len(MARKERS)], markersize=5,
-                        label=f"{variant} (n={'/'.join(map(str, seeds))})", **_style(variant))
+                        label=f"{variant} ({' or '.join(map(str, seeds))} seeds)", **_style(variant))
         _size_axis(ax, rs)
         ax.set_ylabel("test top-1 accuracy (%)")
         ax.set_title(f"{dataset}: top-1 vs training images per class\n(mean over seeds, error bars: 95% t interval)")
@@ -472,11 +477,11 @@ def plot_zero_shot(summary: dict, path: Path) -> bool:
         for i, v in enumerate(variants):
             stats = [r["variants"][v]["zero_shot"][m] for m in metrics]
             xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(metrics))]
-            ax.bar(xs, [s["mean"] or 0 for s in stats], width, yerr=[s.get("half_width") or 0 for s in stats],
-                   capsize=3, label=v, color=_colour(v, i), edgecolor="black", linewidth=0.5)
+            ax.bar(xs, [math.nan if s["mean"] is None else s["mean"] for s in stats], width,  # absent: no bar
+                   yerr=[s.get("half_width") or 0 for s in stats], capsize=3, label=v, color=_colour(v, i),
+                   edgecolor="black", linewidth=0.5)
         ax.set_xticks(range(len(metrics)))
-        ax.set_xticklabels([METRIC_NAMES[m].replace(" (", "\n(").replace("calibrated ", "cal.\n") for m in metrics],
-                           fontsize=8)
+        ax.set_xticklabels([PLOT_NAMES.get(m, m) for m in metrics], fontsize=8)
         ax.set_ylabel("accuracy (%)")
         ax.set_title(f"{name}: held-out classes (mean, error bars: 95% t interval)")
         ax.grid(True, axis="y", alpha=0.3)
@@ -597,7 +602,8 @@ def where_lines(suite: Suite, summary: dict, out: Path) -> list[str]:
             cells.append("-" if not want and not done else str(done) if done == want else f"{done}/{want}")
         total_done = sum(r.get("variants", {}).get(v, {}).get("top1", {}).get("n", 0) for v in variants)
         lines.append(f"| {name} | {per_class} | " + " | ".join(cells)
-                     + f" | {total_done}/{sum(plan.get(name, {}).values())} | {r.get('wall_seconds', 0) / 60:.1f} min |")
+                     + f" | {total_done}/{sum(plan.get(name, {}).values())}"
+                     + f" | {r.get('wall_seconds', 0) / 60:.1f} min |")
     not_run = [f"`{c}`: {why}" for c, why in suite.not_run]
     if not_run:
         lines += ["", "Not run: " + "; ".join(not_run) + "."]
@@ -641,7 +647,8 @@ def differences_lines(summary: dict, suite: Suite) -> list[str]:
             else:
                 row.append("-")
         lines.append(f"| {name} | {r['meta'].get('per_class') or 'n/a'} | "
-                     f"{fmt_summary(vs.get('baseline', {}).get('top1'))} | {fmt_summary(vs.get('kgnet', {}).get('top1'))} | "
+                     f"{fmt_summary(vs.get('baseline', {}).get('top1'))} | "
+                     f"{fmt_summary(vs.get('kgnet', {}).get('top1'))} | "
                      + " | ".join(row) + " |")
     return lines + [""]
 

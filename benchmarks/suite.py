@@ -100,7 +100,7 @@ class Cell:
 
     Attributes:
         regime: The regime's name (`cost` for cost cells).
-        variant: The label the report uses (`kgnet-garments`, or for cost cells what is measured).
+        variant: The label the report uses (`kgnet-wordnet`, or for cost cells what is measured).
         seed: The run's seed (pairs cells across variants).
         ontology: Repository-relative ontology file, or None for the data set's shipped one.
         overrides: Every `--set key=value` of the training run (regime budget included), or
@@ -125,7 +125,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """How the progress line names the cell: `low10 kgnet seed1`."""
+        """How the progress line names the cell: `shot1 kgnet seed1`."""
         if self.kind == "cost":
             return f"cost {self.variant}"
         return f"{self.regime} {self.variant} seed{self.seed}"
