@@ -153,8 +153,7 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
         "machines": machines(records),
         "planned": plan, "regimes": regimes, "cost": cost,
     }
-    pending = sum(1 for c in suite.cells if c.kind == "train" and c.id not in records)
-    summary["verdict"] = verdict(suite, regimes, pending) if suite.has_goals else None
+    summary["verdict"] = verdict(suite, regimes, len(summary["cells_missing"])) if suite.has_goals else None
     return summary
 
 
@@ -302,10 +301,15 @@ def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str
                  (f"; not measured: {', '.join(open_)}" if open_ else "")
         bullets.append(f"- {name} ({goal}): **{WORDS[state]}**{detail}.")
     text = f"Verdict: {head}. " + " ".join(b[2:].replace("**", "") for b in bullets)
-    goal = "; ".join([f"{n}: kgnet - baseline >= +{p:g} points with the 95% interval above 0 and every control "
-                      "below kgnet (interval of kgnet - control above 0)" for n, p in suite.gains]
-                     + [f"{n}: no measurable loss (interval of kgnet - baseline reaching 0 or above)"
-                        for n in suite.no_loss])
+    by_points: dict[float, list[str]] = {}
+    for name, points in suite.gains:
+        by_points.setdefault(points, []).append(name)
+    goal = "; ".join(
+        (["kgnet - baseline at least " + ", ".join(f"+{p:g} points in {' and '.join(ns)}" for p, ns in by_points.items())
+          + ", each with its 95% interval above 0, and in each of those regimes every control below kgnet "
+          "(the interval of kgnet - control above 0)"] if suite.gains else [])
+        + ([f"no measurable loss in {' and '.join(suite.no_loss)} (the interval of kgnet - baseline reaching 0 "
+            "or above)"] if suite.no_loss else []))
     return {"met": met, "headline": f"Verdict: {head}.", "bullets": bullets, "checks": checks,
             "zero_shot": zero_shot, "text": text, "goal": goal}
 
