@@ -304,8 +304,9 @@ def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str
     by_points: dict[float, list[str]] = {}
     for name, points in suite.gains:
         by_points.setdefault(points, []).append(name)
+    gains = ", ".join(f"+{p:g} points in {' and '.join(ns)}" for p, ns in by_points.items())
     goal = "; ".join(
-        (["kgnet - baseline at least " + ", ".join(f"+{p:g} points in {' and '.join(ns)}" for p, ns in by_points.items())
+        ([f"kgnet - baseline at least {gains}"
           + ", each with its 95% interval above 0, and in each of those regimes every control below kgnet "
           "(the interval of kgnet - control above 0)"] if suite.gains else [])
         + ([f"no measurable loss in {' and '.join(suite.no_loss)} (the interval of kgnet - baseline reaching 0 "
