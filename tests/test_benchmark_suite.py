@@ -27,7 +27,7 @@ from benchmarks.suite import VIT, Cell, Regime, Suite, full_suite, quick_suite  
 from kgnet.errors import ConfigError, DataMissingError  # noqa: E402
 
 TINY_BUDGET = ("data.name=cifar10", "model.backbone=resnet10t", "model.embed_dim=32", "train.batch_size=8",
-               "train.align_epochs=1", "train.epochs=1", "data.num_workers=0")
+               "train.align_epochs=1", "train.epochs=1", "train.min_steps=0", "data.num_workers=0")
 PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (\S+) (\S+) seed(\d+) \.\.\. (.*)$")
 
 
