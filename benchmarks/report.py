@@ -1,15 +1,20 @@
 """Aggregates, the verdict and the report (`benchmarks.md` + PNGs) from saved cell results.
 
-Everything here reads only `<out>/cells/*.json`, so a report can be regenerated at any time
-(`python -m benchmarks.run --suite quick --report-only`) and tested on hand-written cells.
-Accuracies are in percent, differences in percentage points; a paired difference pairs the
-two variants' runs with the same seed (same split, same initialisation).
+Everything here reads only `<out>/cells/*.json` (and the run's `<out>/NOTES.md`), so a report
+can be regenerated at any time (`python -m benchmarks.run --suite quick --report-only`) and
+tested on hand-written cells. Accuracies are in percent, differences in percentage points; a
+paired difference pairs two variants' runs with the same seed (same split, same
+initialisation). Every comparison is written `kgnet - other`: positive means kgnet is ahead.
+The verdict checks the suite's goals (`Suite.gains`, `no_loss`, `zero_shot_goals`,
+`wall_minutes`): each check is met, not met, or not measured (cells missing, or fewer than two
+paired seeds, which give no interval).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,14 +22,34 @@ from typing import Any, Iterable
 from kgnet.atomic import atomic_path, write_text_atomic
 
 from benchmarks.stats import PairedDifference, describe, paired_difference
-from benchmarks.suite import CONTROLS, REPO, SINGLE_SCALES, Suite
+from benchmarks.suite import CONTROLS, REPO, Suite
 
-GOAL_POINTS = 2.0
-ZERO_SHOT_METRICS = ("zero_shot_top1", "gzsl_seen", "gzsl_unseen", "gzsl_harmonic")
-ROLE = {"baseline": "baseline", "kgnet": "all scales, WordNet", "kgnet-garments": "all scales, garments ontology",
-        "kgnet-shuffled": "control: edges rewired", "kgnet-randomtext": "control: random node text",
-        "kgnet-empty": "control: no edges", **{s: "single scale" for s in SINGLE_SCALES}}
-VARIANT_ORDER = ("baseline", "kgnet", *SINGLE_SCALES, *CONTROLS, "kgnet-empty", "kgnet-garments")
+#: Zero-shot metrics in the cells' metrics (fractions, shown in percent); the calibrated ones
+#: and AUSUC only where the run calibrated its GZSL scores.
+ZERO_SHOT_METRICS = ("zero_shot_top1", "gzsl_seen", "gzsl_unseen", "gzsl_harmonic", "gzsl_calibrated_seen",
+                     "gzsl_calibrated_unseen", "gzsl_calibrated_harmonic", "gzsl_ausuc")
+#: Raw numbers (not fractions): the calibration constant subtracted from the seen classes' logits.
+ZERO_SHOT_RAW = ("gzsl_gamma",)
+METRIC_NAMES = {"zero_shot_top1": "zero-shot top-1 (unseen only)", "gzsl_seen": "GZSL seen",
+                "gzsl_unseen": "GZSL unseen", "gzsl_harmonic": "GZSL H", "gzsl_gamma": "gamma",
+                "gzsl_calibrated_seen": "calibrated seen", "gzsl_calibrated_unseen": "calibrated unseen",
+                "gzsl_calibrated_harmonic": "calibrated H", "gzsl_ausuc": "AUSUC"}
+PLOT_NAMES = {"zero_shot_top1": "zero-shot\ntop-1\n(unseen only)", "gzsl_seen": "GZSL\nseen",
+              "gzsl_unseen": "GZSL\nunseen", "gzsl_harmonic": "GZSL\nH", "gzsl_calibrated_seen": "calibrated\nseen",
+              "gzsl_calibrated_unseen": "calibrated\nunseen", "gzsl_calibrated_harmonic": "calibrated\nH",
+              "gzsl_ausuc": "AUSUC"}
+ROLE = {"baseline": "backbone + MLP head, no knowledge",
+        "kgnet": "concept head: class score = sum of ontology-concept activations",
+        "kgnet-permuted": "control: each class gets another class's concepts",
+        "kgnet-noknowledge": "control: one concept per class (the machinery, no knowledge)",
+        "kgnet-shuffled": "control: ontology edges rewired (degrees kept)",
+        "kgnet-randomtext": "control: node texts replaced by random vectors",
+        "kgnet-empty": "control: ontology without edges",
+        "kgnet-wordnet": "concept head on the WordNet ontology",
+        "kgnet-prototype": "the paper's design: R-GCN, infusion, prototype head"}
+OTHERS = ("kgnet-wordnet", "kgnet-prototype")
+VARIANT_ORDER = ("baseline", "kgnet", *CONTROLS, "kgnet-empty", *OTHERS)
+WALL_TIME_NOTE = re.compile(r"^\s*wall[_ ]time\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,9 +73,11 @@ def _train_records(records: dict[str, dict]) -> list[dict]:
     return [r for r in records.values() if r["cell"]["kind"] == "train" and "metrics" in r]
 
 
-def _by_seed(records: Iterable[dict], regime: str, variant: str, metric: str = "top1") -> dict[int, float]:
-    return {r["cell"]["seed"]: 100 * r["metrics"][metric] for r in records
-            if r["cell"]["regime"] == regime and r["cell"]["variant"] == variant and metric in r["metrics"]}
+def _by_seed(records: Iterable[dict], regime: str, variant: str, metric: str = "top1",
+             scale: float = 100.0) -> dict[int, float]:
+    return {r["cell"]["seed"]: scale * r["metrics"][metric] for r in records
+            if r["cell"]["regime"] == regime and r["cell"]["variant"] == variant
+            and r["metrics"].get(metric) is not None}
 
 
 def _ordered(names: Iterable[str], order: Iterable[str]) -> list[str]:
@@ -58,9 +85,34 @@ def _ordered(names: Iterable[str], order: Iterable[str]) -> list[str]:
     return [n for n in order if n in names] + sorted(n for n in names if n not in order)
 
 
+def _ontology(rows: list[dict], meta: dict) -> str:
+    """The ontology file a variant's cells used: their own, or the data set's card's."""
+    ontology = rows[0]["cell"].get("ontology")
+    if ontology:
+        return Path(ontology).name
+    from kgnet.data.cards import load_card
+    from kgnet.errors import KgnetError
+
+    try:
+        return load_card(meta.get("data_kind", "")).ontology.name
+    except KgnetError:
+        return "the data set's"
+
+
+def planned(suite: Suite) -> dict[str, dict[str, int]]:
+    """regime -> variant -> number of seeds the suite defines."""
+    seeds: dict[str, dict[str, int]] = {}
+    for c in suite.cells:
+        if c.kind == "train":
+            seeds.setdefault(c.regime, {}).setdefault(c.variant, 0)
+            seeds[c.regime][c.variant] += 1
+    return seeds
+
+
 def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
-    """The suite's summary: per regime and variant top-1 stats and paired differences, cost, verdict."""
+    """The suite's summary: per regime and variant top-1 stats, paired differences, cost, verdict."""
     train = _train_records(records)
+    plan = planned(suite)
     regime_names = _ordered({r["cell"]["regime"] for r in train}, [g.name for g in suite.regimes])
     regimes: dict[str, Any] = {}
     for name in regime_names:
@@ -71,21 +123,24 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
         base, kg = _by_seed(rows, name, "baseline"), _by_seed(rows, name, "kgnet")
         entry: dict[str, Any] = {}
         for variant in variants:
-            top1 = _by_seed(rows, name, variant)
-            v: dict[str, Any] = {"top1": describe([top1[s] for s in sorted(top1)]).to_dict(), "seeds": sorted(top1)}
+            mine = [r for r in rows if r["cell"]["variant"] == variant]
+            top1 = _by_seed(mine, name, variant)
+            v: dict[str, Any] = {"top1": describe([top1[s] for s in sorted(top1)]).to_dict(), "seeds": sorted(top1),
+                                 "planned_seeds": plan.get(name, {}).get(variant, 0),
+                                 "ontology": _ontology(mine, meta) if variant != "baseline" else None,
+                                 "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in mine), 1)}
             if variant != "baseline":
                 v["vs_baseline"] = paired_difference(top1, base).to_dict()
-            if variant not in ("baseline", "kgnet"):
-                v["vs_kgnet"] = paired_difference(top1, kg).to_dict()
+            if variant != "kgnet":
+                v["kgnet_minus"] = paired_difference(kg, top1).to_dict()
             if meta.get("zero_shot"):
                 v["zero_shot"] = {}
-                for metric in ZERO_SHOT_METRICS:
-                    values = _by_seed(rows, name, variant, metric)
+                for metric in ZERO_SHOT_METRICS + ZERO_SHOT_RAW:
+                    values = _by_seed(mine, name, variant, metric, 1.0 if metric in ZERO_SHOT_RAW else 100.0)
                     v["zero_shot"][metric] = describe([values[s] for s in sorted(values)]).to_dict()
             entry[variant] = v
-        scales = [s for s in SINGLE_SCALES if s in entry and entry[s]["top1"]["mean"] is not None]
-        best = max(scales, key=lambda s: entry[s]["top1"]["mean"]) if scales else None
-        regimes[name] = {"meta": meta, "cells": len(rows), "variants": entry, "best_single_scale": best}
+        regimes[name] = {"meta": meta, "cells": len(rows), "variants": entry,
+                         "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in rows), 1)}
     cost = {r["cell"]["variant"]: r["result"] for r in records.values() if r["cell"]["kind"] == "cost"}
     defined = {c.id for c in suite.cells}
     summary = {
@@ -96,9 +151,9 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
         "cells_extra": sorted(set(records) - defined),
         "wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records.values()), 1),
         "machines": machines(records),
-        "regimes": regimes, "cost": cost,
+        "planned": plan, "regimes": regimes, "cost": cost,
     }
-    summary["verdict"] = verdict(suite, regimes) if suite.low_regime else None
+    summary["verdict"] = verdict(suite, regimes, len(summary["cells_missing"])) if suite.has_goals else None
     return summary
 
 
@@ -121,7 +176,7 @@ def describe_machine(m: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# the verdict
+# formatting
 
 
 def _pd(entry: dict | None) -> PairedDifference | None:
@@ -138,77 +193,156 @@ def _signed(x: float) -> str:
     return f"{0.0 if abs(x) < 0.005 else x:+.2f}"
 
 
-def fmt_diff(entry: dict | None) -> str:
-    """`+1.23 [-0.50, +2.96]`, or why there is no interval."""
+def fmt_diff(entry: dict | None, n: bool = False) -> str:
+    """`+1.23 [-0.50, +2.96]` (with ` n=10` when asked), or why there is no interval."""
     pd = _pd(entry)
     if pd is None or pd.n == 0:
         return "n/a"
     if not pd.has_ci:
         return f"{_signed(pd.mean)} (n={pd.n}, no CI)"
-    return f"{_signed(pd.mean)} [{_signed(pd.low)}, {_signed(pd.high)}]"
+    return f"{_signed(pd.mean)} [{_signed(pd.low)}, {_signed(pd.high)}]" + (f" n={pd.n}" if n else "")
 
 
-def fmt_summary(s: dict | None) -> str:
+def fmt_summary(s: dict | None, ci: bool = False) -> str:
+    """`61.20 ± 1.30` (mean ± sd over seeds), or with `ci` the mean and its 95% interval."""
     if not s or s["mean"] is None:
         return "n/a"
     if s["std"] is None:
         return f"{s['mean']:.2f} (n=1)"
+    if ci and s.get("half_width") is not None:
+        return f"{s['mean']:.2f} [{s['mean'] - s['half_width']:.2f}, {s['mean'] + s['half_width']:.2f}]"
     return f"{s['mean']:.2f} ± {s['std']:.2f}"
 
 
-def verdict(suite: Suite, regimes: dict[str, Any]) -> dict[str, Any]:
-    """The goal checked against the numbers: each check met, not met, or not measured yet."""
+WORDS = {True: "met", False: "not met", None: "not measured"}
+
+
+# ---------------------------------------------------------------------------------------------
+# the verdict
+
+
+def _gain_check(regime: str, variants: dict, points: float, planned_n: int) -> dict[str, Any]:
+    entry = variants.get("kgnet", {}).get("vs_baseline")
+    needs = f">= +{points:g} points, 95% CI above 0"
+    return _difference_check(regime, "kgnet - baseline", entry, needs, planned_n,
+                             lambda pd: pd.mean >= points and pd.low > 0)
+
+
+def _difference_check(regime: str, what: str, entry: dict | None, needs: str, planned_n: int, ok) -> dict[str, Any]:
+    pd = _pd(entry)
+    more = f" of {planned_n} planned" if pd is not None and 0 < pd.n < planned_n else ""
+    if pd is None or pd.n == 0:
+        return {"regime": regime, "check": what, "needs": needs, "measured": "no cells yet", "met": None}
+    measured = fmt_diff(entry) + (f" n={pd.n}{more}" if pd.has_ci else more)
+    if not pd.has_ci:
+        return {"regime": regime, "check": what, "needs": needs, "measured": measured + " (2+ seeds needed)",
+                "met": None}
+    return {"regime": regime, "check": what, "needs": needs, "measured": measured, "met": bool(ok(pd))}
+
+
+def _control_checks(suite: Suite, regime: str, variants: dict, plan: dict[str, int]) -> list[dict[str, Any]]:
+    """kgnet - control, interval above 0, for every control of CONTROLS (or why it is not run)."""
+    not_run = dict(suite.not_run)
     checks = []
-    low = regimes.get(suite.low_regime, {}).get("variants", {})
-    full = regimes.get(suite.full_regime, {}).get("variants", {})
+    for control in CONTROLS:
+        what, needs = f"kgnet - {control}", "95% CI above 0 (control below kgnet)"
+        if control in not_run or (control not in plan and control not in variants):
+            why = not_run.get(control, "not in this suite")
+            checks.append({"regime": regime, "check": what, "needs": needs, "measured": f"not run: {why}",
+                           "met": "not run"})
+            continue
+        checks.append(_difference_check(regime, what, variants.get(control, {}).get("kgnet_minus"), needs,
+                                        plan.get(control, 0), lambda pd: pd.low > 0))
+    return checks
 
-    gain = _pd(low.get("kgnet", {}).get("vs_baseline"))
-    if gain is None or gain.n == 0:
-        checks.append(("low-data gain", None, f"{suite.low_regime}: not measured yet"))
-    else:
-        ok = gain.has_ci and gain.mean >= GOAL_POINTS and gain.low > 0
-        why = ("" if gain.has_ci else "; one seed gives no interval")
-        checks.append(("low-data gain", ok,
-                       f"{suite.low_regime}: kgnet - baseline = {fmt_diff(low['kgnet']['vs_baseline'])} points, "
-                       f"needs >= +{GOAL_POINTS:g} with the 95% interval above 0{why}"))
 
-    loss = _pd(full.get("kgnet", {}).get("vs_baseline"))
-    if loss is None or loss.n == 0:
-        checks.append(("no loss at full data", None, f"{suite.full_regime}: not measured yet"))
-    else:
-        ok = loss.high >= 0 if loss.has_ci else loss.mean >= 0
-        checks.append(("no loss at full data", ok,
-                       f"{suite.full_regime}: kgnet - baseline = {fmt_diff(full['kgnet']['vs_baseline'])} points, "
-                       "needs the 95% interval to reach 0 or above (no measurable loss)"))
+def _state(states: list) -> bool | None:
+    """All met: True; any not met: False; else None (something not measured)."""
+    states = [s for s in states if s != "not run"]
+    if False in states:
+        return False
+    return True if states and all(s is True for s in states) else None
 
-    kg_mean = low.get("kgnet", {}).get("top1", {}).get("mean")
-    controls = [c for c in CONTROLS if c in low and low[c]["top1"]["mean"] is not None]
-    if kg_mean is None or not controls:
-        checks.append(("controls lower", None, f"{suite.low_regime} controls: not measured yet"))
-    else:
-        parts, ok = [], True
-        for c in controls:
-            # as for the gain: a control counts as lower only when its interval against kgnet is below 0
-            c_mean = low[c]["top1"]["mean"]
-            pd = _pd(low[c].get("vs_kgnet"))
-            lower = pd is not None and pd.high is not None and pd.high < 0
-            ok &= lower
-            said = ("lower" if lower else
-                    "lower on average, but the interval includes 0" if c_mean < kg_mean else "not lower")
-            parts.append(f"{c} {c_mean:.2f} is {said} ({c} - kgnet = {fmt_diff(low[c].get('vs_kgnet'))})")
-        checks.append(("controls lower", ok, f"{suite.low_regime}: kgnet {kg_mean:.2f}; " + "; ".join(parts)))
 
-    states = [ok for _, ok, _ in checks]
-    met = None if None in states and False not in states else all(s is True for s in states)
+def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str, Any]:
+    """The suite's goals checked against the numbers: each check met, not met, or not measured.
+
+    A check uses the seeds finished so far (its line says how many of those planned);
+    `pending` cells make a "not met" headline say "so far".
+    """
+    checks: list[dict[str, Any]] = []
+    plan = planned(suite)
+    per_regime: list[tuple[str, str, list[dict]]] = []
+    for name, points in suite.gains:
+        variants = regimes.get(name, {}).get("variants", {})
+        mine = [_gain_check(name, variants, points, plan.get(name, {}).get("kgnet", 0)),
+                *_control_checks(suite, name, variants, plan.get(name, {}))]
+        checks += mine
+        per_regime.append((name, f"kgnet - baseline >= +{points:g} and every control below kgnet", mine))
+    for name in suite.no_loss:
+        variants = regimes.get(name, {}).get("variants", {})
+        mine = [_difference_check(name, "kgnet - baseline", variants.get("kgnet", {}).get("vs_baseline"),
+                                  "95% CI reaching 0 or above (no measurable loss)",
+                                  plan.get(name, {}).get("kgnet", 0), lambda pd: pd.high >= 0)]
+        checks += mine
+        per_regime.append((name, "no measurable loss", mine))
+    zero_shot = [zero_shot_check(regimes, *goal) for goal in suite.zero_shot_goals]
+
+    met = _state([c["met"] for c in checks])
     head = {True: "goal met", False: "goal not met", None: "not yet decided (cells missing)"}[met]
-    words = {True: "met", False: "not met", None: "not measured"}
-    text = f"Verdict: {head}. " + " ".join(f"{name}: {words[ok]} - {detail}." for name, ok, detail in checks)
-    bullets = [f"- {name}: **{words[ok]}** - {detail}." for name, ok, detail in checks]
-    return {"met": met, "headline": f"Verdict: {head}.", "bullets": bullets,
-            "checks": [{"check": n, "met": ok, "detail": d} for n, ok, d in checks], "text": text,
-            "goal": (f"kgnet >= +{GOAL_POINTS:g} points top-1 over the baseline in {suite.low_regime} with a 95% "
-                     f"CI excluding zero; no loss in {suite.full_regime}; the controls below kgnet (95% CI below zero) in "
-                     f"{suite.low_regime}")}
+    if met is False and pending:
+        head += f" so far ({pending} cells pending)"
+    bullets = []
+    for name, goal, mine in per_regime:
+        state = _state([c["met"] for c in mine])
+        failed = [c["check"] for c in mine if c["met"] is False]
+        open_ = [c["check"] for c in mine if c["met"] is None]
+        detail = (f"; not met: {', '.join(failed)}" if failed else "") + \
+                 (f"; not measured: {', '.join(open_)}" if open_ else "")
+        bullets.append(f"- {name} ({goal}): **{WORDS[state]}**{detail}.")
+    text = f"Verdict: {head}. " + " ".join(b[2:].replace("**", "") for b in bullets)
+    by_points: dict[float, list[str]] = {}
+    for name, points in suite.gains:
+        by_points.setdefault(points, []).append(name)
+    gains = ", ".join(f"+{p:g} points in {' and '.join(ns)}" for p, ns in by_points.items())
+    goal = "; ".join(
+        ([f"kgnet - baseline at least {gains}"
+          + ", each with its 95% interval above 0, and in each of those regimes every control below kgnet "
+          "(the interval of kgnet - control above 0)"] if suite.gains else [])
+        + ([f"no measurable loss in {' and '.join(suite.no_loss)} (the interval of kgnet - baseline reaching 0 "
+            "or above)"] if suite.no_loss else []))
+    return {"met": met, "headline": f"Verdict: {head}.", "bullets": bullets, "checks": checks,
+            "zero_shot": zero_shot, "text": text, "goal": goal}
+
+
+def zero_shot_check(regimes: dict, regime: str, variant: str, metric: str, bound: float) -> dict[str, Any]:
+    """The mean over seeds of a zero-shot metric against its bound (percent)."""
+    v = regimes.get(regime, {}).get("variants", {}).get(variant)
+    needs = f"mean >= {bound:g}%"
+    base = {"regime": regime, "variant": variant, "metric": metric, "needs": needs}
+    if v is None:
+        return {**base, "measured": "no cells yet", "met": None}
+    s = v["zero_shot"][metric]
+    if s["n"] == 0:
+        return {**base, "measured": f"not in the records ({metric} absent)", "met": None}
+    return {**base, "measured": fmt_summary(s, ci=True) + f" n={s['n']}", "met": s["mean"] >= bound}
+
+
+def wall_time_note(out: Path) -> str | None:
+    """The `wall_time: ...` line of `<out>/NOTES.md` (the suite's measured end-to-end wall time)."""
+    notes = Path(out) / "NOTES.md"
+    if not notes.is_file():
+        return None
+    m = WALL_TIME_NOTE.search(notes.read_text())
+    return m.group(1) if m else None
+
+
+def wall_time_check(note: str | None, target: float | None) -> bool | None:
+    """Whether the noted wall time (`52 min ...`) is within the target; None without a number."""
+    m = re.match(r"([\d.]+)\s*min", note or "")
+    if target is None or m is None:
+        return None
+    return float(m.group(1)) <= target
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,14 +358,20 @@ def _plt():
     return plt
 
 
-COLOURS = {"baseline": "#555555", "kgnet": "#1f77b4", "kgnet-category": "#2ca02c", "kgnet-relation": "#17becf",
-           "kgnet-wide": "#bcbd22", "kgnet-shuffled": "#d62728", "kgnet-randomtext": "#ff7f0e",
-           "kgnet-empty": "#e377c2", "kgnet-garments": "#9467bd"}
+COLOURS = {"baseline": "#333333", "kgnet": "#1f77b4", "kgnet-permuted": "#d62728", "kgnet-noknowledge": "#ff7f0e",
+           "kgnet-shuffled": "#e377c2", "kgnet-randomtext": "#8c564b", "kgnet-empty": "#7f7f7f",
+           "kgnet-wordnet": "#2ca02c", "kgnet-prototype": "#9467bd"}
 MARKERS = "osD^v<>ph*"
 
 
 def _colour(variant: str, i: int) -> str:
     return COLOURS.get(variant, f"C{i % 10}")
+
+
+def _style(variant: str) -> dict[str, Any]:
+    if variant in ("baseline", "kgnet"):
+        return {"linewidth": 2.4, "linestyle": "-"}
+    return {"linewidth": 1.2, "linestyle": "--" if variant in CONTROLS or variant == "kgnet-empty" else ":"}
 
 
 def _save(fig, path: Path) -> None:
@@ -240,84 +380,91 @@ def _save(fig, path: Path) -> None:
     _plt().close(fig)
 
 
+def _size_regimes(summary: dict) -> dict[str, list[tuple[str, dict]]]:
+    """Data set -> its non-zero-shot regimes with a size, by size (2+ sizes only)."""
+    datasets: dict[str, list[tuple[str, dict]]] = {}
+    for name, r in summary["regimes"].items():
+        if not r["meta"].get("zero_shot") and r["meta"].get("per_class"):
+            datasets.setdefault(r["meta"].get("dataset", "?"), []).append((name, r))
+    return {d: sorted(rs, key=lambda nr: nr[1]["meta"]["per_class"]) for d, rs in datasets.items()
+            if len({r["meta"]["per_class"] for _, r in rs}) >= 2}
+
+
+def _size_axis(ax, rs: list[tuple[str, dict]]) -> None:
+    xs = sorted({r["meta"]["per_class"] for _, r in rs})
+    full = {r["meta"]["per_class"] for name, r in rs if name == "full"}
+    ax.set_xscale("log")
+    ax.set_xticks(xs)
+    ax.set_xticklabels([f"full\n({x:,})" if x in full else f"{x:,}" for x in xs])
+    ax.minorticks_off()
+    ax.set_xlabel("training images per class (log scale)")
+    ax.grid(True, alpha=0.3)
+
+
+def _jitter(i: int, count: int) -> float:
+    return 1 + 0.03 * (i - (count - 1) / 2)  # side by side, so the error bars stay readable
+
+
 def plot_accuracy_vs_size(summary: dict, path: Path) -> bool:
-    """Top-1 vs training images per class (log x), one line per variant, error bars = std."""
-    regimes = [r for r in summary["regimes"].values()
-               if not r["meta"].get("zero_shot") and r["meta"].get("per_class")]
-    datasets = {}
-    for r in regimes:
-        datasets.setdefault(r["meta"].get("dataset", "?"), []).append(r)
-    datasets = {d: rs for d, rs in datasets.items() if len({r["meta"]["per_class"] for r in rs}) >= 2}
+    """Top-1 vs training images per class (log x), one line per variant, error bars = 95% t interval."""
+    datasets = _size_regimes(summary)
     if not datasets:
         return False
     plt = _plt()
-    fig, axes = plt.subplots(1, len(datasets), figsize=(7.5 * len(datasets), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(9 * len(datasets), 6), squeeze=False)
     for ax, (dataset, rs) in zip(axes[0], datasets.items()):
-        rs = sorted(rs, key=lambda r: r["meta"]["per_class"])
-        variants = _ordered({v for r in rs for v in r["variants"]}, VARIANT_ORDER)
+        variants = _ordered({v for _, r in rs for v in r["variants"]}, VARIANT_ORDER)
         for i, variant in enumerate(variants):
-            pts = [(r["meta"]["per_class"], r["variants"][variant]["top1"]) for r in rs if variant in r["variants"]]
-            pts = [(x, s) for x, s in pts if s["mean"] is not None]
+            pts = [(r["meta"]["per_class"], r["variants"][variant]["top1"]) for _, r in rs
+                   if variant in r["variants"] and r["variants"][variant]["top1"]["mean"] is not None]
             if not pts:
                 continue
-            jitter = 1 + 0.025 * (i - (len(variants) - 1) / 2)  # side by side, so error bars stay readable
-            ax.errorbar([x * jitter for x, _ in pts], [s["mean"] for _, s in pts], yerr=[s["std"] or 0 for _, s in pts],
-                        label=variant, color=_colour(variant, i), marker=MARKERS[i % len(MARKERS)], capsize=3,
-                        linewidth=2.2 if variant in ("baseline", "kgnet") else 1.2,
-                        linestyle="-" if variant in ("baseline", "kgnet") else "--")
-        ax.set_xscale("log")
-        ax.set_xlabel("training images per class (log scale)")
+            seeds = sorted({s["n"] for _, s in pts})
+            ax.errorbar([x * _jitter(i, len(variants)) for x, _ in pts], [s["mean"] for _, s in pts],
+                        yerr=[s.get("half_width") or 0 for _, s in pts], capsize=3, color=_colour(variant, i),
+                        marker=MARKERS[i % len(MARKERS)], markersize=5,
+                        label=f"{variant} ({' or '.join(map(str, seeds))} seeds)", **_style(variant))
+        _size_axis(ax, rs)
         ax.set_ylabel("test top-1 accuracy (%)")
-        ax.set_title(f"{dataset}: accuracy vs training-set size (mean ± std over seeds)")
-        ax.grid(True, which="both", alpha=0.3)
+        ax.set_title(f"{dataset}: top-1 vs training images per class\n(mean over seeds, error bars: 95% t interval)")
         ax.legend(fontsize=8, loc="lower right")
     _save(fig, path)
     return True
 
 
-def plot_ablation(summary: dict, path: Path, goal_regime: str | None = None) -> bool:
-    """Per regime: each variant minus the baseline (paired, points), error bars = 95% CI."""
-    def paired(r: dict) -> list[str]:  # variants with at least one seed paired with the baseline
-        return [v for v in _ordered(r["variants"], VARIANT_ORDER)
-                if v != "baseline" and (r["variants"][v].get("vs_baseline") or {}).get("n", 0) > 0]
-
-    regimes = [(n, r) for n, r in summary["regimes"].items() if paired(r)]
-    if not regimes:
+def plot_differences(summary: dict, path: Path, gains: dict[str, float]) -> bool:
+    """kgnet - each other variant (paired by seed) vs images per class, error bars = 95% t interval."""
+    datasets = _size_regimes(summary)
+    if not datasets:
         return False
     plt = _plt()
-    cols = min(len(regimes), 4)
-    rows = math.ceil(len(regimes) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.2 * rows), squeeze=False)
-    for ax in axes.flat[len(regimes):]:
-        ax.axis("off")
-    for ax, (name, r) in zip(axes.flat, regimes):
-        variants = paired(r)
-        means, errs, colours, notes = [], [], [], []
-        for i, v in enumerate(variants):
-            pd = r["variants"][v].get("vs_baseline") or {}
-            means.append(pd.get("mean") if pd.get("mean") is not None else 0.0)
-            errs.append(pd.get("half_width") or 0.0)
-            colours.append(_colour(v, i))
-            notes.append("" if pd.get("ci95") else f"n={pd.get('n', 0)}")
-        x = range(len(variants))
-        ax.bar(x, means, 0.6, color=colours, yerr=errs, capsize=4, edgecolor="black", linewidth=0.5,
-               label="mean paired difference (error bar: 95% CI)")
-        ax.set_xlim(-0.7, max(len(variants), 3) - 0.3)
-        for xi, note, m in zip(x, notes, means):
-            if note:
-                ax.annotate(note, (xi, m), ha="center", va="bottom", fontsize=7)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(9 * len(datasets), 5.5), squeeze=False)
+    drawn = False
+    for ax, (dataset, rs) in zip(axes[0], datasets.items()):
+        variants = [v for v in _ordered({v for _, r in rs for v in r["variants"]}, VARIANT_ORDER) if v != "kgnet"]
+        for i, variant in enumerate(variants):
+            pts = [(r["meta"]["per_class"], _pd(r["variants"][variant].get("kgnet_minus"))) for _, r in rs
+                   if variant in r["variants"]]
+            pts = [(x, pd) for x, pd in pts if pd is not None and pd.n > 0]
+            if not pts:
+                continue
+            drawn = True
+            ax.errorbar([x * _jitter(i, len(variants)) for x, _ in pts], [pd.mean for _, pd in pts],
+                        yerr=[pd.half_width or 0 for _, pd in pts], capsize=3, color=_colour(variant, i + 1),
+                        marker=MARKERS[(i + 1) % len(MARKERS)], markersize=5, label=f"kgnet - {variant}",
+                        **_style(variant))
+        goals = [(r["meta"]["per_class"], gains[name]) for name, r in rs if name in gains]
+        if goals:
+            ax.scatter([x for x, _ in goals], [g for _, g in goals], marker="_", s=600, color="green", zorder=5,
+                       label="goal for kgnet - baseline")
         ax.axhline(0, color="black", linewidth=0.8)
-        if name == goal_regime:
-            ax.axhline(GOAL_POINTS, color="green", linestyle="--", linewidth=1, label=f"goal +{GOAL_POINTS:g}")
-        ax.set_xticks(list(x))
-        ax.set_xticklabels([v.replace("kgnet-", "") if v != "kgnet" else "kgnet" for v in variants],
-                           rotation=35, ha="right", fontsize=8)
-        ax.set_ylabel("top-1 minus baseline (points)")
-        ax.set_title(name, fontsize=10)
-        ax.grid(True, axis="y", alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-    fig.suptitle("Ablations: paired difference to the baseline per regime (error bars: 95% t interval)")
-    fig.tight_layout()
+        _size_axis(ax, rs)
+        ax.set_ylabel("kgnet minus the variant (points; > 0: kgnet ahead)")
+        ax.set_title(f"{dataset}: paired differences, kgnet - variant\n(error bars: 95% t interval)")
+        ax.legend(fontsize=8, loc="best")
+    if not drawn:
+        _plt().close(fig)
+        return False
     _save(fig, path)
     return True
 
@@ -327,21 +474,23 @@ def plot_zero_shot(summary: dict, path: Path) -> bool:
     if not regimes:
         return False
     plt = _plt()
-    fig, axes = plt.subplots(1, len(regimes), figsize=(7 * len(regimes), 4.5), squeeze=False)
+    fig, axes = plt.subplots(1, len(regimes), figsize=(8 * len(regimes), 4.8), squeeze=False)
     for ax, (name, r) in zip(axes[0], regimes):
         variants = _ordered(r["variants"], VARIANT_ORDER)
+        metrics = [m for m in ZERO_SHOT_METRICS if any(v["zero_shot"][m]["n"] for v in r["variants"].values())]
         width = 0.8 / max(len(variants), 1)
         for i, v in enumerate(variants):
-            stats = [r["variants"][v]["zero_shot"][m] for m in ZERO_SHOT_METRICS]
-            xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(ZERO_SHOT_METRICS))]
-            ax.bar(xs, [s["mean"] or 0 for s in stats], width, yerr=[s["std"] or 0 for s in stats], capsize=3,
-                   label=v, color=_colour(v, i), edgecolor="black", linewidth=0.5)
-        ax.set_xticks(range(len(ZERO_SHOT_METRICS)))
-        ax.set_xticklabels(["zero-shot top-1\n(unseen only)", "GZSL seen", "GZSL unseen", "GZSL harmonic"])
+            stats = [r["variants"][v]["zero_shot"][m] for m in metrics]
+            xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(metrics))]
+            ax.bar(xs, [math.nan if s["mean"] is None else s["mean"] for s in stats], width,  # absent: no bar
+                   yerr=[s.get("half_width") or 0 for s in stats], capsize=3, label=v, color=_colour(v, i),
+                   edgecolor="black", linewidth=0.5)
+        ax.set_xticks(range(len(metrics)))
+        ax.set_xticklabels([PLOT_NAMES.get(m, m) for m in metrics], fontsize=8)
         ax.set_ylabel("accuracy (%)")
-        ax.set_title(f"{name}: held-out classes (mean ± std over seeds)")
+        ax.set_title(f"{name}: held-out classes (mean, error bars: 95% t interval)")
         ax.grid(True, axis="y", alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     _save(fig, path)
     return True
 
@@ -386,29 +535,158 @@ def plot_cost(summary: dict, path: Path) -> bool:
 
 HOW_TO_READ = """\
 - Every number is test-set top-1 accuracy in percent, from the official test split (never
-  used for any choice). Each cell trains one variant for one seed; a seed fixes the data
-  split, the low-data subsample and the initialisation, so all variants with the same seed
-  see the same images and start from the same backbone weights.
-- `mean ± std` is over seeds (sample standard deviation). `x - baseline [lo, hi]` is the
-  mean of the per-seed differences with its 95% confidence interval from Student's t with
-  n - 1 degrees of freedom (n = seeds). With 3 seeds the interval is wide (t = 4.30): a
-  difference is only established when the interval excludes 0. One seed gives no interval.
-- The controls keep every scale but destroy one kind of knowledge: `kgnet-shuffled` rewires
-  the graph's edges at random (degrees kept), `kgnet-randomtext` replaces the node texts by
-  random vectors. If the gain comes from the knowledge, both score below `kgnet`.
+  used for any choice; the few-shot regimes score a fixed subset of it). Each cell trains one
+  variant for one seed; a seed fixes the data split, the few-shot subsample and the
+  initialisation, so all variants with the same seed see the same images and start from the
+  same backbone weights.
+- `mean ± std` is over seeds (sample standard deviation). `kgnet - x [lo, hi] n=N` is the mean
+  of the N per-seed differences (kgnet minus x: positive means kgnet is ahead) with its 95%
+  confidence interval from Student's t with N - 1 degrees of freedom. A difference is only
+  established when the interval excludes 0. One seed gives no interval.
+- `kgnet` is the concept head: each class score is an exact sum of the activations of the
+  ontology concepts linked to that class (for Fashion-MNIST the garments ontology's parts,
+  materials and body regions). The controls go through the same code: `kgnet-permuted` gives
+  each class another class's concepts (same geometry, wrong meaning), `kgnet-noknowledge` one
+  concept per class (the machinery without knowledge), `kgnet-shuffled` rewires the
+  ontology's edges (degrees kept), `kgnet-randomtext` replaces node texts by random vectors.
+  If the gain comes from the knowledge, every control scores below `kgnet`.
 - Zero-shot: the held-out classes are never trained on. `zero-shot top-1` ranks only the
   unseen classes; GZSL ranks all classes, `seen`/`unseen` are accuracies on each group's test
-  images and `harmonic` their harmonic mean. The baseline has no way to name an unseen class,
-  so its unseen numbers are the floor.
+  images and `H` their harmonic mean, uncalibrated and (where the run has a calibration
+  constant `gamma`, chosen on validation, subtracted from the seen classes' scores)
+  calibrated; `AUSUC` is the area under the seen-unseen accuracy curve as the constant sweeps.
+  The baseline has no way to name an unseen class, so its unseen numbers are the floor.
 - Cost: the median over interleaved rounds of the per-round time ratio kgnet / baseline
   (batch 128), and the peak memory of a few training steps (method stated in the table).
 """
 
 
 def _notes(out: Path) -> list[str]:
-    """`<out>/NOTES.md`, written by whoever ran the suite (why a machine was used, what is missing)."""
+    """`<out>/NOTES.md` (written by whoever ran the suite), less its `wall_time:` line."""
     notes = out / "NOTES.md"
-    return [notes.read_text().strip(), ""] if notes.is_file() else []
+    if not notes.is_file():
+        return []
+    text = WALL_TIME_NOTE.sub("", notes.read_text()).strip()
+    return [text, ""] if text else []
+
+
+def _short(variant: str) -> str:
+    return variant.replace("kgnet-", "") if variant.startswith("kgnet-") else variant
+
+
+def _check_table(checks: list[dict[str, Any]], variant: bool = False) -> list[str]:
+    head = "| regime | " + ("variant | metric | " if variant else "check | ") + "needs | measured | verdict |"
+    lines = [head, "|---|" + ("---|---|" if variant else "---|") + "---|---|---|"]
+    for c in checks:
+        state = c["met"] if c["met"] == "not run" else f"**{WORDS[c['met']]}**"
+        what = f"{c['variant']} | {METRIC_NAMES.get(c['metric'], c['metric'])}" if variant else c["check"]
+        lines.append(f"| {c['regime']} | {what} | {c['needs']} | {c['measured']} | {state} |")
+    return lines + [""]
+
+
+def where_lines(suite: Suite, summary: dict, out: Path) -> list[str]:
+    """What runs where: regimes x variants with finished / planned seeds, the wall times."""
+    plan = summary["planned"]
+    regimes = [r.name for r in suite.regimes if r.name in plan] + \
+        sorted(n for n in summary["regimes"] if n not in plan)
+    variants = _ordered({v for r in regimes for v in plan.get(r, {})} |
+                        {v for r in summary["regimes"].values() for v in r["variants"]}, VARIANT_ORDER)
+    lines = ["### What runs where", "",
+             "Seeds finished per regime and variant (`3/10`: 3 of 10 planned; `-`: not run in that regime).", "",
+             "| regime | images / class | " + " | ".join(_short(v) for v in variants)
+             + " | cells | wall time (sum of cells) |",
+             "|---|---:|" + "---:|" * len(variants) + "---:|---:|"]
+    for name in regimes:
+        r = summary["regimes"].get(name, {})
+        meta = suite.regime(name)
+        per_class = (meta.per_class if meta else r.get("meta", {}).get("per_class")) or "n/a"
+        cells = []
+        for v in variants:
+            done = r.get("variants", {}).get(v, {}).get("top1", {}).get("n", 0)
+            want = plan.get(name, {}).get(v, 0)
+            cells.append("-" if not want and not done else str(done) if done == want else f"{done}/{want}")
+        total_done = sum(r.get("variants", {}).get(v, {}).get("top1", {}).get("n", 0) for v in variants)
+        lines.append(f"| {name} | {per_class} | " + " | ".join(cells)
+                     + f" | {total_done}/{sum(plan.get(name, {}).values())}"
+                     + f" | {r.get('wall_seconds', 0) / 60:.1f} min |")
+    not_run = [f"`{c}`: {why}" for c, why in suite.not_run]
+    if not_run:
+        lines += ["", "Not run: " + "; ".join(not_run) + "."]
+    cost = sum(rec.get("wall_seconds", 0) for rec in load_records(out).values() if rec["cell"]["kind"] == "cost")
+    note = wall_time_note(out)
+    lines += ["", f"Sum of the cells' own wall times: {summary['wall_seconds_total'] / 60:.1f} min "
+                  f"(cost cells {cost / 60:.1f} min included): the time one process would take.",
+              "Measured end-to-end wall time: " + (note if note else
+                                                   "not recorded (the run's NOTES.md has no `wall_time:` line)")
+              + "."]
+    if suite.wall_minutes is not None:
+        ok = wall_time_check(note, suite.wall_minutes)
+        lines.append(f"Within the {suite.wall_minutes:g}-minute target: **{WORDS[ok]}**.")
+    return lines + [""]
+
+
+def differences_lines(summary: dict, suite: Suite) -> list[str]:
+    """kgnet against the baseline and each control (and the other designs), regime by regime."""
+    regimes = [(n, r) for n, r in summary["regimes"].items() if not r["meta"].get("zero_shot")]
+    if not regimes:
+        return []
+    not_run = dict(suite.not_run)
+    others = _ordered({v for _, r in regimes for v in r["variants"]} - {"baseline", "kgnet", *CONTROLS}, OTHERS)
+    columns = ["baseline", *CONTROLS, *others]
+    lines = ["### kgnet against the baseline and each control", "",
+             "Paired by seed: kgnet minus the column's variant, mean [95% t interval] n=seeds paired; "
+             "positive: kgnet ahead.", "",
+             "| regime | images / class | baseline top-1 | kgnet top-1 | "
+             + " | ".join(f"kgnet - {c}" for c in columns) + " |",
+             "|---|---:|---:|---:|" + "---:|" * len(columns)]
+    for name, r in regimes:
+        vs = r["variants"]
+        row = []
+        for c in columns:
+            if c in vs:
+                row.append(fmt_diff(vs[c].get("kgnet_minus"), n=True))
+            elif c in not_run:
+                row.append(f"not run: {not_run[c]}")
+            elif summary["planned"].get(name, {}).get(c):
+                row.append("pending")
+            else:
+                row.append("-")
+        lines.append(f"| {name} | {r['meta'].get('per_class') or 'n/a'} | "
+                     f"{fmt_summary(vs.get('baseline', {}).get('top1'))} | "
+                     f"{fmt_summary(vs.get('kgnet', {}).get('top1'))} | "
+                     + " | ".join(row) + " |")
+    return lines + [""]
+
+
+def regime_lines(name: str, r: dict) -> list[str]:
+    lines = [f"#### {name}: {r['meta'].get('description', '')}", "",
+             "| variant | what | ontology | top-1 % (mean ± std) | 95% CI of the mean | seeds "
+             "| - baseline [95% CI] | kgnet - this [95% CI] |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for variant, v in r["variants"].items():
+        s = v["top1"]
+        ci = (f"[{s['mean'] - s['half_width']:.2f}, {s['mean'] + s['half_width']:.2f}]"
+              if s.get("half_width") is not None else "n/a")
+        lines.append(f"| {variant} | {ROLE.get(variant, '')} | {v.get('ontology') or '-'} | {fmt_summary(s)} | {ci} "
+                     f"| {s['n']} | {fmt_diff(v.get('vs_baseline')) if variant != 'baseline' else ''} "
+                     f"| {fmt_diff(v.get('kgnet_minus')) if variant != 'kgnet' else ''} |")
+    return lines + [""]
+
+
+def zero_shot_lines(name: str, r: dict) -> list[str]:
+    held = next((o.split("=", 1)[1] for o in r["meta"].get("overrides", [])
+                 if o.startswith("data.held_out_classes=")), "?")
+    metrics = ("zero_shot_top1", "gzsl_seen", "gzsl_unseen", "gzsl_harmonic", "gzsl_gamma", "gzsl_calibrated_seen",
+               "gzsl_calibrated_unseen", "gzsl_calibrated_harmonic", "gzsl_ausuc")
+    lines = [f"### Zero-shot: {name}, held out {held}", "",
+             "Mean ± std over seeds (percent; `gamma` in logit units); `n/a`: not in the records.", "",
+             "| variant | ontology | seeds | " + " | ".join(METRIC_NAMES[m] for m in metrics) + " | seen-class top-1 |",
+             "|---|---|---:|" + "---:|" * (len(metrics) + 1)]
+    for variant, v in r["variants"].items():
+        z = v["zero_shot"]
+        lines.append(f"| {variant} | {v.get('ontology') or '-'} | {v['top1']['n']} | "
+                     + " | ".join(fmt_summary(z[m]) for m in metrics) + f" | {fmt_summary(v['top1'])} |")
+    return lines + [""]
 
 
 def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[str, list[Path]]:
@@ -431,60 +709,32 @@ def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[s
     lines.append("")
     lines.append("Machine: " + "; ".join(f"{m['machine']} ({m['cells']} cells, {m.get('wall_seconds', 0) / 60:.1f} min)"
                                          for m in summary["machines"]) + ".")
-    lines.append(f"Total wall time: {summary['wall_seconds_total'] / 60:.1f} min (the sum of the cells' own wall "
-                 "times, cost cells included).")
     lines.append("")
-    if summary.get("verdict"):
-        v = summary["verdict"]
-        lines += [f"Goal: {v['goal']}.", "", f"**{v['headline']}**", "", *v["bullets"], ""]
-
+    v = summary.get("verdict")
+    if v and (suite.gains or suite.no_loss):
+        lines += ["### Verdict", "", f"Goal: {v['goal']}.", "", f"**{v['headline']}**", "", *v["bullets"], "",
+                  *_check_table(v["checks"])]
+    if v and v["zero_shot"]:
+        lines += ["### Zero-shot goals", "",
+                  "Mean over seeds [95% t interval of the mean]. The calibrated harmonic mean's aim is 60%.", "",
+                  *_check_table(v["zero_shot"], variant=True)]
+    lines += where_lines(suite, summary, out)
     regimes = summary["regimes"]
+    lines += differences_lines(summary, suite)
+    for name, r in regimes.items():
+        if r["meta"].get("zero_shot"):
+            lines += zero_shot_lines(name, r)
     if regimes:
-        lines += ["### Headline", "",
-                  "| regime | train images / class | seeds | baseline | kgnet | kgnet - baseline [95% CI] "
-                  "| best single scale: - baseline [95% CI] |",
-                  "|---|---:|---:|---:|---:|---:|---|"]
+        lines += ["### Every variant, regime by regime", ""]
         for name, r in regimes.items():
-            vs = r["variants"]
-            best = r["best_single_scale"]
-            best_text = f"{best}: {fmt_diff(vs[best].get('vs_baseline'))}" if best else "n/a"
-            seeds = max(vs.get(v, {}).get("top1", {}).get("n", 0) for v in ("baseline", "kgnet"))
-            base, kg = vs.get("baseline", {}), vs.get("kgnet", {})
-            lines.append(f"| {name} | {r['meta'].get('per_class') or 'n/a'} | {seeds} "
-                         f"| {fmt_summary(base.get('top1'))} | {fmt_summary(kg.get('top1'))} "
-                         f"| {fmt_diff(kg.get('vs_baseline'))} | {best_text} |")
-        lines.append("")
-        for name, r in regimes.items():
-            lines += [f"### {name}: {r['meta'].get('description', '')}", "",
-                      "| variant | what | top-1 % (mean ± std) | seeds | - baseline [95% CI] | - kgnet [95% CI] |",
-                      "|---|---|---:|---:|---:|---:|"]
-            for variant, v in r["variants"].items():
-                what = ROLE.get(variant, "")
-                if variant == r["best_single_scale"]:
-                    what += " (best single scale)"
-                lines.append(f"| {variant} | {what} | {fmt_summary(v['top1'])} | {v['top1']['n']} "
-                             f"| {fmt_diff(v.get('vs_baseline')) if variant != 'baseline' else ''} "
-                             f"| {fmt_diff(v.get('vs_kgnet')) if 'vs_kgnet' in v else ''} |")
-            lines.append("")
-
-    zs = [(n, r) for n, r in regimes.items() if r["meta"].get("zero_shot")]
-    for name, r in zs:
-        held = next((o.split("=", 1)[1] for o in r["meta"].get("overrides", [])
-                     if o.startswith("data.held_out_classes=")), "?")
-        lines += [f"### Zero-shot ({name}, held out: {held})", "",
-                  "| variant | zero-shot top-1 | GZSL seen | GZSL unseen | GZSL harmonic | seen-class top-1 |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        for variant, v in r["variants"].items():
-            z = v["zero_shot"]
-            lines.append(f"| {variant} | " + " | ".join(fmt_summary(z[m]) for m in ZERO_SHOT_METRICS)
-                         + f" | {fmt_summary(v['top1'])} |")
-        lines.append("")
-
+            lines += regime_lines(name, r)
     if summary["cost"]:
         lines += cost_lines(summary["cost"])
 
-    plots = [("accuracy_vs_size", "Accuracy vs training-set size", lambda p: plot_accuracy_vs_size(summary, p)),
-             ("ablation", "Ablations per regime", lambda p: plot_ablation(summary, p, suite.low_regime)),
+    gains = dict(suite.gains)
+    plots = [("accuracy_vs_size", "Top-1 vs training images per class", lambda p: plot_accuracy_vs_size(summary, p)),
+             ("differences", "kgnet minus each variant vs training images per class",
+              lambda p: plot_differences(summary, p, gains)),
              ("zero_shot", "Zero-shot", lambda p: plot_zero_shot(summary, p)),
              ("cost", "Cost", lambda p: plot_cost(summary, p))]
     figure_lines = []

@@ -1,7 +1,7 @@
 """`python -m benchmarks.run`: run a benchmark suite cell by cell, resumably, then write its report.
 
     python -m benchmarks.run --suite quick                      # Fashion-MNIST on a CPU, ~1 hour on 2 cores
-    python -m benchmarks.run --suite quick --only '^low10-'     # only the cells whose id matches
+    python -m benchmarks.run --suite quick --only '^shot1-'     # only the cells whose id matches
     python -m benchmarks.run --suite quick --report-only        # tables and plots from the saved cells
     python -m benchmarks.run --suite full --data-root /data --device cuda
     python -m benchmarks.run --suite full --tiny --data-root /tmp/tiny-cifar --only 'cifar10-resnet18-scratch'

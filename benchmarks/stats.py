@@ -1,7 +1,8 @@
 """The statistics the benchmark report uses, small enough to check by hand.
 
-- `describe(values)`: n, mean and the sample standard deviation (n - 1 in the denominator;
-  none for a single value).
+- `describe(values)`: n, mean, the sample standard deviation (n - 1 in the denominator;
+  none for a single value) and the half width of the mean's 95% t interval,
+  t(0.975, n - 1) * sd / sqrt(n) (none for a single value).
 - `paired_difference(a, b)`: the differences a_i - b_i of runs paired by seed (same data
   split, same initialisation), their mean, sample standard deviation, and the 95% confidence
   interval of the mean difference from Student's t with n - 1 degrees of freedom:
@@ -25,12 +26,13 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True)
 class Summary:
-    """n values: their mean and sample standard deviation (None when n < 2)."""
+    """n values: their mean, sample standard deviation and the mean's 95% t half width (None when n < 2)."""
 
     n: int
     mean: float | None
     std: float | None
     values: tuple[float, ...]
+    half_width: float | None = None
 
     def to_dict(self) -> dict:
         return {**asdict(self), "values": list(self.values)}
@@ -96,7 +98,9 @@ def describe(values: Sequence[float]) -> Summary:
     values = tuple(float(v) for v in values)
     if not values:
         return Summary(0, None, None, ())
-    return Summary(len(values), mean(values), sample_std(values), values)
+    sd = sample_std(values)
+    half = None if sd is None else t_quantile(len(values)) * sd / math.sqrt(len(values))
+    return Summary(len(values), mean(values), sd, values, half)
 
 
 def paired_difference(a: Mapping, b: Mapping, confidence: float = CONFIDENCE) -> PairedDifference:
