@@ -1,6 +1,7 @@
 """Calibrated stacking for generalized zero-shot: the seen-unseen curve, AUSUC, the constant
 chosen on validation by a pseudo-unseen calibration model (never on the test split), and the
-constant's use by `python -m kgnet.predict` and `python -m kgnet.evaluate`."""
+constant's use by `python -m kgnet.predict` (`python -m kgnet.evaluate` scores with it as
+training did: tests/test_evaluate.py; what scoring does with it: tests/test_scoring.py)."""
 
 from __future__ import annotations
 
@@ -153,22 +154,6 @@ def test_predict_chooses_with_the_release_constant(tiny_run, tmp_path: Path, cap
     folder = _release_copy(tiny_run, tmp_path / "minus", d - 0.01)  # just too little: the seen class stays
     assert predict_main(["--run", str(folder.parent), "--top-k", "2", str(image)]) == 0
     assert release.class_names[int(logits.argmax())] in capsys.readouterr().out.splitlines()[1]
-
-
-def test_evaluate_chooses_with_the_release_constant(tiny_run, tmp_path: Path, capsys) -> None:
-    from kgnet.evaluate import main as evaluate_main
-
-    run = tmp_path / "run"
-    shutil.copytree(tiny_run.folder, run, ignore=shutil.ignore_patterns("*.png", "calibration"))
-    meta = json.loads((run / "kgnet" / "model.json").read_text())
-    (run / "kgnet" / "model.json").write_text(json.dumps({**meta, "gzsl_gamma": 1e6}))  # every image goes unseen
-    assert evaluate_main(["--run", str(run), "--variants", "kgnet", "--projection", "pca"]) == 0
-    m = json.loads((run / "metrics.json").read_text())["kgnet"]
-    assert m["gzsl_gamma"] == 1e6 and m["gzsl_calibrated_seen"] == 0 and m["gzsl_calibrated_unseen"] > 0
-    assert all(m["per_class"][name] == 0 for name in m["per_class"] if name not in TINY_HELD_OUT)
-    assert m["gzsl_harmonic"] == pytest.approx(json.loads((tiny_run.folder / "metrics.json").read_text())
-                                               ["kgnet"]["gzsl_harmonic"])  # the uncalibrated numbers stay
-    assert "GZSL H cal." in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("gamma", ["high", float("nan"), True])
