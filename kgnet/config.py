@@ -161,6 +161,13 @@ class TrainConfig:
     analysis: Literal["tsne", "pca", "none"] = _field(
         "tsne", "End-of-run analysis of the test split (confusion figures, embedding projection and silhouettes) "
         "with this projection; `none` skips it (metrics.json keeps accuracy, calibration, hierarchy, zero-shot).")
+    gzsl_calibration: Literal["pseudo-unseen", "none"] = _field(
+        "pseudo-unseen", "With `data.held_out_classes`: how the constant subtracted from the seen classes' logits "
+        "before choosing among all classes (calibrated stacking, Chao et al. 2016) is chosen. `pseudo-unseen` trains "
+        "each variant a second time with as many seen classes held out as well (a seeded choice) and takes the "
+        "constant that maximises the GZSL harmonic mean on the validation split, where those classes play unseen "
+        "(the test split is never read); it doubles training time. `none`: no constant (gamma 0). Nothing is done "
+        "when no class is held out.")
 
 
 @dataclass

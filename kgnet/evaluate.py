@@ -5,7 +5,10 @@ run's data from its config.yaml (same seed, same split, the release's preprocess
 the split once and merges into the run's metrics.json: top-1, top-5, per-class accuracy, the
 confusion matrix, the expected calibration error, the hierarchy-aware mistakes, zero-shot/GZSL
 numbers when classes were held out, and the hidden-layer analysis (class and superclass
-silhouette of the image embeddings). Figures: confusion_<variant>.png and
+silhouette of the image embeddings). With held-out classes, the choice among all classes
+(per-class accuracy, confusion, `gzsl_calibrated_*`) subtracts the release's GZSL calibration
+constant from the seen classes' logits; `gzsl_*` is the uncalibrated choice, `gzsl_ausuc` the
+area under the seen-unseen accuracy curve. Figures: confusion_<variant>.png and
 embedding_projection.png in the run folder. Training computes the same numbers and figures
 for the test split itself, from the models it holds; this command is for another split, or
 for a run copied without them.

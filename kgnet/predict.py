@@ -4,7 +4,10 @@ Loads only `model.safetensors` + `model.json` from a run folder (no pickle, no t
 no network: the weights are the release's), prepares each image exactly as the model's
 training and evaluation did (the preprocessing stored in the release), and prints the top-k
 classes with their probabilities and, for knowledge variants, the concepts the image attended
-to most.
+to most. A run with held-out classes chooses among all classes with its GZSL calibration
+constant subtracted from the seen classes' logits (`gzsl_gamma` of the release; chosen on
+validation), so an unseen class can be predicted; the probabilities are the softmax of those
+calibrated logits.
 
     python -m kgnet.predict --run runs/20261125-fashion_mnist shoe.png shirt.jpg
     python -m kgnet.predict --run runs/exp1 --variant baseline --top-k 3 *.png
@@ -59,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch = torch.stack([read_image(path, release.preprocessing) for path in args.images])
     with torch.no_grad():
         out = model(batch)
-    probabilities = out.logits.softmax(dim=1)
+    probabilities = release.choice_logits(out.logits).softmax(dim=1)
     k = min(args.top_k, probabilities.shape[1])
     concepts = top_concepts(out.attention, model.token_labels, k) if out.attention is not None else None
     for i, path in enumerate(args.images):

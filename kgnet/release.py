@@ -7,7 +7,9 @@ when read (no pickle):
   tensors) and, for knowledge variants, the encoded node texts (`text_features`);
 - `model.json`: the format, the variant, the run's config, the class names (and wnids), which
   classes were seen in training and which held out, the preprocessing (`kgnet.data.preprocess`:
-  how an image becomes model input), and the graph's non-tensor fields.
+  how an image becomes model input), the graph's non-tensor fields, and with held-out classes
+  the GZSL calibration constant `gzsl_gamma` (subtracted from the seen classes' logits before
+  choosing among all classes; null = none, as in releases written before it existed).
 
 Loading rebuilds the model from the saved config with `model.pretrained` off, then loads the
 weights from the release: a model trained from timm's pretrained weights never asks timm's hub
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,8 @@ class Release:
         unseen_classes: Label indices held out of training (scored zero-shot).
         preprocessing: How an image becomes this model's input.
         graph: The run's class graph, or None when the run had no ontology.
+        gzsl_gamma: The constant subtracted from the seen classes' logits when choosing among
+            all classes (chosen on validation, `kgnet.engine.gzsl`); None = no calibration.
     """
 
     folder: Path
@@ -69,6 +74,16 @@ class Release:
     unseen_classes: list[int]
     preprocessing: Preprocessing
     graph: KnowledgeGraph | None
+    gzsl_gamma: float | None = None
+
+    def choice_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        """`logits` as the choice among all classes uses them: with `gzsl_gamma` subtracted from
+        the seen classes' logits when the release has one (and holds classes out)."""
+        from kgnet.metrics.classification import seen_offset
+
+        if self.gzsl_gamma is None or not self.unseen_classes:
+            return logits
+        return seen_offset(logits, self.seen_classes, self.gzsl_gamma)
 
 
 def is_release(folder: str | Path) -> bool:
@@ -99,7 +114,7 @@ def variant_release(run: str | Path, name: str, what: str = "--variant") -> Path
 def save_release(folder: str | Path, model: torch.nn.Module, *, variant: str, config: Config,
                  class_names: list[str], wnids: list[str] | None, seen_classes: list[int],
                  unseen_classes: list[int], preprocessing: Preprocessing, graph: KnowledgeGraph | None = None,
-                 text_features: torch.Tensor | None = None) -> None:
+                 text_features: torch.Tensor | None = None, gzsl_gamma: float | None = None) -> None:
     """Write `model.safetensors` and `model.json` into `folder`, each atomically.
 
     Args:
@@ -114,6 +129,7 @@ def save_release(folder: str | Path, model: torch.nn.Module, *, variant: str, co
         preprocessing: How images were prepared for the model.
         graph: The run's class graph (hierarchy metrics; the knowledge of knowledge variants).
         text_features: The encoded node texts the model was built with (knowledge variants).
+        gzsl_gamma: The GZSL calibration constant (runs with held-out classes), or None.
     """
     folder = Path(folder)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -134,6 +150,7 @@ def save_release(folder: str | Path, model: torch.nn.Module, *, variant: str, co
         "unseen_classes": list(unseen_classes),
         "preprocessing": preprocessing.to_dict(),
         "graph": graph_fields,
+        "gzsl_gamma": gzsl_gamma,
     }
     contiguous = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     with atomic_path(folder / WEIGHTS) as tmp:
@@ -185,6 +202,10 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
         graph = KnowledgeGraph.from_dict(
             {**meta["graph"], **{k.removeprefix("graph."): v for k, v in tensors.items() if k.startswith("graph.")}})
     preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+    gamma = meta.get("gzsl_gamma")
+    if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float))
+                              or not math.isfinite(gamma)):
+        raise KgnetError(f"{folder / META}: gzsl_gamma is {gamma!r}, not a finite number or null; {RESTORE_RELEASE}")
     # The weights come from the release: building with pretrained weights would ask timm's hub.
     offline = dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=False))
     model = create_model(offline, graph if config.knowledge.scales else None, tensors.get("text_features"),
@@ -200,4 +221,5 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
     return Release(folder=folder, model=model, variant=meta["variant"], config=config,
                    class_names=list(meta["class_names"]), wnids=meta.get("wnids"),
                    seen_classes=list(meta["seen_classes"]), unseen_classes=list(meta["unseen_classes"]),
-                   preprocessing=preprocessing, graph=graph)
+                   preprocessing=preprocessing, graph=graph,
+                   gzsl_gamma=float(gamma) if gamma is not None else None)

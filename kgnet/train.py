@@ -35,6 +35,8 @@ from kgnet.config import Config, add_config_arguments, config_from_args, load_co
 from kgnet.errors import ConfigError, KgnetError
 
 log = logging.getLogger("kgnet.train")
+#: Subfolder of a variant folder where its GZSL calibration model trains (`kgnet.engine.gzsl`).
+CALIBRATION = "calibration"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,9 +101,11 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
         if name in finished:
             input_file(folder / name / "model.json", "--resume")
             readable_checkpoint(folder / name / "model.safetensors", "--resume", remedy=RESTORE_RELEASE)
-        elif (folder / name / "last.pt").exists():
-            readable_checkpoint(folder / name / "last.pt", "--resume",
-                                remedy=f"restore it from a copy, or delete it to train {name} from its first epoch")
+        else:
+            for checkpoint in (folder / name / "last.pt", folder / name / CALIBRATION / "last.pt"):
+                if checkpoint.exists():
+                    readable_checkpoint(checkpoint, "--resume", remedy=f"restore it from a copy, or delete it to "
+                                        f"train {checkpoint.parent.relative_to(folder)} from its first epoch")
     return finished
 
 
@@ -143,39 +147,79 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool, conc
     return graph, text_features, None
 
 
-def _trained_variant(name: str, config: Config, bundle, graph, text_features, folder: Path, context, *,
-                     finished: dict[str, Any] | None, progress: bool):
-    """Variant `name` trained (and released), or, when an interrupted run finished it before
-    (`finished`: its metrics.json entry), read back from its release; with its training
-    history and the training numbers of metrics.json."""
+def _trained_model(name: str, vcfg: Config, bundle, graph, text_features, folder: Path, context, *, progress: bool):
+    """A new model of variant `name` (config `vcfg`) trained on `bundle` in `folder`, and its training result."""
     import torch
 
-    from kgnet.engine.trainer import read_history, train_variant
-    from kgnet.engine.variants import aligns, uses_knowledge, variant_config
+    from kgnet.engine.trainer import train_variant
+    from kgnet.engine.variants import aligns, uses_knowledge
     from kgnet.models import create_model
+
+    knowledge_on = uses_knowledge(vcfg)
+    if context.is_primary:
+        folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(vcfg.seed)  # every variant starts from the same backbone init
+    model = create_model(vcfg, graph if knowledge_on else None, text_features if knowledge_on else None,
+                         num_classes=bundle.num_classes, in_chans=bundle.in_chans, image_size=bundle.image_size,
+                         seen=bundle.seen_classes)
+    result = train_variant(name, vcfg, model, bundle, folder, context, knowledge=aligns(vcfg), show_progress=progress)
+    return model, result
+
+
+def _calibration_gamma(name: str, vcfg: Config, bundle, graph, text_features, folder: Path, context, *,
+                       progress: bool) -> tuple[float, dict[str, Any]]:
+    """The GZSL calibration constant of variant `name`, chosen on validation by a calibration
+    model that holds pseudo-unseen classes out as well (`kgnet.engine.gzsl`), trained in
+    `folder`/calibration; and what metrics.json says about it."""
+    from kgnet.engine.gzsl import calibration_bundle, pseudo_unseen_classes, validation_gamma
+
+    pseudo = pseudo_unseen_classes(bundle.seen_classes, bundle.unseen_classes, vcfg.seed)
+    names = [bundle.class_names[c] for c in pseudo]
+    calibration = calibration_bundle(bundle, pseudo)
+    if context.is_primary:
+        log.info("%s: GZSL calibration model, %s held out as well (pseudo-unseen)", name, ", ".join(names))
+    model, result = _trained_model(f"{name}-calibration", vcfg, calibration, graph, text_features,
+                                   folder / CALIBRATION, context, progress=progress)
+    gamma = validation_gamma(model, calibration, pseudo, device=context.device, context=context)
+    if context.is_primary:
+        log.info("%s: GZSL calibration constant %.4f (chosen on %d validation images)", name, gamma,
+                 len(calibration.val))
+    return gamma, {"gzsl_pseudo_unseen": names, "gzsl_calibration_seconds": result.train_seconds}
+
+
+def _trained_variant(name: str, config: Config, bundle, graph, text_features, folder: Path, context, *,
+                     finished: dict[str, Any] | None, progress: bool):
+    """Variant `name` trained (with its GZSL calibration constant when classes are held out)
+    and released, or, when an interrupted run finished it before (`finished`: its
+    metrics.json entry), read back from its release; with its training history, the training
+    numbers of metrics.json and the calibration constant (None = none)."""
+    from kgnet.engine.trainer import read_history
+    from kgnet.engine.variants import uses_knowledge, variant_config
     from kgnet.release import load_release, save_release
 
     vcfg = variant_config(config, name)
     vfolder = folder / name
     if finished is not None:
         log.info("%s: finished earlier, kept", name)
-        kept = ("train_seconds", "train_images_per_second", "epochs", "amp", "compile", "params")
+        kept = ("train_seconds", "train_images_per_second", "epochs", "amp", "compile", "params",
+                "gzsl_pseudo_unseen", "gzsl_calibration_seconds")
         training = {k: finished[k] for k in kept if k in finished}
-        return load_release(vfolder, context.device).model, read_history(vfolder / "log.csv"), training
-    knowledge_on = uses_knowledge(vcfg)
+        release = load_release(vfolder, context.device)
+        return release.model, read_history(vfolder / "log.csv"), training, release.gzsl_gamma
+    model, result = _trained_model(name, vcfg, bundle, graph, text_features, vfolder, context, progress=progress)
+    training = {**result.training_numbers(), "params": model.param_counts()}
+    gamma = None
+    if bundle.unseen_classes and config.train.gzsl_calibration == "pseudo-unseen":
+        gamma, calibration = _calibration_gamma(name, vcfg, bundle, graph, text_features, vfolder, context,
+                                                progress=progress)
+        training |= calibration
     if context.is_primary:
-        vfolder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(config.seed)  # every variant starts from the same backbone init
-    model = create_model(vcfg, graph if knowledge_on else None, text_features if knowledge_on else None,
-                         num_classes=bundle.num_classes, in_chans=bundle.in_chans, image_size=bundle.image_size,
-                         seen=bundle.seen_classes)
-    result = train_variant(name, vcfg, model, bundle, vfolder, context, knowledge=aligns(vcfg), show_progress=progress)
-    if context.is_primary:
+        knowledge_on = uses_knowledge(vcfg)
         save_release(vfolder, model, variant=name, config=vcfg, class_names=bundle.class_names, wnids=bundle.wnids,
                      seen_classes=bundle.seen_classes, unseen_classes=bundle.unseen_classes,
                      preprocessing=bundle.preprocessing, graph=graph,
-                     text_features=text_features if knowledge_on else None)
-    return model, result.history, {**result.training_numbers(), "params": model.param_counts()}
+                     text_features=text_features if knowledge_on else None, gzsl_gamma=gamma)
+    return model, result.history, training, gamma
 
 
 def run(config: Config, folder: str | Path, *, resume: bool = False, progress: bool = True) -> dict[str, dict[str, Any]]:
@@ -207,6 +251,7 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
             created is removed again when one is found later and no checkpoint was saved yet.
             `TrainingDiverged` when the loss stops being finite (the last good checkpoint is kept).
     """
+    import dataclasses
     import shutil
 
     import torch
@@ -218,6 +263,7 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
     from kgnet.data.preprocess import resolve_preprocessing
     from kgnet.engine.distributed import setup_distributed, teardown_distributed
     from kgnet.engine.evaluation import Analysis, scoring_task
+    from kgnet.engine.gzsl import check_calibration
     from kgnet.engine.scoring import metrics_json, score
     from kgnet.engine.tables import comparison_table
     from kgnet.engine.trainer import epoch_passes, short_training_warning
@@ -234,6 +280,7 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         data = config.data
         bundle = build_datasets(data, seed=config.seed, download=data.download, augment=data.augment,
                                 verify=data.verify, preprocessing=resolve_preprocessing(data, config.model))
+        check_calibration(bundle, config.train.gzsl_calibration, config.seed)
         tc = config.train
         passes = epoch_passes(len(bundle.train), tc.batch_size, tc.align_epochs + tc.epochs, tc.min_steps)
         warning = short_training_warning(len(bundle.train), tc.batch_size, tc.epochs, passes)
@@ -262,10 +309,11 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         metrics: dict[str, Any] = dict(finished)
         histories: dict[str, list[dict[str, Any]]] = {}
         for name in config.variants:
-            model, histories[name], training = _trained_variant(name, config, bundle, graph, text_features, folder,
-                                                                context, finished=metrics.get(name),
-                                                                progress=progress)
-            scored = score(model, bundle.test, task, split="test", device=context.device, context=context,
+            model, histories[name], training, gamma = _trained_variant(
+                name, config, bundle, graph, text_features, folder, context, finished=metrics.get(name),
+                progress=progress)
+            scored = score(model, bundle.test, dataclasses.replace(task, gzsl_gamma=gamma), split="test",
+                           device=context.device, context=context,
                            desc=f"{name} test" if progress else None)
             if scored is not None:
                 scores, predictions = scored

@@ -149,7 +149,7 @@ def test_stratified_sample_keeps_every_class_and_its_share() -> None:
 # ---------------------------------------------------------------- the CLI on a tiny trained run
 
 NEW_KEYS = ("ece", "confusion", "class_silhouette", "superclass_silhouette", "mistake_severity",
-            "zero_shot_top1", "gzsl_harmonic")
+            "zero_shot_top1", "gzsl_harmonic", "gzsl_gamma", "gzsl_calibrated_harmonic", "gzsl_ausuc")
 #: What evaluate computes from a release; training computed them from the model in memory.
 SCORES = ("top1", "top5", "per_class", *NEW_KEYS)
 
@@ -206,7 +206,8 @@ def test_evaluate_cli_scores_the_releases_as_training_scored_the_models(tiny_run
         assert all(key in m for key in NEW_KEYS), (name, sorted(m))
         assert m["train_seconds"] == trained[name]["train_seconds"]  # training's numbers are kept
         # the release, loaded from disk, scores exactly as the trained model did in memory
-        for key in ("top1", "top5", "ece", "zero_shot_top1", "gzsl_harmonic", "mistake_severity"):
+        for key in ("top1", "top5", "ece", "zero_shot_top1", "gzsl_harmonic", "gzsl_gamma", "gzsl_calibrated_harmonic",
+                    "gzsl_ausuc", "mistake_severity"):
             assert m[key] == pytest.approx(trained[name][key], abs=1e-6), (name, key)
         assert m["confusion"] == trained[name]["confusion"] and m["per_class"] == trained[name]["per_class"]
         assert 0 <= m["ece"] <= 1 and 0 <= m["zero_shot_top1"] <= 1 and 0 <= m["gzsl_harmonic"] <= 1

@@ -86,6 +86,25 @@ def test_each_score_chooses_among_its_classes() -> None:
     assert scores["confusion"] == [[0, 0, 1, 0], [0, 1, 0, 0], [1, 1, 0, 0], [1, 0, 0, 0]]
 
 
+def test_a_calibration_constant_moves_the_choice_among_all_classes_only() -> None:
+    task = ScoringTask(class_names=["a", "b", "c", "d"], seen=[0, 1], unseen=[2, 3], silhouettes=False,
+                       gzsl_gamma=2.0)
+    scores = score_predictions(Predictions(LOGITS, None, LABELS), task)
+    # best seen minus best held-out logit per row: -4, 3, 1, 7, 1; with 2 subtracted from the seen
+    # logits rows 0, 2 and 4 go to their best held-out class: c (wrong), d (wrong), c (right)
+    assert scores["gzsl_gamma"] == 2.0
+    assert scores["gzsl_calibrated_seen"] == pytest.approx(0.5)  # a 0/1, b 1/1
+    assert scores["gzsl_calibrated_unseen"] == pytest.approx(0.25)  # c 1/2, d 0/1
+    assert scores["gzsl_calibrated_harmonic"] == pytest.approx(1 / 3)
+    assert scores["per_class"] == {"a": 0.0, "b": 1.0, "c": 0.5, "d": 0.0}
+    assert scores["confusion"] == [[0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 0]]
+    # the uncalibrated choice, and every choice within the seen or the held-out classes, stay
+    assert (scores["gzsl_seen"], scores["gzsl_unseen"], scores["gzsl_harmonic"]) == (0.5, 0.0, 0.0)
+    assert scores["top1"] == 1.0 and scores["zero_shot_top1"] == pytest.approx(2 / 3)
+    # (unseen, seen) as the constant sweeps: (0,1) (0,.5) (.25,.5) (.25,0) (.75,0)
+    assert scores["gzsl_ausuc"] == pytest.approx(0.125)
+
+
 def test_without_held_out_images_there_is_no_zero_shot_score() -> None:
     task = ScoringTask(class_names=["a", "b", "c", "d"], seen=[0, 1], unseen=[2, 3], silhouettes=False)
     scores = score_predictions(Predictions(LOGITS[:2], None, LABELS[:2]), task)  # a validation split

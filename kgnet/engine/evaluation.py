@@ -9,6 +9,7 @@ PCA). Training feeds it the models it holds in memory; `evaluate_run` (what
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -217,7 +218,8 @@ def evaluate_run(folder: str | Path, split: str = "test", variants: Sequence[str
         if release.class_names != bundle.class_names:
             raise KgnetError(f"{release.folder / 'model.json'}: trained on classes {release.class_names}, but the "
                              f"run's data now has {bundle.class_names}; evaluate with the data it was trained on")
-        results[name], predictions = score(release.model, dataset, task, split=split, device=device,
+        calibrated = dataclasses.replace(task, gzsl_gamma=release.gzsl_gamma)
+        results[name], predictions = score(release.model, dataset, calibrated, split=split, device=device,
                                            desc=f"{name} {split}" if progress else None)
         analysis.add(name, results[name], predictions, held_out=release.unseen_classes)
     analysis.finish()

@@ -20,7 +20,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from kgnet.engine.distributed import DistributedContext, broadcast_buffers, gather_rows, shard
-from kgnet.metrics.classification import generalized_zero_shot, per_class_accuracy, restricted_top1, topk_accuracy
+from kgnet.metrics.classification import (area_under_seen_unseen_curve, generalized_zero_shot, per_class_accuracy,
+                                          restricted_top1, seen_offset, topk_accuracy)
 from kgnet.metrics.embedding import Superclasses
 from kgnet.progress import progress
 
@@ -51,6 +52,9 @@ class ScoringTask:
         no_superclass_reason: Why there is no superclass silhouette when `superclasses` is None.
         silhouettes: Compute the hidden-layer analysis (class and superclass silhouette).
         seed: Seed of the silhouette's sample.
+        gzsl_gamma: The calibrated-stacking constant subtracted from the seen classes' logits
+            when choosing among all classes (chosen on validation, `kgnet.engine.gzsl`); None =
+            no calibration (the run holds nothing out, or `train.gzsl_calibration` is none).
     """
 
     class_names: list[str]
@@ -61,6 +65,7 @@ class ScoringTask:
     no_superclass_reason: str = "no class hierarchy"
     silhouettes: bool = True
     seed: int = 0
+    gzsl_gamma: float | None = None
 
 
 @torch.no_grad()
@@ -116,9 +121,14 @@ def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, 
       seen classes, choosing among the seen classes (the closed-set task the model trained on);
     - `per_class` and `confusion` (rows: true class, columns: predicted class, counts, in
       `class_names` order): every image, choosing among all classes, so a held-out class shows
-      where its images went; the diagonal over a row's sum is that class's `per_class` entry;
+      where its images went; the diagonal over a row's sum is that class's `per_class` entry.
+      With `task.gzsl_gamma` the choice is the calibrated one (gamma subtracted from the seen
+      classes' logits), as `python -m kgnet.predict` chooses;
     - `zero_shot_top1` (among the unseen classes only) and `gzsl_*` (among all classes): only
-      when the split holds images of held-out classes;
+      when the split holds images of held-out classes. `gzsl_seen/_unseen/_harmonic` choose
+      with the model's own scores (gamma 0), `gzsl_calibrated_*` with `gzsl_gamma` subtracted
+      from the seen classes' logits (when the task has one), and `gzsl_ausuc` is the area under
+      the seen-unseen accuracy curve as that constant sweeps over all values (chooses nothing);
     - with `task.silhouettes`, the class and superclass silhouettes of the image embeddings.
     """
     from kgnet.metrics.calibration import expected_calibration_error
@@ -128,7 +138,9 @@ def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, 
     logits, labels = predictions.logits, predictions.labels.long()
     unseen = list(task.unseen)
     num_classes = len(task.class_names)
-    confusion = torch.bincount(labels * num_classes + logits.argmax(dim=1), minlength=num_classes**2)
+    calibrated = task.gzsl_gamma is not None and bool(unseen)
+    chosen = seen_offset(logits, task.seen, task.gzsl_gamma) if calibrated else logits
+    confusion = torch.bincount(labels * num_classes + chosen.argmax(dim=1), minlength=num_classes**2)
     seen_logits = logits.clone()
     if unseen:
         seen_logits[:, unseen] = float("-inf")
@@ -136,7 +148,7 @@ def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, 
     metrics: dict[str, Any] = {
         "top1": topk_accuracy(seen_logits[on_seen], labels[on_seen], 1),
         "top5": topk_accuracy(seen_logits[on_seen], labels[on_seen], 5),
-        "per_class": per_class_accuracy(logits, labels, task.class_names),
+        "per_class": per_class_accuracy(chosen, labels, task.class_names),
         "ece": expected_calibration_error(seen_logits[on_seen].softmax(dim=1), labels[on_seen]),
         "confusion": confusion.view(num_classes, num_classes).tolist(),
     }
@@ -145,6 +157,11 @@ def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, 
     if unseen and bool(torch.isin(labels, torch.tensor(unseen, dtype=torch.long)).any()):
         metrics["zero_shot_top1"] = restricted_top1(logits, labels, unseen)
         metrics |= generalized_zero_shot(logits, labels, task.seen, unseen)
+        if calibrated:
+            metrics["gzsl_gamma"] = task.gzsl_gamma
+            metrics |= {k.replace("gzsl_", "gzsl_calibrated_"): v
+                        for k, v in generalized_zero_shot(chosen, labels, task.seen, unseen).items()}
+        metrics["gzsl_ausuc"] = area_under_seen_unseen_curve(logits, labels, task.seen, unseen)
     if task.silhouettes and predictions.embeddings is not None:
         metrics |= embedding_metrics(predictions.embeddings, labels, task.superclasses, seed=task.seed,
                                      no_superclass_reason=task.no_superclass_reason)

@@ -33,6 +33,9 @@ def evaluation_table(results: dict[str, dict[str, Any]]) -> str:
         columns.append(("severity", "mistake_severity", False))
     if zero_shot:
         columns += [("zero-shot", "zero_shot_top1", True), ("GZSL H", "gzsl_harmonic", True)]
+        if any("gzsl_calibrated_harmonic" in m for m in results.values()):
+            columns.append(("GZSL H cal.", "gzsl_calibrated_harmonic", True))
+        columns.append(("AUSUC", "gzsl_ausuc", True))
     if any("class_silhouette" in m for m in results.values()):
         columns += [("class sil.", "class_silhouette", False), ("super sil.", "superclass_silhouette", False)]
     header = f"{'variant':<18}" + "".join(f"{title:>12}" for title, _, _ in columns)
