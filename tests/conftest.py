@@ -47,6 +47,7 @@ TINY_OVERRIDES = (
     "train.align_epochs=1",
     "train.epochs=1",
     "train.batch_size=64",
+    "train.min_steps=0",  # the steps the epochs give (8), not the 250 of the few-shot default
     "model.embed_dim=64",
     "train.analysis=pca",  # the end-of-run analysis, with the cheap projection
 )
@@ -123,7 +124,7 @@ def photo_overrides(root: Path, backbone: str = "resnet10t") -> tuple[str, ...]:
     """A run on `photo_root`: 28 px, one epoch per stage, no dropout, the shipped ontology."""
     return (f"data.root={root}", "data.name=imagefolder", "data.image_size=28", "data.val_fraction=0.2",
             f"model.backbone={backbone}", "model.embed_dim=32", "model.dropout=0.0", "knowledge.dropout=0.0",
-            "train.align_epochs=1", "train.epochs=1", "train.batch_size=8", "train.analysis=none",
+            "train.align_epochs=1", "train.epochs=1", "train.batch_size=8", "train.min_steps=0", "train.analysis=none",
             f"knowledge.ontology={REPO / 'kg' / 'fashion_mnist.ttl'}")
 
 

@@ -200,6 +200,7 @@ def test_tiny_training_run_with_it(tmp_path: Path) -> None:
         "--set", "data.val_fraction=0.01",
         "--set", "train.epochs=1",
         "--set", "train.align_epochs=0",
+        "--set", "train.min_steps=0",
         "--set", "train.analysis=none",
         "--out", str(folder),
     ])

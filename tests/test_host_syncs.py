@@ -54,7 +54,7 @@ def test_kgnet_model_step_never_syncs_the_host() -> None:
     assert syncs["forward_loss_backward"] == 0 and syncs["optimizer_step"] == 0, syncs["sites"]
 
 
-@pytest.mark.parametrize("variant", ["baseline", "kgnet"])
+@pytest.mark.parametrize("variant", ["baseline", "kgnet", "kgnet-prototype"])
 def test_trainer_step_never_syncs_the_host(variant: str) -> None:
     """The trainer's own step (`TrainingStep`: forward, both stages' losses, backward, AdamW,
     the schedule, the device-side totals and divergence flag) on a tiny batch: no host sync.
@@ -65,11 +65,13 @@ def test_trainer_step_never_syncs_the_host(variant: str) -> None:
     from kgnet.kg.build import build_class_graph
     from kgnet.models import create_model
 
-    config = load_config(None, ("model.embed_dim=32",))
-    knowledge = variant == "kgnet"
+    from kgnet.engine.variants import aligns, variant_config
+
+    config = variant_config(load_config(None, ("model.embed_dim=32",)), variant)
+    knowledge = aligns(config)  # the prototype design's alignment stage
     card = load_card("fashion_mnist")
-    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2) if knowledge else None
-    model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28, baseline=not knowledge)
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=3) if variant != "baseline" else None
+    model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28, baseline=graph is None)
     optimizer = make_optimizer(model, config.train, torch.device("cpu"))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (step + 1))
     seen = torch.ones(10, dtype=torch.bool)
@@ -77,7 +79,7 @@ def test_trainer_step_never_syncs_the_host(variant: str) -> None:
     step = TrainingStep(model, optimizer, scheduler, config.train, seen=seen, knowledge=knowledge)
     totals = EpochTotals(torch.device("cpu"))
     images, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 3, 6, 9])
-    first = 1 if knowledge else 2  # the baseline has no alignment stage
+    first = 1 if knowledge else 2  # the baseline and the concept head have no alignment stage
     step(images, labels, totals, stage=first)  # AdamW creates its state on the first step
     with HostSyncCounter() as syncs:
         step(images, labels, totals, stage=first)
