@@ -211,7 +211,7 @@ def explain_run(
         cams[name] = gradcam(model, batch, predicted[name].tolist())
     size = tuple(batch.shape[-2:])
     if models[variant].concept_head is not None:
-        explained = _contribution_panels(models[variant], release.graph, batch, size)
+        explained = _contribution_panels(models[variant], release.graph, class_names, batch, size)
     else:
         explained = _attention_panels(models[variant], kg_attention, kg_grid, size)
     cards, figures = [], []
@@ -220,7 +220,6 @@ def explain_run(
                             cams[name][i]) for name in models]
         concepts, maps, scores = explained(i)
         if scores is not None:
-            scores = ClassScores(class_names[scores[0]], scores[1], class_names[scores[2]], scores[3])
             listed = [(c.label, f"{c.contribution:+.2f}") for c in concepts[:5]]
         else:
             listed = [(c.label, f"{c.weight:.3f}") for c in concepts[:5]]
@@ -261,9 +260,9 @@ def _attention_panels(model, attention: Tensor, grid: tuple[int, int], size: tup
     return panels
 
 
-def _contribution_panels(model, graph, images: Tensor, size: tuple[int, int]):
-    """image index -> (top-contributing concepts, the regions that activated them,
-    (predicted class, its logit, runner-up class, its logit))."""
+def _contribution_panels(model, graph, class_names: list[str], images: Tensor, size: tuple[int, int]):
+    """image index -> (top-contributing concepts, the regions that activated them, the predicted
+    and runner-up class with their logits)."""
     reading = read_concepts(model, images)
     paths = ontology_paths(graph, model.class_concepts) if graph is not None else {}
     concepts, predicted, runner_up = top_contributions(model, reading, max(BARS, MAPS), paths)
@@ -271,7 +270,8 @@ def _contribution_panels(model, graph, images: Tensor, size: tuple[int, int]):
     def panels(i: int):
         maps = region_maps(reading.scores[i], reading.grid, [c.position for c in concepts[i][:MAPS]], size)
         p, r = int(predicted[i]), int(runner_up[i])
-        return concepts[i], maps, (p, float(reading.logits[i, p]), r, float(reading.logits[i, r]))
+        scores = ClassScores(class_names[p], float(reading.logits[i, p]), class_names[r], float(reading.logits[i, r]))
+        return concepts[i], maps, scores
 
     return panels
 
