@@ -53,14 +53,17 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
     for variant, scores in faithfulness["gradcam"].items():
         rows.append(f"<tr><td>{_e(variant)}</td>"
                     f"<td>{scores['deletion']['mean']:.3f} &plusmn; {scores['deletion']['std']:.3f}</td>"
-                    f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}</td></tr>")
+                    f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}</td>"
+                    f"<td>{100 * scores.get('zero_maps', 0.0):.0f}%</td></tr>")
     parts = [
         "<h2>Faithfulness</h2>",
         f"<p class=note>Grad-CAM deletion and insertion AUC (RISE) over {settings['images']} test images: "
         f"pixels removed or revealed in saliency order in {settings['steps']} steps, removed pixels set to "
         f"{_e(settings['fill_description'])}; area under the probability of the predicted class. "
-        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images.</p>",
-        "<table><tr><th>variant</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th></tr>",
+        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images. An all-zero "
+        "map (last column) orders pixels at random, so its AUCs say nothing about the model.</p>",
+        "<table><tr><th>variant</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th>"
+        "<th>all-zero maps</th></tr>",
         *rows, "</table>",
     ]
     if curves:

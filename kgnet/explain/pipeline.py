@@ -308,7 +308,13 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names
         result = deletion_insertion(LogitsOnly(model), images, saliency, classes, steps=steps, fill=fill,
                                     progress=f"deletion/insertion {name}")
         curves[name] = result
+        # an all-zero map orders pixels at random (ties): its AUCs then say nothing about the model
+        zero = float((saliency.reshape(len(saliency), -1).max(axis=1) <= 0).mean()) if len(saliency) else 0.0
+        if zero > 0:
+            log.warning("Grad-CAM of %s is zero everywhere on %.0f%% of the images; their deletion/insertion "
+                        "AUC is that of a random pixel order", name, 100 * zero)
         gradcam_scores[name] = {
+            "zero_maps": zero,
             "deletion": mean_std(result["deletion"]),
             "insertion": mean_std(result["insertion"]),
             "layer": model_layer_name(model),
