@@ -3,11 +3,12 @@
 Loads only `model.safetensors` + `model.json` from a run folder (no pickle, no training state,
 no network: the weights are the release's), prepares each image exactly as the model's
 training and evaluation did (the preprocessing stored in the release), and prints the top-k
-classes with their probabilities and, for knowledge variants, the concepts the image attended
-to most. A run with held-out classes chooses among all classes with its GZSL calibration
-constant subtracted from the seen classes' logits (`gzsl_gamma` of the release; chosen on
-validation), so an unseen class can be predicted; the probabilities are the softmax of those
-calibrated logits.
+classes with their probabilities and, for knowledge variants, the top concepts: with a concept
+head, each one's exact contribution to the top class (logit points), otherwise the concepts the
+image attended to most. A run with held-out classes chooses among all classes with its GZSL
+calibration constant subtracted from the seen classes' logits (`gzsl_gamma` of the release;
+chosen on validation), so an unseen class can be predicted; the probabilities are the softmax
+of those calibrated logits.
 
     python -m kgnet.predict --run runs/20261125-fashion_mnist shoe.png shirt.jpg
     python -m kgnet.predict --run runs/exp1 --variant baseline --top-k 3 *.png
@@ -64,14 +65,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = model(batch)
     probabilities = release.choice_logits(out.logits).softmax(dim=1)
     k = min(args.top_k, probabilities.shape[1])
-    concepts = top_concepts(out.attention, model.token_labels, k) if out.attention is not None else None
+    concepts = None
+    if out.concepts is not None:  # a concept head: each concept's exact logit points to the top class
+        shares = model.concept_head.contributions(out.concepts.float())[torch.arange(len(batch)),
+                                                                         probabilities.argmax(dim=1)]
+        top = shares.topk(min(k, shares.shape[1]), dim=1)
+        concepts = [", ".join(f"{model.concept_names[j]} ({v:+.2f})" for v, j in zip(values, indices))
+                    for values, indices in zip(top.values.tolist(), top.indices.tolist())]
+        what = "concepts (logit points to the top class)"
+    elif out.attention is not None:
+        concepts = [", ".join(f"{c.label} ({c.weight:.2f})" for c in image)
+                    for image in top_concepts(out.attention, model.token_labels, k)]
+        what = "concepts"
     for i, path in enumerate(args.images):
         print(f"{path}:")
         values, indices = probabilities[i].topk(k)
         for p, c in zip(values.tolist(), indices.tolist()):
             print(f"  {release.class_names[c]:<24} {100 * p:6.2f}%")
         if concepts is not None:
-            print(f"  concepts: {', '.join(f'{c.label} ({c.weight:.2f})' for c in concepts[i])}")
+            print(f"  {what}: {concepts[i]}")
     return 0
 
 

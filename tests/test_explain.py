@@ -1,5 +1,6 @@
-"""`python -m kgnet.explain`: figures, gallery and faithfulness numbers on tiny real runs, the
-deletion/insertion metric on a model whose answer is known, and concept masking."""
+"""`python -m kgnet.explain`: figures, gallery and faithfulness numbers on tiny real runs (the CNN
+run's kgnet has the default concept head, the ViT run's kgnet-prototype the attention design),
+the deletion/insertion metric on a model whose answer is known, and concept masking."""
 
 from __future__ import annotations
 
@@ -32,12 +33,14 @@ def cnn_run(tiny_run) -> Path:
 @pytest.fixture(scope="module")
 def vit_run(tmp_path_factory: pytest.TempPathFactory, photo_root: Path) -> Path:
     """timm's smallest ViT (64 wide, 6 blocks; small_input: 4 px patches, a 7x7 grid at 28 px) on
-    the session's RGB photo folder of three Fashion-MNIST classes."""
+    the session's RGB photo folder of three Fashion-MNIST classes; its knowledge variant is the
+    prototype design, whose explanations are attention."""
     from kgnet.config import load_config
     from kgnet.train import run
 
     folder = tmp_path_factory.mktemp("runs") / "vit"
-    run(load_config(None, photo_overrides(photo_root, "test_vit")), folder, progress=False)
+    overrides = (*photo_overrides(photo_root, "test_vit"), "variants=[baseline,kgnet-prototype]")
+    run(load_config(None, overrides), folder, progress=False)
     return folder
 
 
@@ -52,11 +55,13 @@ class _Sources(HTMLParser):
                 self.sources.append(value)
 
 
-@pytest.mark.parametrize("run_fixture", ["cnn_run", "vit_run"])
-def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, request, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("run_fixture, variant", [("cnn_run", "kgnet"), ("vit_run", "kgnet-prototype")])
+def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, variant: str, request, tmp_path: Path,
+                                                         capsys) -> None:
     run = request.getfixturevalue(run_fixture)
     out = tmp_path / "explain"
-    code = explain_main(["--run", str(run), "--samples", "2", "--faithfulness", "4", "--steps", "8", "--out", str(out)])
+    code = explain_main(["--run", str(run), "--samples", "2", "--faithfulness", "4", "--steps", "8", "--out", str(out),
+                         "--variant", variant])
     assert code == 0, capsys.readouterr().err
 
     figures = sorted((out / "figures").glob("*.png"))
@@ -69,7 +74,7 @@ def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, reque
 
     report = json.loads((out / "faithfulness.json").read_text())
     assert report["settings"]["images"] == 4 and report["settings"]["steps"] == 8
-    assert set(report["gradcam"]) == {"baseline", "kgnet"}
+    assert set(report["gradcam"]) == {"baseline", variant}
     for scores in report["gradcam"].values():
         for metric in ("deletion", "insertion"):
             assert 0.0 <= scores[metric]["mean"] <= 1.0 and scores[metric]["std"] >= 0.0
@@ -78,6 +83,12 @@ def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, reque
     assert concepts["images"] == 4 and 0.0 <= concepts["fraction_top_greater"] <= 1.0
     for key in ("top_drop_mean", "random_drop_mean"):
         assert np.isfinite(concepts[key])
+    if variant == "kgnet":  # the concept head: exact removal, deletion curve, precision
+        assert concepts["head"] == "concept" and 0.0 <= concepts["deletion_auc"]["mean"] <= 1.0
+        assert len(concepts["mean_deletion_curve"]) >= 3
+        assert concepts["precision_images"] <= 4
+    else:
+        assert "masking" in concepts
 
     page = (out / "index.html").read_text()
     parser = _Sources()
@@ -86,8 +97,10 @@ def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, reque
     for source in parser.sources:
         assert not re.match(r"[a-z]+://|/", source), f"not a relative path: {source}"
         assert (out / source).is_file(), source
-    assert "deletion AUC" in page and f"{report['gradcam']['kgnet']['deletion']['mean']:.3f}" in page
-    assert "kgnet deletion AUC" in re.sub(r"\s+", " ", capsys.readouterr().out)
+    assert "deletion AUC" in page and f"{report['gradcam'][variant]['deletion']['mean']:.3f}" in page
+    if variant == "kgnet":
+        assert "logit points" in page and f"{concepts['deletion_auc']['mean']:.3f}" in page
+    assert f"{variant} deletion AUC" in re.sub(r"\s+", " ", capsys.readouterr().out)
 
 
 def test_explain_images_gallery_escapes_names(cnn_run: Path, tmp_path: Path) -> None:
@@ -105,7 +118,7 @@ def test_gradcam_layer_and_vit_reshape_come_from_the_model(cnn_run: Path, vit_ru
     cnn = load_release(cnn_run / "kgnet").model
     assert target_layer(cnn) is cnn.backbone.model.layer4
 
-    release = load_release(vit_run / "kgnet")
+    release = load_release(vit_run / "kgnet-prototype")
     vit, spec = release.model, release.preprocessing
     backbone = vit.backbone
     # the ViT's head reads its class token, which the patch tokens reach through the last block's
@@ -213,8 +226,8 @@ def test_masking_a_key_removes_it_from_the_attention() -> None:
     torch.testing.assert_close(masked_attention[..., 2], attention[..., 2] / (1 - attention[..., 1]))
 
 
-def test_masking_every_concept_equals_attending_to_none(cnn_run: Path) -> None:
-    release = load_release(cnn_run / "kgnet")
+def test_masking_every_concept_equals_attending_to_none(vit_run: Path) -> None:
+    release = load_release(vit_run / "kgnet-prototype")
     model, spec = release.model, release.preprocessing
     images = torch.randn(4, spec.in_chans, spec.image_size, spec.image_size)
     tokens = len(model.token_labels)

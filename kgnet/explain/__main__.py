@@ -1,10 +1,13 @@
 """`python -m kgnet.explain`: why the baseline and the knowledge variant of a run decided as they did.
 
 Per image, one figure: the input, the Grad-CAM of the baseline and of the knowledge variant side
-by side, the concepts the knowledge variant attended to most and where in the image. Plus
+by side, the knowledge variant's top concepts and where in the image each was found. With a
+concept head (the default kgnet) each concept's bar is its exact contribution to the predicted
+class and to the runner-up (logit points: removing it moves the score by exactly that), with the
+ontology path linking it to the class; with the prototype design, its attention weight. Plus
 faithfulness numbers over test images (deletion/insertion AUC of both Grad-CAMs; the fall of the
-predicted class's probability when the most-attended vs a random concept is masked) and an
-index.html gallery of it all.
+predicted class's probability when the top vs a random concept is removed; for a concept head
+the concept deletion AUC and concept precision) and an index.html gallery of it all.
 
     python -m kgnet.explain --run runs/exp1 --samples 12
     python -m kgnet.explain --run runs/exp1 --images shoe.png shirt.jpg --faithfulness 200
@@ -58,9 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name:<12} deletion AUC {scores['deletion']['mean']:.3f} +- {scores['deletion']['std']:.3f}   "
                   f"insertion AUC {scores['insertion']['mean']:.3f} +- {scores['insertion']['std']:.3f}")
         c = f["concepts"]
-        print(f"{c['variant']:<12} masking the top concept: drop {c['top_drop_mean']:+.4f}, a random one: "
+        verb = "removing the top-contributing" if c.get("head") == "concept" else "masking the top"
+        print(f"{c['variant']:<12} {verb} concept: drop {c['top_drop_mean']:+.4f}, a random one: "
               f"{c['random_drop_mean']:+.4f}; top > random on {100 * c['fraction_top_greater']:.0f}% "
               f"of {c['images']} images")
+        if c.get("head") == "concept":
+            print(f"{'':<12} concept deletion AUC {c['deletion_auc']['mean']:.3f} (random order "
+                  f"{c['random_deletion_auc']['mean']:.3f}); concept precision {c['concept_precision']:.3f} "
+                  f"(chance {c['concept_precision_chance']:.3f}) over {c['precision_images']} correct images")
     print(f"{len(result.figures)} figures, gallery: {result.out / 'index.html'}")
     return 0
 

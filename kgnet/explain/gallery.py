@@ -37,7 +37,8 @@ class Card:
     figure: str  # path relative to index.html
     true_label: str | None
     predictions: dict[str, tuple[str, float]]  # variant -> (class, probability)
-    concepts: list[tuple[str, float]] = field(default_factory=list)
+    concepts: list[tuple[str, str]] = field(default_factory=list)  # (name, its number as shown)
+    concepts_title: str = "top concepts"
 
 
 def _e(value: Any) -> str:
@@ -52,21 +53,26 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
     for variant, scores in faithfulness["gradcam"].items():
         rows.append(f"<tr><td>{_e(variant)}</td>"
                     f"<td>{scores['deletion']['mean']:.3f} &plusmn; {scores['deletion']['std']:.3f}</td>"
-                    f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}</td></tr>")
+                    f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}</td>"
+                    f"<td>{100 * scores.get('zero_maps', 0.0):.0f}%</td></tr>")
     parts = [
         "<h2>Faithfulness</h2>",
         f"<p class=note>Grad-CAM deletion and insertion AUC (RISE) over {settings['images']} test images: "
         f"pixels removed or revealed in saliency order in {settings['steps']} steps, removed pixels set to "
         f"{_e(settings['fill_description'])}; area under the probability of the predicted class. "
-        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images.</p>",
-        "<table><tr><th>variant</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th></tr>",
+        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images. An all-zero "
+        "map (last column) orders pixels at random, so its AUCs say nothing about the model.</p>",
+        "<table><tr><th>variant</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th>"
+        "<th>all-zero maps</th></tr>",
         *rows, "</table>",
     ]
     if curves:
         parts.append(f'<p><img src="{_e(curves)}" alt="mean deletion and insertion curves" '
                      'style="max-width:60rem;width:100%"></p>')
     concepts = faithfulness.get("concepts")
-    if concepts:
+    if concepts and concepts.get("head") == "concept":
+        parts += _concept_removal_rows(concepts)
+    elif concepts:
         parts += [
             f"<p class=note>Concept faithfulness of <b>{_e(concepts['variant'])}</b> over {concepts['images']} "
             "test images: the most-attended concept, then a random other one, is removed from the keys of the "
@@ -80,6 +86,30 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
     return "\n".join(parts)
 
 
+def _concept_removal_rows(c: dict[str, Any]) -> list[str]:
+    """The exact concept-removal checks of a concept head (`kgnet.explain.concept_removal`)."""
+    return [
+        f"<p class=note>Concept faithfulness of <b>{_e(c['variant'])}</b> over {c['images']} test images. "
+        "Removing a concept sets its activation to zero and recomputes the class scores, which moves each "
+        "class's logit by exactly that concept's contribution. Removal: the fall of the predicted class's "
+        "probability when its top-contributing concept is removed, then a random other concept. Deletion: "
+        "concepts removed one by one in contribution order, area under the predicted class's probability "
+        "over the fraction removed (lower: the top concepts carry the prediction), against a random order. "
+        f"Precision: over the {c['precision_images']} correctly classified images, the share of each one's 3 "
+        "most activated ontology concepts that the ontology links to its class, against chance.</p>",
+        "<table><tr><th>check</th><th>value</th><th>reference</th></tr>",
+        f"<tr><td>drop, top-contributing concept removed</td><td>{c['top_drop_mean']:+.4f} &plusmn; "
+        f"{c['top_drop_std']:.4f}</td><td>random concept: {c['random_drop_mean']:+.4f} &plusmn; "
+        f"{c['random_drop_std']:.4f}</td></tr>",
+        f"<tr><td>images where top &gt; random</td><td>{100 * c['fraction_top_greater']:.1f}%</td><td></td></tr>",
+        f"<tr><td>concept deletion AUC &darr;</td><td>{c['deletion_auc']['mean']:.3f} &plusmn; "
+        f"{c['deletion_auc']['std']:.3f}</td><td>random order: {c['random_deletion_auc']['mean']:.3f}</td></tr>",
+        f"<tr><td>concept precision (top 3 activated)</td><td>{c['concept_precision']:.3f}</td>"
+        f"<td>chance: {c['concept_precision_chance']:.3f}</td></tr>",
+        "</table>",
+    ]
+
+
 def _card(card: Card) -> str:
     items = [f"<dt>true</dt><dd>{_e(card.true_label) if card.true_label is not None else 'unknown'}</dd>"]
     for variant, (label, probability) in card.predictions.items():
@@ -87,8 +117,8 @@ def _card(card: Card) -> str:
         items.append(f"<dt>{_e(variant)}</dt><dd{' class=wrong' if wrong else ''}>{_e(label)} "
                      f"({100 * probability:.1f}%)</dd>")
     if card.concepts:
-        names = ", ".join(f"{_e(name)} ({weight:.3f})" for name, weight in card.concepts)
-        items.append(f"<dt>top concepts</dt><dd>{names}</dd>")
+        names = ", ".join(f"{_e(name)} ({_e(value)})" for name, value in card.concepts)
+        items.append(f"<dt>{_e(card.concepts_title)}</dt><dd>{names}</dd>")
     return (f'<div class=card><h3>{_e(card.title)}</h3>'
             f'<a href="{_e(card.figure)}"><img src="{_e(card.figure)}" alt="{_e(card.title)}" loading="lazy"></a>'
             f"<dl>{''.join(items)}</dl></div>")
@@ -104,8 +134,16 @@ def write_gallery(path: str | Path, *, run: str, cards: Sequence[Card], faithful
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>kgnet explanations: {_e(run)}</h1>",
         "<p class=note>Per image: the input, the Grad-CAM of the baseline and of the knowledge variant "
-        "(each for its own predicted class), the concepts the knowledge variant attended to most, and where "
-        "in the image each was attended.</p>",
+        "(each for its own predicted class), and the knowledge variant's top concepts with where in the image "
+        "each was found. With a concept head (the default kgnet) a class's score (logit) is the sum of its "
+        "concepts' contributions: a contribution is the logit points concept j adds to class k "
+        "(scale &times; A<sub>kj</sub> &times; c<sub>j</sub>, where c<sub>j</sub> is the concept's activation: "
+        "the best cosine of an image region with it, and A<sub>kj</sub> the weight the ontology gives it for "
+        "class k). Removing the concept moves that class's score by exactly its contribution. Blue bars: the "
+        "predicted class; orange: the runner-up. The heat maps show the cosine of each region with the "
+        "concept, and the line under each names the ontology path linking the concept to the predicted class. "
+        "For the prototype design (kgnet-prototype) the bars are attention weights, which do not add up to "
+        "the score.</p>",
         _faithfulness_section(faithfulness, curves),
         f"<h2>Images ({len(cards)})</h2>",
         '<div class="cards">',

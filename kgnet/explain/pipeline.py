@@ -21,11 +21,14 @@ from torch import Tensor
 
 from kgnet.atomic import write_text_atomic
 from kgnet.errors import KgnetError
+from kgnet.explain.concept_removal import concept_precision, concept_removal, summarise_concept_removal
 from kgnet.explain.concepts import concept_faithfulness, concept_maps, summarise_concept_faithfulness, top_concepts
+from kgnet.explain.contributions import read_concepts, region_maps, top_contributions
 from kgnet.explain.faithfulness import STEPS, deletion_insertion, mean_std
 from kgnet.explain.gallery import Card, write_gallery
 from kgnet.explain.gradcam import LogitsOnly, gradcam, target_layer
-from kgnet.figures.explanation import BARS, MAPS, Prediction, curves_figure, explanation_figure
+from kgnet.explain.ontology_paths import ontology_paths
+from kgnet.figures.explanation import BARS, MAPS, ClassScores, Prediction, curves_figure, explanation_figure
 from kgnet.progress import progress
 
 log = logging.getLogger(__name__)
@@ -170,10 +173,10 @@ def explain_run(
     for name, folder in folders.items():
         releases[name] = load_release(folder, device)
         models[name] = releases[name].model
-    if models[variant].knowledge is None:
+    if models[variant].knowledge is None and models[variant].concept_head is None:
         raise KgnetError(f"--variant {variant}: this variant has no knowledge tokens; name a knowledge variant "
                          "(e.g. kgnet)")
-    if models[baseline].knowledge is not None:
+    if models[baseline].knowledge is not None or models[baseline].concept_head is not None:
         log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", baseline)
     release = releases[variant]
     for key in ("class_names", "preprocessing"):
@@ -206,26 +209,34 @@ def explain_run(
         if name == variant:
             kg_attention, kg_grid = attention, grid
         cams[name] = gradcam(model, batch, predicted[name].tolist())
-    labels = models[variant].token_labels
-    concepts = top_concepts(kg_attention, labels, max(BARS, MAPS))
-    cards, figures = [], []
     size = tuple(batch.shape[-2:])
+    if models[variant].concept_head is not None:
+        explained = _contribution_panels(models[variant], release.graph, class_names, batch, size)
+    else:
+        explained = _attention_panels(models[variant], kg_attention, kg_grid, size)
+    cards, figures = [], []
     for i, sample in enumerate(progress(chosen, desc="figures", unit="figure")):
         preds = [Prediction(name, class_names[int(predicted[name][i])], float(probabilities[name][i].max()),
                             cams[name][i]) for name in models]
-        maps = concept_maps(kg_attention[i], kg_grid, [c.position for c in concepts[i][:MAPS]], size)
+        concepts, maps, scores = explained(i)
+        if scores is not None:
+            listed = [(c.label, f"{c.contribution:+.2f}") for c in concepts[:5]]
+        else:
+            listed = [(c.label, f"{c.weight:.3f}") for c in concepts[:5]]
         path = figures_dir / f"{i:03d}-{sample.slug}.png"
         explanation_figure(path, image=_display(sample.image, preprocessing), title=sample.title,
-                           true_label=sample.true_label, predictions=preds, concepts=concepts[i], maps=maps,
-                           uniform_weight=1.0 / len(labels))
+                           true_label=sample.true_label, predictions=preds, concepts=concepts, maps=maps,
+                           uniform_weight=None if scores is not None else 1.0 / len(models[variant].token_labels),
+                           scores=scores)
         figures.append(path)
         cards.append(Card(sample.title, path.relative_to(out).as_posix(), sample.true_label,
-                          {p.variant: (p.label, p.probability) for p in preds},
-                          [(c.label, c.weight) for c in concepts[i][:5]]))
+                          {p.variant: (p.label, p.probability) for p in preds}, listed,
+                          CONTRIBUTIONS_TITLE if scores is not None else "top concepts (attention)"))
 
     report = curves_name = None
     if faithfulness:
-        report, curves = _faithfulness(models, variant, scored, device=device, steps=steps, fill=fill, seed=seed)
+        report, curves = _faithfulness(models, variant, scored, class_names, device=device, steps=steps, fill=fill,
+                                       seed=seed)
         report["run"] = str(run)
         write_text_atomic(out / "faithfulness.json", json.dumps(report, indent=2) + "\n")
         curves_name = "faithfulness.png"
@@ -233,6 +244,36 @@ def explain_run(
     write_gallery(out / "index.html", run=run.name, cards=cards, faithfulness=report, curves=curves_name)
     _remove_stale(out, figures, faithfulness=bool(faithfulness))
     return ExplainResult(out=out, figures=figures, faithfulness=report)
+
+
+CONTRIBUTIONS_TITLE = "top concepts (logit points to the predicted class)"
+
+
+def _attention_panels(model, attention: Tensor, grid: tuple[int, int], size: tuple[int, int]):
+    """image index -> (most-attended concepts, their attention maps, None)."""
+    concepts = top_concepts(attention, model.token_labels, max(BARS, MAPS))
+
+    def panels(i: int):
+        maps = concept_maps(attention[i], grid, [c.position for c in concepts[i][:MAPS]], size)
+        return concepts[i], maps, None
+
+    return panels
+
+
+def _contribution_panels(model, graph, class_names: list[str], images: Tensor, size: tuple[int, int]):
+    """image index -> (top-contributing concepts, the regions that activated them, the predicted
+    and runner-up class with their logits)."""
+    reading = read_concepts(model, images)
+    paths = ontology_paths(graph, model.class_concepts) if graph is not None else {}
+    concepts, predicted, runner_up = top_contributions(model, reading, max(BARS, MAPS), paths)
+
+    def panels(i: int):
+        maps = region_maps(reading.scores[i], reading.grid, [c.position for c in concepts[i][:MAPS]], size)
+        p, r = int(predicted[i]), int(runner_up[i])
+        scores = ClassScores(class_names[p], float(reading.logits[i, p]), class_names[r], float(reading.logits[i, r]))
+        return concepts[i], maps, scores
+
+    return panels
 
 
 def _remove_stale(out: Path, figures: list[Path], *, faithfulness: bool) -> None:
@@ -255,9 +296,9 @@ def model_layer_name(model) -> str:
     return next(name for name, module in model.backbone.model.named_modules() if module is layer)
 
 
-def _faithfulness(models: dict, variant: str, samples: list[Sample], *, device: str, steps: int, fill: str,
-                  seed: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
-    """Deletion/insertion AUC of each model's Grad-CAM, and the concept check of `variant`."""
+def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names: list[str], *, device: str,
+                  steps: int, fill: str, seed: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Deletion/insertion AUC of each model's Grad-CAM, and the concept checks of `variant`."""
     images = torch.stack([s.image for s in samples]).to(device)
     gradcam_scores, curves = {}, {}
     for name, model in models.items():
@@ -267,14 +308,20 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], *, device: 
         result = deletion_insertion(LogitsOnly(model), images, saliency, classes, steps=steps, fill=fill,
                                     progress=f"deletion/insertion {name}")
         curves[name] = result
+        # an all-zero map orders pixels at random (ties): its AUCs then say nothing about the model
+        zero = float((saliency.reshape(len(saliency), -1).max(axis=1) <= 0).mean()) if len(saliency) else 0.0
+        if zero > 0:
+            log.warning("Grad-CAM of %s is zero everywhere on %.0f%% of the images; their deletion/insertion "
+                        "AUC is that of a random pixel order", name, 100 * zero)
         gradcam_scores[name] = {
+            "zero_maps": zero,
             "deletion": mean_std(result["deletion"]),
             "insertion": mean_std(result["insertion"]),
             "layer": model_layer_name(model),
             "mean_deletion_curve": [round(float(v), 5) for v in result["deletion_curve"].mean(axis=0)],
             "mean_insertion_curve": [round(float(v), 5) for v in result["insertion_curve"].mean(axis=0)],
         }
-    concept = summarise_concept_faithfulness(concept_faithfulness(models[variant], images, seed=seed))
+    labels = torch.tensor([class_names.index(s.true_label) for s in samples], device=images.device)
     report = {
         "settings": {
             "images": len(samples), "split": "test", "steps": steps, "fill": fill,
@@ -284,7 +331,32 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], *, device: 
             "auc": "area under probability vs fraction of pixels changed (0..1), sklearn.metrics.auc",
         },
         "gradcam": gradcam_scores,
-        "concepts": {"variant": variant, **concept,
-                     "masking": "the token is removed from the keys of every infusion block (logits -inf)"},
+        "concepts": _concept_checks(models[variant], variant, images, labels, seed=seed),
     }
     return report, curves
+
+
+def _concept_checks(model, variant: str, images: Tensor, labels: Tensor, *, seed: int) -> dict[str, Any]:
+    """The concept removal numbers (a concept head: exact removal; the prototype design: attention masking)."""
+    if model.concept_head is None:
+        return {"variant": variant, **summarise_concept_faithfulness(concept_faithfulness(model, images, seed=seed)),
+                "masking": "the token is removed from the keys of every infusion block (logits -inf)"}
+    head, matrix = model.concept_head, model.class_concepts
+    activations = read_concepts(model, images).activations
+    class_nodes = set(matrix.node_ids[:head.weights.shape[0]]) if matrix.self_columns else set()  # K first
+    ontology_columns = torch.tensor([node not in class_nodes for node in matrix.node_ids], device=activations.device)
+    precision = concept_precision(head, activations, labels, matrix.distance.to(activations.device), ontology_columns)
+    return {
+        "variant": variant, "head": "concept",
+        **summarise_concept_removal(concept_removal(head, activations, seed=seed)),
+        "precision_images": precision.pop("images"), **precision,
+        "removal": "c_j := 0 and the logits recomputed by the concept head (exact: class k's logit moves by "
+                   "scale * A_kj * c_j); the random concept is drawn among the other concepts the head scores with",
+        "deletion": "concepts removed in the order of their contribution to the predicted class; AUC of its "
+                    "probability over the fraction removed (0..1), lower = the top concepts carry the prediction; "
+                    "random_deletion_auc: the same in a random order",
+        "precision": "correctly classified images: share of their 3 most activated ontology concepts (class "
+                     "nodes left out) that the ontology links to the true class; chance: the linked share of all "
+                     "ontology concepts; contribution_precision: the same for the 3 top contributions (near 1 by "
+                     "construction)",
+    }

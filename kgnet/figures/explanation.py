@@ -3,9 +3,13 @@
 One figure per image, two rows, so the two kinds of evidence sit together:
 
 - top: the input, the baseline's and the knowledge variant's Grad-CAM (each titled with its own
-  prediction and probability), and a bar chart of the most-attended concepts;
-- bottom: one heat map per top concept, the attention of each visual token to it upsampled onto
-  the image, on one shared colour scale so brighter means more attention.
+  prediction and probability), and a bar chart of the knowledge variant's top concepts: for a
+  concept head, each concept's contribution to the predicted class and to the runner-up (logit
+  points; removing the concept moves the score by exactly that); for the prototype design, the
+  most-attended concepts;
+- bottom: one heat map per top concept, upsampled onto the image on one shared colour scale: the
+  cosine of each token with the concept (a concept head: the region that activated it, with the
+  ontology path that links it to the class), or the attention of each token to it.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot state, no display), and written
 atomically.
@@ -24,6 +28,7 @@ from matplotlib.ticker import MaxNLocator
 
 from kgnet.atomic import atomic_path
 from kgnet.explain.concepts import Concept
+from kgnet.explain.contributions import ConceptContribution
 
 #: Concept heat maps in the bottom row (and at least as many bars in the chart).
 MAPS = 4
@@ -39,6 +44,17 @@ class Prediction:
     label: str
     probability: float
     cam: np.ndarray  # [H, W] in [0, 1]
+
+
+@dataclass
+class ClassScores:
+    """The two classes a contribution chart compares, and their logits (each the sum of its
+    concepts' contributions)."""
+
+    predicted: str
+    predicted_logit: float
+    runner_up: str
+    runner_up_logit: float
 
 
 def _wrap(text: str, width: int) -> str:
@@ -58,9 +74,10 @@ def explanation_figure(
     title: str,
     true_label: str | None,
     predictions: Sequence[Prediction],
-    concepts: Sequence[Concept],
+    concepts: Sequence[Concept] | Sequence[ConceptContribution],
     maps: np.ndarray,
-    uniform_weight: float,
+    uniform_weight: float | None = None,
+    scores: ClassScores | None = None,
 ) -> None:
     """Write the figure of one image as a PNG.
 
@@ -70,9 +87,12 @@ def explanation_figure(
         title: Headline (the file name or the test-set index).
         true_label: The true class, or None when unknown.
         predictions: Baseline then knowledge variant (any number of columns works).
-        concepts: The top concepts, strongest first (`BARS` are drawn).
-        maps: [k, H, W] attention maps of the first k concepts (k <= `MAPS`).
-        uniform_weight: 1 / (number of knowledge tokens), drawn as the chart's reference line.
+        concepts: The top concepts, strongest first (`BARS` are drawn): contributions of a
+            concept head, or attention weights.
+        maps: [k, H, W] maps of the first k concepts (k <= `MAPS`): token-concept cosines or
+            attention.
+        uniform_weight: Attention only: 1 / (number of knowledge tokens), the chart's reference line.
+        scores: Contributions only: the predicted and runner-up class and their logits.
     """
     fig = Figure(figsize=(3.4 * max(len(predictions) + 2, MAPS), 7.6), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[1, 1])  # independent layouts: colour bars never shift columns
@@ -90,25 +110,16 @@ def explanation_figure(
     if cam_image is not None:
         top.colorbar(cam_image, ax=list(axes[1:-1]), shrink=0.8, label="Grad-CAM (relative)")
 
-    ax = axes[-1]
-    bars = list(concepts[:BARS])
-    if bars:
-        labels = [_wrap(c.label, 22) for c in bars]
-        weights = [c.weight for c in bars]
-        positions = np.arange(len(bars))
-        ax.barh(positions, weights, color="tab:blue")
-        ax.set_yticks(positions, labels, fontsize=9)
-        ax.invert_yaxis()
-        ax.axvline(uniform_weight, color="grey", linestyle="--", linewidth=1)
-        ax.set_xlim(0, max(max(weights), uniform_weight) * 1.3)
-        for y, w in zip(positions, weights):
-            ax.text(w, y, f" {w:.3f}", va="center", fontsize=8)
-        ax.set_xlabel(f"mean attention weight\n(dashed: uniform, 1/{round(1 / uniform_weight)})", fontsize=9)
-        ax.tick_params(axis="x", labelsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(4))
-    ax.set_title(f"{predictions[-1].variant + ': ' if predictions else ''}top concepts", fontsize=11)
+    chart = axes[-1]
+    variant = predictions[-1].variant + ": " if predictions else ""
+    if scores is not None:
+        _contribution_chart(chart, list(concepts[:BARS]), scores)
+        chart.set_title(f"{variant}concept contributions", fontsize=11)
+    else:
+        _attention_chart(chart, list(concepts[:BARS]), uniform_weight)
+        chart.set_title(f"{variant}top concepts", fontsize=11)
 
-    # one colour scale for all maps (min..max of the shown maps), so brighter = attended more
+    # one colour scale for all maps (min..max of the shown maps), so brighter = stronger
     map_axes = bottom.subplots(1, MAPS)
     heat = None
     low, high = (float(maps.min()), float(maps.max())) if maps.size else (0.0, 1.0)
@@ -119,13 +130,64 @@ def explanation_figure(
         _show_image(ax, image)
         heat = ax.imshow(maps[j], cmap="inferno", alpha=0.6, vmin=low, vmax=max(high, low + 1e-9),
                          interpolation="bilinear")
-        ax.set_title(f"where \u201c{_wrap(concepts[j].label, 24)}\u201d\nwas attended ({concepts[j].weight:.3f})",
-                     fontsize=10)
+        concept = concepts[j]
+        if scores is not None:
+            ax.set_title(f"where \u201c{_wrap(concept.label, 24)}\u201d was found\n"
+                         f"{concept.contribution:+.2f} to {_wrap(scores.predicted, 20)}", fontsize=10)
+            ax.set_xlabel(_wrap(concept.path or f"not linked to {scores.predicted} in the ontology", 34),
+                          fontsize=8)
+        else:
+            ax.set_title(f"where \u201c{_wrap(concept.label, 24)}\u201d\nwas attended ({concept.weight:.3f})",
+                         fontsize=10)
     if heat is not None:
-        bottom.colorbar(heat, ax=list(map_axes), shrink=0.8, label="attention weight")
+        bottom.colorbar(heat, ax=list(map_axes), shrink=0.8,
+                        label="token-concept cosine" if scores is not None else "attention weight")
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
+
+
+def _attention_chart(ax, bars: list[Concept], uniform_weight: float) -> None:
+    """Horizontal bars of the mean attention weights, the uniform weight dashed."""
+    if not bars:
+        return
+    labels = [_wrap(c.label, 22) for c in bars]
+    weights = [c.weight for c in bars]
+    positions = np.arange(len(bars))
+    ax.barh(positions, weights, color="tab:blue")
+    ax.set_yticks(positions, labels, fontsize=9)
+    ax.invert_yaxis()
+    ax.axvline(uniform_weight, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlim(0, max(max(weights), uniform_weight) * 1.3)
+    for y, w in zip(positions, weights):
+        ax.text(w, y, f" {w:.3f}", va="center", fontsize=8)
+    ax.set_xlabel(f"mean attention weight\n(dashed: uniform, 1/{round(1 / uniform_weight)})", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+
+
+def _contribution_chart(ax, bars: list[ConceptContribution], scores: ClassScores) -> None:
+    """Two bars per concept: its logit points to the predicted class and to the runner-up."""
+    if not bars:
+        return
+    positions = np.arange(len(bars))
+    mine = [c.contribution for c in bars]
+    theirs = [c.runner_up for c in bars]
+    ax.barh(positions - 0.2, mine, height=0.4, color="tab:blue",
+            label=f"{_wrap(scores.predicted, 18)} (logit {scores.predicted_logit:.2f})")
+    ax.barh(positions + 0.2, theirs, height=0.4, color="tab:orange",
+            label=f"{_wrap(scores.runner_up, 18)} (logit {scores.runner_up_logit:.2f})")
+    ax.set_yticks(positions, [_wrap(c.label, 22) for c in bars], fontsize=9)
+    ax.invert_yaxis()
+    ax.axvline(0, color="grey", linewidth=0.8)
+    low, high = min(0.0, *mine, *theirs), max(0.0, *mine, *theirs)
+    ax.set_xlim(low * 1.3 if low < 0 else 0, high * 1.35 + 1e-9)
+    for y, w in zip(positions - 0.2, mine):
+        ax.text(w, y, f" {w:+.2f}", va="center", ha="left" if w >= 0 else "right", fontsize=7)
+    ax.set_xlabel("logit points the concept adds\n(removing it moves the score by exactly this)", fontsize=9)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.legend(fontsize=7, loc="lower right", title="class (logit: sum over all concepts)", title_fontsize=7)
 
 
 def curves_figure(path: str | Path, curves: dict[str, dict[str, np.ndarray]], *, fill: str) -> None:

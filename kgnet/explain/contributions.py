@@ -1,0 +1,98 @@
+"""What a concept head says about an image: each concept's exact share of a class's score, and
+where in the image the concept was found.
+
+A concept head (`kgnet.models.concept_head`) scores class k as
+
+    s_k(x) = scale * sum_j A_kj c_j(x),     c_j(x) = max over tokens t of cos(W v_t, e_j),
+
+so concept j adds exactly `scale * A_kj * c_j(x)` logit points to class k (its contribution):
+removing it (c_j := 0) moves the score by exactly that and leaves every other term unchanged.
+The region that activated a concept is its token score cos(W v_t, e_j) over the spatial tokens,
+laid on the token grid and upsampled to the image (a ViT's class token is scored too, but has no
+place on the grid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from kgnet.models.kgnet_model import KgnetModel
+
+
+@dataclass
+class ConceptContribution:
+    """One concept as the explanation of a prediction names it."""
+
+    position: int  # column of the class-concept matrix A
+    label: str
+    activation: float  # c_j(x)
+    contribution: float  # logit points it adds to the predicted class
+    runner_up: float  # logit points it adds to the runner-up class
+    path: str  # the ontology path from the predicted class to the concept
+
+
+@dataclass
+class ConceptReading:
+    """A concept head's view of a batch of images."""
+
+    activations: Tensor  # [B, M] c(x)
+    scores: Tensor  # [B, T, M] cos of each spatial token with each concept
+    grid: tuple[int, int]  # (h, w) of the T spatial tokens
+    logits: Tensor  # [B, K]
+
+
+@torch.no_grad()
+def read_concepts(model: KgnetModel, images: Tensor, batch_size: int = 64) -> ConceptReading:
+    """Concept activations, per-token scores and logits of `images` under `model`'s concept head."""
+    head = model.concept_head
+    if head is None:
+        raise ValueError("the model has no concept head")
+    activations, scores, logits, grid = [], [], [], (1, 1)
+    for start in range(0, len(images), batch_size):
+        features = model.forward_features(images[start:start + batch_size])
+        tokens, grid = model.backbone.to_tokens(features)
+        c, per_token = head.concept_activations(tokens)
+        spatial = grid[0] * grid[1]
+        activations.append(c.float())
+        scores.append(per_token[:, per_token.shape[1] - spatial:].float())
+        logits.append(head.logits_from_concepts(c).float())
+    return ConceptReading(torch.cat(activations), torch.cat(scores), grid, torch.cat(logits))
+
+
+def top_contributions(model: KgnetModel, reading: ConceptReading, k: int,
+                      paths: dict[tuple[int, int], str]) -> tuple[list[list[ConceptContribution]], Tensor, Tensor]:
+    """The `k` concepts adding most to each image's predicted class, largest first.
+
+    Args:
+        model: The concept-head model `reading` came from.
+        reading: Its `read_concepts` of the images.
+        k: Concepts per image.
+        paths: (class, concept column) -> ontology path text (`ontology_paths`); missing = "".
+
+    Returns:
+        The concepts per image, the predicted class [B] and the runner-up class [B].
+    """
+    head, names = model.concept_head, model.concept_names
+    with torch.no_grad():
+        shares = head.contributions(reading.activations).float()  # [B, K, M]
+    ranked = reading.logits.topk(min(2, reading.logits.shape[1]), dim=1).indices
+    predicted, runner_up = ranked[:, 0], ranked[:, -1]
+    out = []
+    for i in range(len(shares)):
+        p, r = int(predicted[i]), int(runner_up[i])
+        top = shares[i, p].topk(min(k, shares.shape[2]))
+        out.append([ConceptContribution(int(j), names[int(j)], float(reading.activations[i, j]), float(v),
+                                        float(shares[i, r, j]), paths.get((p, int(j)), ""))
+                    for v, j in zip(top.values.tolist(), top.indices.tolist())])
+    return out, predicted, runner_up
+
+
+def region_maps(scores: Tensor, grid: tuple[int, int], positions: list[int], size: tuple[int, int]) -> np.ndarray:
+    """[len(positions), H, W]: one image's token scores [T, M] of each concept, upsampled to `size`."""
+    maps = scores[:, positions].T.reshape(len(positions), 1, *grid).float()
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)[:, 0].cpu().numpy()

@@ -1,0 +1,143 @@
+"""Explanations of a concept head: contributions that removal confirms to the last digit, the
+deletion curve and concept precision on hand-built numbers, and ontology paths as text."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from kgnet.config import load_config
+from kgnet.explain.concept_removal import concept_precision, concept_removal
+from kgnet.explain.contributions import read_concepts, region_maps, top_contributions
+from kgnet.explain.ontology_paths import ontology_paths, relation_label
+from kgnet.kg.graph import KnowledgeGraph
+from kgnet.models.class_concepts import class_concept_matrix
+from kgnet.models.concept_head import ConceptHead
+from kgnet.models.factory import create_model
+
+
+def _graph() -> KnowledgeGraph:
+    """Sandal, Sneaker -> Footwear -hasPart-> Sole; Sandal -hasPart-> Strap; Sneaker -hasPart-> Laces;
+    Shirt -> Top -hasPart-> Sleeve; Footwear, Top -> Garment."""
+    names = ["Footwear", "Garment", "Laces", "Sandal", "Shirt", "Sleeve", "Sneaker", "Sole", "Strap", "Top"]
+    sub, part = 0, 1
+    edges = [(3, 0, sub), (6, 0, sub), (4, 9, sub), (0, 1, sub), (9, 1, sub),
+             (0, 7, part), (3, 8, part), (6, 2, part), (9, 5, part)]
+    src, dst, rel = (torch.tensor(column) for column in zip(*edges))
+    graph = KnowledgeGraph(
+        node_iris=[f"http://example.org/g#{n}" for n in names], node_labels=names, node_texts=names,
+        node_names=[[n] for n in names],
+        edge_index=torch.cat([torch.stack([src, dst]), torch.stack([dst, src])], 1),
+        edge_type=torch.cat([rel, rel + 2]),
+        relation_names=["rdfs:subClassOf", "g:hasPart", "^rdfs:subClassOf", "^g:hasPart"],
+        relation_iris=["http://www.w3.org/2000/01/rdf-schema#subClassOf", "http://example.org/g#hasPart"])
+    return graph.with_classes(["Sandal", "Shirt", "Sneaker"], [3, 4, 6])
+
+
+def _hand_head(scale: float = 2.0) -> ConceptHead:
+    """Two classes over three concepts: A = [[0.6, 0.4, 0], [0, 0.5, 0.5]]."""
+    weights = torch.tensor([[0.6, 0.4, 0.0], [0.0, 0.5, 0.5]])
+    return ConceptHead(in_dim=4, embed_dim=4, weights=weights, init_scale=scale).eval()
+
+
+def _softmax(logits: list[float]) -> np.ndarray:
+    e = np.exp(np.array(logits) - max(logits))
+    return e / e.sum()
+
+
+def test_removal_drop_and_deletion_curve_follow_the_contributions_exactly() -> None:
+    # c = [1, 0.5, 0.25], scale 2: s0 = 2 (0.6 + 0.2) = 1.6, s1 = 2 (0.25 + 0.125) = 0.75 -> class 0.
+    # Contributions to class 0: [1.2, 0.4, 0]; removing concept 0 leaves s = [0.4, 0.75].
+    head = _hand_head()
+    c = torch.tensor([[1.0, 0.5, 0.25]])
+    result = concept_removal(head, c, seed=0)
+    p = _softmax([1.6, 0.75])[0]
+    assert result["predicted"][0] == 0 and result["top"][0] == 0
+    assert result["probability"][0] == pytest.approx(p, abs=1e-6)
+    assert result["top_drop"][0] == pytest.approx(p - _softmax([0.4, 0.75])[0], abs=1e-6)
+    removed = {1: [1.6 - 0.4, 0.75 - 0.5], 2: [1.6, 0.75 - 0.25]}[int(result["random"][0])]
+    assert result["random_drop"][0] == pytest.approx(p - _softmax(removed)[0], abs=1e-6)
+    # contribution order 0, 1, 2: s after 1, 2, 3 removals = [0.4, 0.75], [0, 0.25], [0, 0]
+    curve = [p, _softmax([0.4, 0.75])[0], _softmax([0.0, 0.25])[0], 0.5]
+    np.testing.assert_allclose(result["deletion_curve"][0], curve, atol=1e-6)
+    trapezoid = sum((a + b) / 2 for a, b in zip(curve, curve[1:])) / 3
+    assert result["deletion"][0] == pytest.approx(trapezoid, abs=1e-6)
+
+
+def test_a_concept_no_class_uses_is_never_the_random_one() -> None:
+    weights = torch.tensor([[0.0, 0.6, 0.4, 0.0], [0.0, 0.0, 0.5, 0.5]])  # column 0: no class scores with it
+    head = ConceptHead(in_dim=4, embed_dim=4, weights=weights, init_scale=2.0).eval()
+    c = torch.rand(200, 4, generator=torch.Generator().manual_seed(0))
+    result = concept_removal(head, c, seed=1)
+    assert set(result["random"].tolist()) <= {1, 2, 3} and (result["random"] != result["top"]).all()
+    assert result["deletion_curve"].shape == (200, 4)  # 0..3 of the 3 concepts in use removed
+
+
+def test_explained_contribution_is_what_removal_takes_from_the_model_score() -> None:
+    """Through the explain path on a real model: the figure's number for a concept is the exact
+    fall of the class's logit when that concept is removed."""
+    config = load_config(None, ["model.embed_dim=16", "knowledge.concept_hops=2"])
+    graph = _graph()
+    model = create_model(config, graph, in_chans=1, image_size=28).eval()
+    images = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    reading = read_concepts(model, images)
+    with torch.no_grad():
+        out = model(images)
+    torch.testing.assert_close(reading.logits, out.logits)
+    torch.testing.assert_close(reading.activations, out.concepts)
+    paths = ontology_paths(graph, model.class_concepts)
+    explained, predicted, runner_up = top_contributions(model, reading, 4, paths)
+    assert torch.equal(predicted, out.logits.argmax(dim=1))
+    for i, concepts in enumerate(explained):
+        assert [c.contribution for c in concepts] == sorted((c.contribution for c in concepts), reverse=True)
+        for concept in concepts:
+            removed = reading.activations[i:i + 1].clone()
+            removed[0, concept.position] = 0.0
+            with torch.no_grad():
+                after = model.concept_head.logits_from_concepts(removed)[0]
+            for cls, share in ((int(predicted[i]), concept.contribution), (int(runner_up[i]), concept.runner_up)):
+                assert float(out.logits[i, cls] - after[cls]) == pytest.approx(share, abs=1e-5)
+            if concept.contribution > 0:
+                assert concept.path.startswith(graph.class_names[int(predicted[i])] + " -")
+    grid = reading.grid
+    maps = region_maps(reading.scores[0], grid, [0, 1], (28, 28))
+    assert maps.shape == (2, 28, 28) and reading.scores.shape[1] == grid[0] * grid[1]
+
+
+def test_concept_precision_counts_linked_concepts_of_correct_images() -> None:
+    # columns 0, 1: the two classes' own nodes (left out); 2..5: ontology concepts
+    weights = torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.5, 0.5]])
+    distance = torch.tensor([[0, -1, 1, 2, -1, -1], [-1, 0, -1, -1, 1, 1]])
+    head = ConceptHead(in_dim=4, embed_dim=4, weights=weights, init_scale=1.0).eval()
+    c = torch.tensor([
+        [0.9, 0.0, 0.8, 0.1, 0.5, 0.0],  # class 0 (correct): top-3 ontology 2, 4, 3 -> 2 of 3 linked
+        [0.0, 0.9, 0.9, 0.0, 0.8, 0.7],  # class 1 (correct): top-3 ontology 2, 4, 5 -> 2 of 3 linked
+        [0.0, 0.0, 0.0, 0.1, 0.9, 0.9],  # predicted 1, true 0: left out
+    ])
+    labels = torch.tensor([0, 1, 0])
+    result = concept_precision(head, c, labels, distance, torch.tensor([False, False, True, True, True, True]))
+    assert result["images"] == 2
+    assert result["concept_precision"] == pytest.approx(4 / 6)
+    assert result["concept_precision_chance"] == pytest.approx(0.5)  # each class links 2 of the 4
+    # by contribution, class 0's top 3 are 2, 3 (A > 0) and one with A = 0: 2 of 3 linked; class 1 likewise
+    assert result["contribution_precision"] == pytest.approx(4 / 6)
+
+
+def test_ontology_paths_follow_the_edges_that_made_the_matrix() -> None:
+    graph = _graph()
+    concepts = class_concept_matrix(graph, hops=2, decay=0.5, self_weight=0.0)
+    paths = ontology_paths(graph, concepts)
+    column = {name: j for j, name in enumerate(concepts.names)}
+    sandal, shirt = 0, 1
+    assert paths[(sandal, column["Sole"])] == "Sandal -subClassOf-> Footwear -hasPart-> Sole"
+    assert paths[(sandal, column["Strap"])] == "Sandal -hasPart-> Strap"
+    assert paths[(shirt, column["Sleeve"])] == "Shirt -subClassOf-> Top -hasPart-> Sleeve"
+    assert paths[(sandal, column["Sandal"])] == "(the class itself)"
+    assert (sandal, column["Sleeve"]) not in paths and (shirt, column["Strap"]) not in paths
+    for (k, j) in paths:
+        assert int(concepts.distance[k, j]) >= 0
+    assert relation_label("rdfs:subClassOf") == "subClassOf" and relation_label("http://x.org/o#madeOf") == "madeOf"
+    assert math.isclose(float(concepts.weights[sandal].sum()), 1.0, rel_tol=1e-6)
