@@ -82,6 +82,8 @@ def test_build_fashion_mnist_default() -> None:
     if not FMNIST.is_dir():
         pytest.skip("Debian package dataset-fashion-mnist is not installed (make data)")
     data = build_datasets(DataConfig(), seed=0)
+    assert (len(data.train), len(data.val), len(data.test)) == (50, 6000, 10000)  # the 5-image demo
+    data = build_datasets(DataConfig(samples_per_class=None), seed=0)
     assert (len(data.train), len(data.val), len(data.test)) == (54000, 6000, 10000)
     assert (data.in_chans, data.image_size, data.num_classes) == (1, 28, 10)
     assert data.card is not None and data.card.name == "fashion_mnist"

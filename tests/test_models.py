@@ -34,7 +34,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def graph() -> KnowledgeGraph:
     card = load_card("fashion_mnist")
-    return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2)
+    return build_class_graph(card.ontology.with_name("fashion_mnist.ttl"), card.classes, wnids=card.wnids, hops=2)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,9 @@ def text(graph: KnowledgeGraph) -> torch.Tensor:
 
 
 def config(**knowledge) -> Config:
+    """The prototype design (these tests are about it; tests/test_concept_model.py has the concept head)."""
     cfg = Config()
+    cfg.knowledge.head = "prototype"
     cfg.model.backbone = "resnet18"  # the tests pin the architecture they inspect
     cfg.model.dropout = 0.0
     for key, value in knowledge.items():
