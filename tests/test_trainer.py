@@ -26,7 +26,7 @@ def _train(tmp_path: Path, *overrides: str, watch=None):
     from kgnet.models import create_model
 
     config = load_config(None, (*TINY_OVERRIDES, "data.samples_per_class=2", "train.batch_size=8",
-                                "model.embed_dim=32", *overrides))
+                                "model.embed_dim=32", "knowledge.head=prototype", *overrides))  # with its alignment stage
     bundle = build_datasets(config.data, seed=0, augment=False)
     card = load_card("fashion_mnist")
     graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2)
