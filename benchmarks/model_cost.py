@@ -257,8 +257,11 @@ def measure_input(in_chans: int, size: int, rounds: int, backbone: str | None = 
         out = models["kgnet"](images[:2])
     result = {
         "tokens": list(out.token_grid),
-        "graph_nodes": len(models["kgnet"].knowledge.node_ids),
-        "attention_tokens": int(out.attention.shape[-1]),
+        # the concept head (the default kgnet) has no knowledge module: its concepts are its tokens
+        "graph_nodes": (len(models["kgnet"].knowledge.node_ids) if models["kgnet"].knowledge is not None
+                        else len(models["kgnet"].concept_names)),
+        "attention_tokens": int(out.attention.shape[-1]) if out.attention is not None else 0,
+        "design": "prototype" if models["kgnet"].knowledge is not None else "concept",
         "params": {name: m.param_counts() for name, m in models.items()},
         "train_step": summarise(train),
         "inference": summarise(inference),
