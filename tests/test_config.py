@@ -38,9 +38,10 @@ def error_of(path: Path | None = None, overrides: tuple[str, ...] = ()) -> str:
 def test_defaults() -> None:
     config = load_config()
     assert config == Config()
-    assert config.data.name == "fashion_mnist" and config.data.samples_per_class is None
-    assert config.knowledge.scales == ["category", "relation", "wide"]
-    assert config.train.lr == 2e-3 and config.variants == ["baseline", "kgnet"]
+    # the embedded demo: 5 images per class, the concept head, a few-shot budget
+    assert config.data.name == "fashion_mnist" and config.data.samples_per_class == 5
+    assert config.knowledge.scales == ["category", "relation", "wide"] and config.knowledge.head == "concept"
+    assert config.train.lr == 5e-4 and config.train.min_steps == 250 and config.variants == ["baseline", "kgnet"]
     # list defaults are not shared between instances
     config.knowledge.scales.append("wide")
     assert Config().knowledge.scales == ["category", "relation", "wide"]
