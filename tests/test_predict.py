@@ -103,7 +103,7 @@ def test_predict_reads_the_release_only_and_names_bad_files(tiny_run, tmp_path: 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"{image}:" and len([ln for ln in lines if ln.strip().endswith("%")]) == 3
     percents = [float(ln.split()[-1].rstrip("%")) for ln in lines[1:4]]
-    assert percents == sorted(percents, reverse=True) and lines[4].startswith("  concepts: ")
+    assert percents == sorted(percents, reverse=True) and lines[4].startswith("  concepts (logit points to the top class): ")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not an image")
     assert predict_main(["--run", str(release.parent), str(broken)]) == 2
