@@ -29,6 +29,7 @@ import torch
 from sklearn.metrics import auc
 from torch import Tensor
 
+from kgnet.explain.concepts import summarise_concept_faithfulness
 from kgnet.models.concept_head import ConceptHead
 
 #: Concepts per image that concept precision checks.
@@ -145,12 +146,8 @@ def concept_precision(head: ConceptHead, activations: Tensor, labels: Tensor, di
 
 def summarise_concept_removal(result: dict[str, np.ndarray]) -> dict[str, float | int | list[float]]:
     """Mean +- std of both drops, the fraction where the top concept's is larger, the deletion AUCs."""
-    top, rand = result["top_drop"], result["random_drop"]
     return {
-        "images": int(len(top)),
-        "top_drop_mean": float(np.mean(top)), "top_drop_std": float(np.std(top)),
-        "random_drop_mean": float(np.mean(rand)), "random_drop_std": float(np.std(rand)),
-        "fraction_top_greater": float(np.mean(top > rand)),
+        **summarise_concept_faithfulness(result),  # the keys the attention check reports too
         "deletion_auc": {"mean": float(result["deletion"].mean()), "std": float(result["deletion"].std())},
         "random_deletion_auc": {"mean": float(result["random_deletion"].mean()),
                                 "std": float(result["random_deletion"].std())},
