@@ -2,7 +2,7 @@
 
 With a large graph every visual token attends to every node (2,946 with the ImageNet-1k graph),
 so inference grows with the graph although the node embeddings are cached. This times, in one
-interleaved run (medians of per-round ratios to the baseline), the default kgnet model against
+interleaved run (medians of per-round ratios to the baseline), the prototype design (kgnet-prototype) against
 the same model whose infusion block pools the nodes into G concept groups first
 (`InfusionBlock(groups=G)`, experimental, not used by `create_model`): training step and
 inference, 28x28 grayscale, batch 128, resnet10t, ImageNet-1k classes on kg/imagenet1k.ttl.
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.model_cost import (  # noqa: E402
-    INPUTS, build_models, interleaved, knowledge_graph, optimizer_for, train_step)
+    INPUTS, PROTOTYPE, build_models, interleaved, knowledge_graph, optimizer_for, train_step)
 from kgnet.models import InfusionBlock  # noqa: E402
 
 
@@ -42,11 +42,11 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     chans, size = INPUTS["28x28 gray"]
     with tempfile.TemporaryDirectory() as tmp:
-        graph = knowledge_graph(args.graph, Path(tmp))
+        graph = knowledge_graph(args.graph, Path(tmp), PROTOTYPE)
     torch.manual_seed(0)
-    models = build_models(chans, size, graph)
+    models = build_models(chans, size, graph, variant=PROTOTYPE)
     for groups in args.groups:
-        variant = build_models(chans, size, graph)["kgnet"]
+        variant = build_models(chans, size, graph, variant=PROTOTYPE)["kgnet"]
         old = variant.knowledge.infusion
         variant.knowledge.infusion = InfusionBlock(token_dim=old.norm.normalized_shape[0],
                                                    node_dim=old.key_value.in_features,

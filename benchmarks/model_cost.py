@@ -78,6 +78,7 @@ from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import Config  # noqa: E402
 from kgnet.data.cards import load_card  # noqa: E402
 from kgnet.engine.trainer import make_optimizer  # noqa: E402
+from kgnet.engine.variants import graph_hops, variant_config  # noqa: E402
 from kgnet.kg.build import build_class_graph  # noqa: E402
 from kgnet.kg.graph import KnowledgeGraph  # noqa: E402
 from kgnet.models import KgnetModel, create_model  # noqa: E402
@@ -85,11 +86,15 @@ from kgnet.models import KgnetModel, create_model  # noqa: E402
 BATCH = 128
 INPUTS = {"28x28 gray": (1, 28), "32x32 rgb": (3, 32)}
 GRAPHS = {
-    "fashion_mnist": "Fashion-MNIST classes, kg/fashion_mnist.ttl, 2 hops",
-    "imagenet1k": "ImageNet-1k classes, kg/imagenet1k.ttl, 2 hops",
+    "fashion_mnist": "Fashion-MNIST classes, the card's ontology (kg/fashion_mnist_garments.ttl), the variant's hops",
+    "imagenet1k": "ImageNet-1k classes, kg/imagenet1k.ttl, the variant's hops",
     "wordnet": "ImageNet-1k classes, full WordNet 3.0 noun graph (every node in view)",
 }
 DEFAULT_GRAPH = "fashion_mnist"
+#: The knowledge-injected variant measured by default: the default `kgnet` (the concept head).
+VARIANT = "kgnet"
+#: The old design (R-GCN, infusion, prototype head), which the profiling benchmarks take apart.
+PROTOTYPE = "kgnet-prototype"
 #: graph -> maximum train step and inference ratios (None: reported, no target).
 TARGETS = {
     "fashion_mnist": {"train_step_ratio": 1.10, "inference_ratio": 1.03},
@@ -106,7 +111,7 @@ import torch
 torch.set_num_threads(int(sys.argv[7]))
 variant, chans, size, backbone, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[5], int(sys.argv[6])
 graph = KnowledgeGraph.load(sys.argv[8])
-model = build_models(chans, size, graph, backbone=backbone)[variant]
+model = build_models(chans, size, graph, backbone=backbone, variant=sys.argv[9])[variant]
 optimizer = optimizer_for(model)
 images = torch.randn(batch, chans, size, size)
 labels = torch.randint(0, len(graph.class_names), (batch,))
@@ -126,11 +131,13 @@ def status_mb(field: str) -> float:
     return float("nan")
 
 
-def knowledge_graph(name: str, workdir: Path) -> KnowledgeGraph:
-    """The class-bound graph `name` (see GRAPHS); the WordNet export is written to `workdir`."""
+def knowledge_graph(name: str, workdir: Path, variant: str = VARIANT) -> KnowledgeGraph:
+    """The class-bound graph `name` (see GRAPHS) as a run of `variant` builds it (its hops:
+    `kgnet.engine.variants.graph_hops`); the WordNet export is written to `workdir`."""
     if name in ("fashion_mnist", "imagenet1k"):
         card = load_card(name)
-        return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2)
+        hops = graph_hops([variant_config(Config(), variant)])
+        return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=hops)
     if name == "wordnet":
         from kgnet.kg.build import load_knowledge_graph
         from kgnet.kg.class_mapping import bind_classes
@@ -145,15 +152,15 @@ def knowledge_graph(name: str, workdir: Path) -> KnowledgeGraph:
 
 
 def build_models(in_chans: int, size: int, graph: KnowledgeGraph, config: Config | None = None,
-                 backbone: str | None = None) -> dict[str, KgnetModel]:
-    """The baseline and the knowledge-injected model for the classes of `graph`."""
+                 backbone: str | None = None, variant: str = VARIANT) -> dict[str, KgnetModel]:
+    """The baseline and the knowledge-injected model (`variant`'s config; key "kgnet") for the classes of `graph`."""
     if config is None:
         config = Config()
         if backbone is not None:
             config.model.backbone = backbone
     return {
         "baseline": create_model(config, graph, in_chans=in_chans, image_size=size, baseline=True),
-        "kgnet": create_model(config, graph, in_chans=in_chans, image_size=size),
+        "kgnet": create_model(variant_config(config, variant), graph, in_chans=in_chans, image_size=size),
     }
 
 
@@ -229,11 +236,12 @@ def summarise(times: dict[str, list[float]], base: str = "baseline", other: str 
 
 def measure_input(in_chans: int, size: int, rounds: int, backbone: str | None = None, batch: int = BATCH,
                   device: str = "cpu", graph: KnowledgeGraph | None = None, graph_file: Path | None = None,
-                  memory: bool = True) -> dict:
-    """Training step, inference, host syncs and peak memory of kgnet vs its baseline for one input shape."""
+                  memory: bool = True, variant: str = VARIANT) -> dict:
+    """Training step, inference, host syncs and peak memory of `variant` vs its baseline for one input shape."""
     torch.manual_seed(0)
     dev = torch.device(device)
-    models = {name: m.to(dev) for name, m in build_models(in_chans, size, graph, backbone=backbone).items()}
+    models = {name: m.to(dev) for name, m in build_models(in_chans, size, graph, backbone=backbone,
+                                                          variant=variant).items()}
     images = torch.randn(batch, in_chans, size, size, device=dev)
     labels = torch.randint(0, len(graph.class_names), (batch,), device=dev)
     optimizers = {name: optimizer_for(m, dev) for name, m in models.items()}
@@ -272,7 +280,7 @@ def measure_input(in_chans: int, size: int, rounds: int, backbone: str | None = 
             result["peak_memory_mb"] = {name: cuda_peak_memory(models[name], optimizers[name], images, labels)
                                         for name in models}
         else:
-            result["peak_memory_mb"] = {name: peak_memory(name, in_chans, size, graph_file, backbone, batch)
+            result["peak_memory_mb"] = {name: peak_memory(name, in_chans, size, graph_file, backbone, batch, variant)
                                         for name in models}
         result["peak_memory_method"] = MEMORY_METHOD["cuda" if dev.type == "cuda" else "cpu"]
     return result
@@ -284,12 +292,12 @@ MEMORY_METHOD = {
 }
 
 
-def peak_memory(variant: str, in_chans: int, size: int, graph_file: Path, backbone: str | None = None,
-                batch: int = BATCH) -> dict:
-    """Peak RSS of `variant` training for a few steps in a fresh process (CPU)."""
+def peak_memory(model: str, in_chans: int, size: int, graph_file: Path, backbone: str | None = None,
+                batch: int = BATCH, variant: str = VARIANT) -> dict:
+    """Peak RSS of `model` ("baseline" or "kgnet", the latter `variant`) training for a few steps in a fresh process (CPU)."""
     result = subprocess.run(
-        [sys.executable, "-c", MEMORY_PHASE, variant, str(in_chans), str(size), str(REPO),
-         backbone or Config().model.backbone, str(batch), str(torch.get_num_threads()), str(graph_file)],
+        [sys.executable, "-c", MEMORY_PHASE, model, str(in_chans), str(size), str(REPO),
+         backbone or Config().model.backbone, str(batch), str(torch.get_num_threads()), str(graph_file), variant],
         capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -336,7 +344,8 @@ def met(graph: str, inputs: dict) -> bool | None:
 
 def measure(backbone: str | None = None, inputs: dict[str, tuple[int, int]] | None = None, rounds: int = 15,
             batch: int = BATCH, device: str = "cpu", stems: bool = False, graphs: tuple[str, ...] = (DEFAULT_GRAPH,),
-            layers: bool = False, trainer_syncs: bool = False, gpu: bool = False, memory: bool = True) -> dict:
+            layers: bool = False, trainer_syncs: bool = False, gpu: bool = False, memory: bool = True,
+            variant: str = VARIANT) -> dict:
     """The whole measurement as one JSON-ready dict (what the CLI writes).
 
     `inputs` of the Fashion-MNIST graph go to `result["inputs"]` (what the quick suite's cost
@@ -346,22 +355,22 @@ def measure(backbone: str | None = None, inputs: dict[str, tuple[int, int]] | No
     backbone = backbone or Config().model.backbone
     results: dict = {
         "machine": machine(device),
-        "setup": {"backbone": backbone, "batch": batch, "rounds": rounds, "device": device,
-                  "config": "defaults (small_input, output_stride 16, all scales)",
+        "setup": {"backbone": backbone, "batch": batch, "rounds": rounds, "device": device, "variant": variant,
+                  "config": f"defaults (small_input, output_stride 16), variant {variant}",
                   "default_graph": GRAPHS[DEFAULT_GRAPH]},
         "targets": TARGETS,
     }
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for name in graphs:
-            graph = knowledge_graph(name, workdir)
+            graph = knowledge_graph(name, workdir, variant)
             graph_file = workdir / f"{name}.pt"
             graph.save(graph_file)
             graph_rounds = rounds if name != "wordnet" else max(3, rounds // 5)
             measured = {}
             for label, (c, s) in inputs.items():
                 measured[label] = r = measure_input(c, s, graph_rounds, backbone, batch, device, graph, graph_file,
-                                                    memory)
+                                                    memory, variant)
                 print(f"{name}, {label}: train step x{r['train_step']['ratio']:.3f}, inference "
                       f"x{r['inference']['ratio']:.3f}", file=sys.stderr, flush=True)
             entry = {"description": GRAPHS[name], "graph": graph_size(graph), "rounds": graph_rounds,
@@ -373,11 +382,11 @@ def measure(backbone: str | None = None, inputs: dict[str, tuple[int, int]] | No
             if layers:
                 results.setdefault("layers", {})[name] = measure_layers(graph, rounds=graph_rounds)
     if trainer_syncs:
-        results["trainer_host_syncs"] = measure_trainer_syncs(backbone)
+        results["trainer_host_syncs"] = measure_trainer_syncs(backbone, variant)
     if stems:
         results["stems"] = measure_stems(rounds)
     if gpu:
-        results["gpu"] = measure_gpu(rounds) if torch.cuda.is_available() else "no GPU"
+        results["gpu"] = measure_gpu(rounds, variant=variant) if torch.cuda.is_available() else "no GPU"
     results["machine"]["load_average_after"] = os.getloadavg()
     verdicts = [met(DEFAULT_GRAPH, results["inputs"])] if "inputs" in results else []
     verdicts += [g["met"] for g in results.get("graphs", {}).values()]
@@ -418,7 +427,7 @@ def measure_layers(graph: KnowledgeGraph, rounds: int = 15, dim: int = 256, base
 RUNS = (2, 42)
 
 
-def measure_trainer_syncs(backbone: str) -> dict:
+def measure_trainer_syncs(backbone: str, variant: str = VARIANT) -> dict:
     """Host syncs per step of `kgnet.engine.trainer.train_variant`, with the lines that make them.
 
     Two runs on Fashion-MNIST that differ only in their number of training steps; everything
@@ -427,38 +436,42 @@ def measure_trainer_syncs(backbone: str) -> dict:
     from kgnet.data.builder import build_datasets
     from kgnet.engine.distributed import DistributedContext
     from kgnet.engine.trainer import train_variant
+    from kgnet.engine.variants import aligns
 
     config = Config()
     config.model.backbone = backbone
     config.data.val_fraction = 0.01
     config.train.batch_size = 16
     config.train.align_epochs, config.train.epochs = 1, 1
+    config.train.min_steps = 0  # the two runs must differ in their number of steps
+    configs = {"baseline": config, "kgnet": variant_config(config, variant)}
     context = DistributedContext()
-    card = load_card(DEFAULT_GRAPH)
-    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2)
+    graph = knowledge_graph(DEFAULT_GRAPH, Path("."), variant)
     counts: dict[str, dict[int, HostSyncCounter]] = {"baseline": {}, "kgnet": {}}
     steps = {}
     with tempfile.TemporaryDirectory() as tmp:
         for per_class in RUNS:
-            config.data.samples_per_class = per_class
+            for cfg in configs.values():
+                cfg.data.samples_per_class = per_class
             bundle = build_datasets(config.data, seed=config.seed, augment=False)
             steps[per_class] = (config.train.align_epochs + config.train.epochs) * (len(bundle.train) // 16)
-            for variant in counts:
-                model = create_model(config, graph, in_chans=bundle.in_chans, image_size=bundle.image_size,
-                                     baseline=variant == "baseline")
-                folder = Path(tmp) / f"{variant}-{per_class}"
+            for model_name, cfg in configs.items():
+                model = create_model(cfg, graph, in_chans=bundle.in_chans, image_size=bundle.image_size,
+                                     baseline=model_name == "baseline")
+                folder = Path(tmp) / f"{model_name}-{per_class}"
                 folder.mkdir()
                 with HostSyncCounter() as syncs, open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
-                    train_variant(variant, config, model, bundle, folder, context, knowledge=variant != "baseline")
-                counts[variant][per_class] = syncs
+                    train_variant(model_name, cfg, model, bundle, folder, context,
+                                  knowledge=model_name != "baseline" and aligns(cfg))
+                counts[model_name][per_class] = syncs
     short, long = RUNS
     extra_steps = steps[long] - steps[short]
     result = {"method": f"difference of two train_variant runs ({short} and {long} images per class, batch 16, "
-                        f"2 epochs): {extra_steps} extra steps"}
-    for variant, by_run in counts.items():
+                        f"2 epochs, variant {variant}): {extra_steps} extra steps"}
+    for model_name, by_run in counts.items():
         sites = by_run[long].sites.copy()
         sites.subtract(by_run[short].sites)
-        result[variant] = {"per_step": (by_run[long].count - by_run[short].count) / extra_steps,
+        result[model_name] = {"per_step": (by_run[long].count - by_run[short].count) / extra_steps,
                            "sites_per_step": {site: n / extra_steps for site, n in sorted(sites.items()) if n}}
     return result
 
@@ -507,10 +520,10 @@ def measure_stems(rounds: int) -> dict:
 GPU_CASES = (("32x32 rgb, batch 256", 3, 32, 256, True), ("224x224 rgb, batch 128", 3, 224, 128, False))
 
 
-def measure_gpu(rounds: int, device: str = "cuda", cases=GPU_CASES) -> dict:
-    """ResNet-18 kgnet vs baseline images per second on a GPU, fp32 / bf16 autocast, eager / compiled."""
+def measure_gpu(rounds: int, device: str = "cuda", cases=GPU_CASES, variant: str = VARIANT) -> dict:
+    """ResNet-18 `variant` vs baseline images per second on a GPU, fp32 / bf16 autocast, eager / compiled."""
     dev = torch.device(device)
-    graph = knowledge_graph(DEFAULT_GRAPH, Path("."))
+    graph = knowledge_graph(DEFAULT_GRAPH, Path("."), variant)
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor() or "cpu"
     results: dict = {"gpu": name, "backbone": "resnet18", "cases": {}}
@@ -521,7 +534,7 @@ def measure_gpu(rounds: int, device: str = "cuda", cases=GPU_CASES) -> dict:
         labels = torch.randint(0, len(graph.class_names), (batch,), device=dev)
         for amp in (False, True):
             for compiled in (False, True):
-                models = {n: m.to(dev).train() for n, m in build_models(chans, size, graph, config).items()}
+                models = {n: m.to(dev).train() for n, m in build_models(chans, size, graph, config, variant=variant).items()}
                 optimizers = {n: optimizer_for(m, dev) for n, m in models.items()}
                 forward = {n: torch.compile(m) if compiled else m for n, m in models.items()}
 
@@ -568,13 +581,20 @@ def main() -> int:
     parser.add_argument("--stems", action="store_true", help="also time resnet18's small-input options")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--backbone", default=None, help="timm model measured (default: the config's, resnet10t)")
+    parser.add_argument("--variant", default=VARIANT, choices=["kgnet", "kgnet-prototype"],
+                        help="knowledge-injected variant measured against the baseline (default: kgnet, the concept "
+                             "head; kgnet-prototype: R-GCN + infusion + prototype head)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (2, as on the project's machines)")
-    parser.add_argument("--out", default=str(REPO / "benchmarks/results/model_cost.json"))
+    parser.add_argument("--out", default=None,
+                        help="default: benchmarks/results/model_cost.json (kgnet-prototype: model_cost_prototype.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    out = args.out or REPO / "benchmarks/results" / ("model_cost.json" if args.variant == VARIANT
+                                                      else "model_cost_prototype.json")
     results = measure(args.backbone, INPUTS, args.rounds, BATCH, args.device, args.stems, tuple(args.graphs),
-                      layers=not args.no_layers, trainer_syncs=True, gpu=True, memory=not args.no_memory)
+                      layers=not args.no_layers, trainer_syncs=True, gpu=True, memory=not args.no_memory,
+                      variant=args.variant)
 
     if "inputs" in results:
         print_inputs(f"{DEFAULT_GRAPH}: {results['graph']['nodes']} nodes", results["inputs"])
@@ -599,7 +619,7 @@ def main() -> int:
         for name, s in stems.items():
             print(f"stem {label:<12} {name:<28} grid {s['grid']} {s['train_step_median_s']:.3f} s "
                   f"({s['vs_imagenet_stem']:.2f}x)")
-    write_text_atomic(args.out, json.dumps(results, indent=2) + "\n")
+    write_text_atomic(out, json.dumps(results, indent=2) + "\n")
     return 0
 
 

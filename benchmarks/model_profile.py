@@ -36,7 +36,8 @@ from torch.autograd.profiler import record_function
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.model_cost import GRAPHS, INPUTS, build_models, knowledge_graph, machine, optimizer_for  # noqa: E402
+from benchmarks.model_cost import (  # noqa: E402
+    GRAPHS, INPUTS, PROTOTYPE, build_models, knowledge_graph, machine, optimizer_for)
 from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.models import KgnetModel  # noqa: E402
 
@@ -192,11 +193,11 @@ def main() -> int:
     results: dict = {"machine": machine(), "setup": {"batch": args.batch, "steps": args.steps}, "cases": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for graph_name in args.graphs:
-            graph = knowledge_graph(graph_name, Path(tmp))
+            graph = knowledge_graph(graph_name, Path(tmp), PROTOTYPE)
             for label in args.inputs:
                 chans, size = INPUTS[label]
                 torch.manual_seed(0)
-                models = build_models(chans, size, graph)
+                models = build_models(chans, size, graph, variant=PROTOTYPE)
                 images = torch.randn(args.batch, chans, size, size)
                 labels = torch.randint(0, len(graph.class_names), (args.batch,))
                 case = profile(models, images, labels, args.steps)

@@ -109,16 +109,15 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
     return finished
 
 
-def _class_graph(config: Config, bundle, *, required: bool, progress: bool, concepts: bool = False,
-                 text: bool = True):
+def _class_graph(config: Config, bundle, *, required: bool, progress: bool, hops: int, text: bool = True):
     """The run's class-bound graph, its encoded node texts (knowledge variants only), and why
     there is no graph when there is none.
 
     Knowledge variants need the graph (any problem is the user's error). A baseline-only run
     uses it just for the hierarchy-aware metrics, so there a missing or unusable ontology is
-    a warning and those metrics are left out. With a concept-head variant (`concepts`) the
-    graph reaches `knowledge.concept_hops` too; node texts are encoded only when a variant
-    reads them (`text`: the prototype head).
+    a warning and those metrics are left out. The graph reaches `hops` (`graph_hops`: further
+    with a concept-head variant); node texts are encoded only when a variant reads them
+    (`text`: the prototype head).
     """
     from kgnet.kg.build import build_class_graph
     from kgnet.kg.text_features import encode_texts
@@ -132,7 +131,6 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool, conc
                               "describing its classes (or run only the baseline: --set variants=[baseline])")
         return None, None, "no ontology for this data set (knowledge.ontology is null and it ships none)"
     try:
-        hops = max(knowledge.hops, knowledge.concept_hops) if concepts else knowledge.hops
         graph = build_class_graph(ontology, bundle.class_names, hops=hops, wnids=bundle.wnids,
                                   mapping_file=knowledge.class_map, predicate=knowledge.class_predicate,
                                   fmt=knowledge.format, imports=knowledge.imports)
@@ -267,7 +265,7 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
     from kgnet.engine.scoring import metrics_json, score
     from kgnet.engine.tables import comparison_table
     from kgnet.engine.trainer import epoch_passes, short_training_warning
-    from kgnet.engine.variants import aligns, uses_knowledge, variant_config
+    from kgnet.engine.variants import aligns, graph_hops, uses_knowledge, variant_config
     from kgnet.figures.curves import plot_curves
 
     folder = Path(folder)
@@ -290,7 +288,7 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         needs_knowledge = any(uses_knowledge(c) for c in vconfigs)
         graph, text_features, no_graph = _class_graph(
             config, bundle, required=needs_knowledge, progress=progress and context.is_primary,
-            concepts=any(uses_knowledge(c) and c.knowledge.head == "concept" for c in vconfigs),
+            hops=graph_hops(vconfigs),
             text=any(aligns(c) for c in vconfigs))
         analysis_on = config.train.analysis != "none"
         task = scoring_task(bundle.class_names, bundle.seen_classes, bundle.unseen_classes, graph, seed=config.seed,

@@ -65,3 +65,63 @@ def test_removing_a_concept_moves_each_class_score_by_its_contribution() -> None
         assert torch.allclose(logits - head.logits_from_concepts(removed), contrib[:, :, j], atol=1e-5)
     assert torch.allclose(contrib.sum(-1), logits, atol=1e-5)
     assert bool((contrib[:, 1, 0] == 0).all())  # off the ontology's support: no contribution
+
+
+def _large_sparse_weights(k: int = 300, m: int = 600, per_row: int = 6) -> torch.Tensor:
+    """A [k, m] like a large ontology's: a few concepts per class, some columns no class uses."""
+    generator = torch.Generator().manual_seed(0)
+    weights = torch.zeros(k, m)
+    for row in range(k):
+        cols = torch.randperm(m - 50, generator=generator)[:per_row] + 50  # columns 0..49 unused
+        weights[row, cols] = torch.rand(per_row, generator=generator) + 0.1
+    return weights / weights.sum(1, keepdim=True)
+
+
+def test_sparse_class_scores_equal_the_dense_ones_with_their_gradients() -> None:
+    weights = _large_sparse_weights()
+    heads = {}
+    for sparse in (True, False):
+        torch.manual_seed(0)
+        heads[sparse] = ConceptHead(in_dim=16, embed_dim=8, weights=weights, sparse=sparse)
+    assert ConceptHead(in_dim=16, embed_dim=8, weights=weights).sparse  # chosen for a large, sparse A
+    assert not ConceptHead(in_dim=16, embed_dim=8, weights=torch.eye(4)).sparse
+    assert torch.equal(heads[True].used, (weights != 0).any(0).nonzero().squeeze(1))
+    tokens = torch.randn(5, 4, 16)
+    results = {}
+    for sparse, head in heads.items():
+        logits, c = head(tokens)
+        (logits * torch.linspace(-1, 1, logits.shape[1])).sum().backward()
+        results[sparse] = (logits, c, head.proj.weight.grad, head.concepts.grad)
+    for dense, sparse in zip(results[False], results[True]):
+        torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)
+    logits, c = results[True][:2]
+    assert bool((c[:, :50] == 0).all())  # a concept no class uses has activation 0
+    # removal curves pass [N, steps, M] activations: the sparse product takes any leading axes
+    stacked = heads[True].logits_from_concepts(torch.stack([c, c.flip(0)], 1))
+    torch.testing.assert_close(stacked[:, 0], logits, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_head_takes_no_host_sync_and_runs_under_bf16_autocast() -> None:
+    from benchmarks.host_syncs import HostSyncCounter
+
+    head = ConceptHead(in_dim=16, embed_dim=8, weights=_large_sparse_weights())
+    tokens = torch.randn(5, 4, 16)
+    head(tokens)[0].sum().backward()  # first call outside the count
+    with HostSyncCounter() as syncs:
+        head(tokens)[0].sum().backward()
+    assert syncs.count == 0, syncs.sites
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, _ = head(tokens)
+    logits.sum().backward()
+    assert torch.isfinite(logits).all() and torch.isfinite(head.proj.weight.grad).all()
+
+
+def test_loading_another_matrix_rebuilds_what_is_derived_from_it() -> None:
+    weights = _large_sparse_weights()
+    head = ConceptHead(in_dim=16, embed_dim=8, weights=weights)
+    moved = ConceptHead(in_dim=16, embed_dim=8, weights=weights.roll(7, dims=1))
+    moved.load_state_dict(head.state_dict())
+    assert torch.equal(moved.used, head.used) and torch.equal(moved.a_values, head.a_values)
+    tokens = torch.randn(3, 4, 16)
+    torch.testing.assert_close(moved(tokens)[0], head(tokens)[0])
+    assert not any(name.startswith(("a_", "used")) for name in head.state_dict())  # derived, never saved

@@ -15,29 +15,36 @@ from kgnet.config import load_config
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _train(tmp_path: Path, *overrides: str, watch=None):
-    """`train_variant` of the kgnet variant on 2 images per class, batch 8, one epoch per stage;
-    `watch(model)` may register hooks before training."""
+def _train(tmp_path: Path, *overrides: str, head: str = "prototype", watch=None):
+    """`train_variant` of the kgnet variant with `head` (the prototype head has its alignment
+    stage; the concept head, the default, trains with cross-entropy) on 2 images per class,
+    batch 8, one epoch per stage; `watch(model)` may register hooks before training."""
     from kgnet.data.builder import build_datasets
     from kgnet.data.cards import load_card
     from kgnet.engine.distributed import DistributedContext
     from kgnet.engine.trainer import train_variant
+    from kgnet.engine.variants import aligns, graph_hops
     from kgnet.kg.build import build_class_graph
     from kgnet.models import create_model
 
     config = load_config(None, (*TINY_OVERRIDES, "data.samples_per_class=2", "train.batch_size=8",
-                                "model.embed_dim=32", "knowledge.head=prototype", *overrides))  # with its alignment stage
+                                "model.embed_dim=32", f"knowledge.head={head}", *overrides))
     bundle = build_datasets(config.data, seed=0, augment=False)
     card = load_card("fashion_mnist")
-    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=2)
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops([config]))
     model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28)
     if watch is not None:
         watch(model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = train_variant("kgnet", config, model, bundle, tmp_path, DistributedContext(), knowledge=True,
+    result = train_variant("kgnet", config, model, bundle, tmp_path, DistributedContext(), knowledge=aligns(config),
                            show_progress=False)
     changed = any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if v.is_floating_point())
     return result, changed
+
+
+def _scoring_head(model):
+    """The module whose output is the class scores: the concept head, or the MLP head before the prototypes."""
+    return model.concept_head if model.concept_head is not None else model.head
 
 
 def _finite_history(history: list[dict]) -> bool:
@@ -45,19 +52,25 @@ def _finite_history(history: list[dict]) -> bool:
                                      for k in ("train_loss", "train_ce", "train_align", "train_top1", "val_top1"))
 
 
-def test_default_training_is_fp32_eager_and_says_so(tmp_path: Path) -> None:
+HEADS = pytest.mark.parametrize("head", ["concept", "prototype"])
+
+
+@HEADS
+def test_default_training_is_fp32_eager_and_says_so(tmp_path: Path, head: str) -> None:
     dtypes = []
-    result, changed = _train(tmp_path, watch=lambda model: model.head.register_forward_hook(
+    result, changed = _train(tmp_path, head=head, watch=lambda model: _scoring_head(model).register_forward_hook(
         lambda module, args, out: dtypes.append(out[0].dtype)))
     assert changed and _finite_history(result.history)
     assert result.training_numbers()["amp"] is False and result.training_numbers()["compile"] is False
     assert set(dtypes) == {torch.float32}
 
 
-def test_amp_trains_under_bf16_autocast_and_is_recorded(tmp_path: Path) -> None:
+@HEADS
+def test_amp_trains_under_bf16_autocast_and_is_recorded(tmp_path: Path, head: str) -> None:
     dtypes = []
-    result, changed = _train(tmp_path, "train.amp=true", watch=lambda model: model.head.register_forward_hook(
-        lambda module, args, out: dtypes.append(out[0].dtype)))
+    result, changed = _train(tmp_path, "train.amp=true", head=head,
+                             watch=lambda model: _scoring_head(model).register_forward_hook(
+                                 lambda module, args, out: dtypes.append(out[0].dtype)))
     assert changed and _finite_history(result.history)
     assert result.training_numbers()["amp"] is True
     assert torch.bfloat16 in dtypes  # the training steps' head ran in bf16
@@ -66,10 +79,12 @@ def test_amp_trains_under_bf16_autocast_and_is_recorded(tmp_path: Path) -> None:
 
 # the first compile builds C++ kernels: ~3 min on 2 busy cores (~20 s once inductor's disk cache is warm)
 @pytest.mark.slow
-def test_compile_trains_a_compiled_forward_and_is_recorded(tmp_path: Path) -> None:
+@HEADS
+def test_compile_trains_a_compiled_forward_and_is_recorded(tmp_path: Path, head: str) -> None:
     compiling = []
-    result, changed = _train(tmp_path, "train.compile=true", watch=lambda model: model.head.register_forward_hook(
-        lambda module, args, out: compiling.append(torch.compiler.is_compiling())))
+    result, changed = _train(tmp_path, "train.compile=true", head=head,
+                             watch=lambda model: _scoring_head(model).register_forward_hook(
+                                 lambda module, args, out: compiling.append(torch.compiler.is_compiling())))
     assert changed and _finite_history(result.history)
     assert result.training_numbers()["compile"] is True
     assert True in compiling  # torch.compile traced the model's forward

@@ -80,6 +80,14 @@ def uses_knowledge(config: Config) -> bool:
     return bool(config.knowledge.scales)
 
 
+def graph_hops(configs: list[Config]) -> int:
+    """Hops of the run's class graph: `knowledge.hops`, or further when a concept-head variant's
+    concepts reach `knowledge.concept_hops` (every variant of a run shares one graph)."""
+    hops = [c.knowledge.hops for c in configs]
+    hops += [c.knowledge.concept_hops for c in configs if uses_knowledge(c) and c.knowledge.head == "concept"]
+    return max(hops)
+
+
 def aligns(config: Config) -> bool:
     """Whether the variant has the alignment stage (the prototype head's; the concept head and
     the baseline train every epoch with cross-entropy)."""

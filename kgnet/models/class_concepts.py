@@ -38,19 +38,24 @@ class ClassConcepts:
     distance: Tensor  # [K, M] hops from the class to the concept (-1 where absent), for paths
 
 
-def _distances(graph: KnowledgeGraph, start: int, hops: int) -> dict[int, int]:
-    """BFS distances from `start` along base-direction edges, up to `hops`."""
+def _base_successors(graph: KnowledgeGraph) -> dict[int, list[int]]:
+    """Node -> the targets of its base-direction edges (built once per graph: with the full
+    WordNet noun graph, once per class took minutes)."""
     base = graph.edge_type < graph.num_base_relations
-    src, dst = graph.edge_index[:, base].tolist()
     out: dict[int, list[int]] = {}
-    for s, d in zip(src, dst):
+    for s, d in zip(*graph.edge_index[:, base].tolist()):
         out.setdefault(s, []).append(d)
+    return out
+
+
+def _distances(successors: dict[int, list[int]], start: int, hops: int) -> dict[int, int]:
+    """BFS distances from `start` along base-direction edges, up to `hops`."""
     seen = {start: 0}
     frontier = [start]
     for step in range(1, hops + 1):
         nxt = []
         for node in frontier:
-            for target in out.get(node, ()):
+            for target in successors.get(node, ()):
                 if target not in seen:
                     seen[target] = step
                     nxt.append(target)
@@ -74,7 +79,8 @@ def class_concept_matrix(graph: KnowledgeGraph, *, hops: int = 3, decay: float =
     """
     k = len(graph.class_index)
     class_nodes = graph.class_index.tolist()
-    dists = [_distances(graph, c, hops) for c in class_nodes]
+    successors = _base_successors(graph)
+    dists = [_distances(successors, c, hops) for c in class_nodes]
     # a class node reached from another class (WordNet: jersey -> shirt) is that class's column
     others = sorted({n for d in dists for n in d} - set(class_nodes))
     rows = classes if classes is not None else list(range(k))

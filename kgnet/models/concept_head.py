@@ -11,15 +11,63 @@ explanation, not an attention weight. A class without training images is still s
 row of A (zero-shot), through concepts other classes trained. The concept vectors e_j are free
 parameters (a model from scratch cannot ground words), optionally initialised from text.
 With A = identity this is a cosine classifier: the knowledge-free control.
+
+Cost (issue 13): only the concepts some class uses are scored (with `concept_self_weight=0`
+the class nodes' own columns are all zero: 976 of ImageNet-1k's 2,569), and a large, sparse A
+multiplies as a sparse CSR matrix. Both are exact: a concept no class uses has activation 0.
+Measured on 2 CPU threads with ImageNet-1k's A (1,000 x 1,593 used concepts, 0.4% non-zero),
+batch 128: the class scores take 0.5 ms sparse against 6.9 ms dense (forward), 5.6 ms
+against 15 ms (forward + backward).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+#: A is multiplied as a sparse matrix when at most this share of its used part is non-zero ...
+SPARSE_DENSITY = 0.05
+#: ... and it has at least this many entries (below that a dense product is as fast).
+SPARSE_MIN_ENTRIES = 1 << 16
+
+
+class _SparseClassScores(torch.autograd.Function):
+    """c [B, M] -> c A^T [B, K] with A as CSR; the backward multiplies by A's CSR transpose
+    (faster than autograd through a sparse product). Runs in A's dtype (fp32 under autocast)."""
+
+    @staticmethod
+    def forward(ctx, c: Tensor, a: Tensor, a_t: Tensor) -> Tensor:
+        ctx.a_t, ctx.dtype = a_t, c.dtype
+        with torch.autocast(c.device.type, enabled=False):  # the sparse kernels take fp32, not bf16
+            return (a @ c.to(a.dtype).T).T
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:
+        with torch.autocast(grad.device.type, enabled=False):
+            return (ctx.a_t @ grad.to(ctx.a_t.dtype).T).T.to(ctx.dtype), None, None
+
+
+@torch.compiler.disable  # dynamo does not trace sparse CSR construction; this part runs eagerly
+def _sparse_class_scores(c: Tensor, a: tuple[Tensor, Tensor, Tensor], a_t: tuple[Tensor, Tensor, Tensor],
+                         shape: tuple[int, int]) -> Tensor:
+    with _csr_is_beta():
+        csr = torch.sparse_csr_tensor(*a, size=shape, check_invariants=False)
+        csr_t = torch.sparse_csr_tensor(*a_t, size=shape[::-1], check_invariants=False)
+    return _SparseClassScores.apply(c, csr, csr_t)
+
+
+@contextlib.contextmanager
+def _csr_is_beta() -> Iterator[None]:
+    """Silence torch's "sparse CSR support is in beta" warning: the product used here is tested."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        yield
 
 
 class ConceptHead(nn.Module):
@@ -35,11 +83,14 @@ class ConceptHead(nn.Module):
         concept_init: Optional [M, d] starting concept vectors (e.g. projected text).
         fixed_concepts: Concept vectors fixed orthonormal (needs d >= M): the class geometry
             is then A's alone (prototype k = sum_j A_kj e_j), nothing learns it away.
+        sparse: Multiply by A as a sparse matrix (fixed A only); None = when it is large and
+            sparse (`SPARSE_DENSITY`, `SPARSE_MIN_ENTRIES`).
     """
 
     def __init__(self, *, in_dim: int, embed_dim: int, weights: Tensor, pool: str = "max",
                  learn_weights: bool = False, init_scale: float = 10.0, max_scale: float = 100.0,
-                 concept_init: Tensor | None = None, fixed_concepts: bool = False) -> None:
+                 concept_init: Tensor | None = None, fixed_concepts: bool = False,
+                 sparse: bool | None = None) -> None:
         super().__init__()
         if pool not in ("max", "mean"):
             raise ValueError(f"pool must be max or mean, got {pool!r}")
@@ -60,6 +111,30 @@ class ConceptHead(nn.Module):
         if learn_weights:
             self.weight_logits = nn.Parameter(torch.zeros_like(weights, dtype=torch.float32))
         self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+        if sparse and learn_weights:
+            raise ValueError("sparse=True needs a fixed A (learn_weights=False)")
+        self.sparse_request = sparse
+        self._derive_from_weights()
+        self.register_load_state_dict_post_hook(lambda module, keys: module._derive_from_weights())
+
+    def _derive_from_weights(self) -> None:
+        """Buffers derived from A (not saved; rebuilt when A is loaded): the used columns, and A
+        restricted to them as CSR (and its transpose) when the sparse product is taken."""
+        a = self.base_weights
+        used = (a != 0).any(0).nonzero().squeeze(1)
+        self.register_buffer("used", used, persistent=False)
+        a_used = a[:, used]
+        density = float((a_used != 0).float().mean()) if a_used.numel() else 1.0
+        sparse = self.sparse_request
+        if sparse is None:
+            sparse = not self.learn_weights and a_used.numel() >= SPARSE_MIN_ENTRIES and density <= SPARSE_DENSITY
+        self.sparse = bool(sparse)
+        for name, matrix in (("a", a_used), ("a_t", a_used.T)):
+            with _csr_is_beta():
+                csr = matrix.contiguous().to_sparse_csr() if self.sparse else None
+            for part in ("crow_indices", "col_indices", "values"):
+                self.register_buffer(f"{name}_{part}", getattr(csr, part)() if csr is not None else None,
+                                     persistent=False)
 
     @property
     def scale(self) -> Tensor:
@@ -73,20 +148,43 @@ class ConceptHead(nn.Module):
         # exp keeps it positive and equal to A at the start; zero stays zero
         return self.base_weights * self.weight_logits.exp()
 
-    def token_scores(self, tokens: Tensor) -> Tensor:
-        """cos(u_t, e_j) [B, T, M]: which token activates which concept (the region)."""
+    def _used_scores(self, tokens: Tensor) -> Tensor:
+        """cos(u_t, e_j) [B, T, M_used] of the concepts some class uses."""
         u = F.normalize(self.proj(tokens), dim=-1)
-        return u @ F.normalize(self.concepts, dim=-1).T
+        return u @ F.normalize(self.concepts[self.used], dim=-1).T
+
+    def _pool(self, scores: Tensor) -> Tensor:
+        return scores.amax(1) if self.pool == "max" else scores.mean(1)
+
+    def _all_columns(self, used: Tensor) -> Tensor:
+        """[..., M_used] -> [..., M], 0 in the columns no class uses."""
+        full = used.new_zeros(*used.shape[:-1], self.base_weights.shape[1])
+        return full.index_copy(-1, self.used, used)
+
+    def _class_scores(self, c_used: Tensor) -> Tensor:
+        """c_used [..., M_used] A_used^T -> [..., K], sparse or dense."""
+        if self.sparse:
+            k = self.base_weights.shape[0]
+            flat = _sparse_class_scores(c_used.reshape(-1, c_used.shape[-1]),
+                                        (self.a_crow_indices, self.a_col_indices, self.a_values),
+                                        (self.a_t_crow_indices, self.a_t_col_indices, self.a_t_values),
+                                        (k, len(self.used)))
+            return flat.reshape(*c_used.shape[:-1], k)
+        return c_used @ self.weights[:, self.used].T
+
+    def token_scores(self, tokens: Tensor) -> Tensor:
+        """cos(u_t, e_j) [B, T, M]: which token activates which concept (the region); 0 for a
+        concept no class uses."""
+        return self._all_columns(self._used_scores(tokens))
 
     def concept_activations(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """c(x) [B, M] and the per-token scores [B, T, M]."""
         scores = self.token_scores(tokens)
-        c = scores.amax(1) if self.pool == "max" else scores.mean(1)
-        return c, scores
+        return self._pool(scores), scores
 
     def logits_from_concepts(self, c: Tensor) -> Tensor:
         """scale * c A^T: linear in c, so contributions are exact."""
-        return self.scale * c @ self.weights.T
+        return self.scale * self._class_scores(c[..., self.used])
 
     def contributions(self, c: Tensor) -> Tensor:
         """[B, K, M]: concept j's exact share of class k's logit."""
@@ -94,5 +192,5 @@ class ConceptHead(nn.Module):
 
     def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """Logits [B, K] and concept activations [B, M]."""
-        c, _ = self.concept_activations(tokens)
-        return self.logits_from_concepts(c), c
+        c_used = self._pool(self._used_scores(tokens))
+        return self.scale * self._class_scores(c_used), self._all_columns(c_used)
