@@ -781,6 +781,61 @@ def cost_lines(cost: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: The standalone cost runs (`benchmarks/model_cost.py`): the default kgnet, then the old design.
+MODEL_COST_FILES = (("kgnet (concept head, the default)", "model_cost.json"),
+                    ("kgnet-prototype (R-GCN + infusion + prototype head)", "model_cost_prototype.json"))
+
+
+def model_cost_section(results_dir: Path) -> list[str]:
+    """The standalone cost runs as markdown: kgnet / baseline ratios per graph and input against
+    issue 13's targets (empty when no run is there)."""
+    from benchmarks.model_cost import TARGETS, peak_mb
+
+    runs = [(title, json.loads((results_dir / name).read_text())) for title, name in MODEL_COST_FILES
+            if (results_dir / name).is_file()]
+    if not runs:
+        return []
+    lines = ["## Cost of the default kgnet", "",
+             "Written by `python benchmarks/model_cost.py` (`--variant kgnet-prototype` for the old design), "
+             "run alone: knowledge-injected model / baseline built from the same default config, in one process, "
+             "interleaved rounds, median of the per-round ratios, batch 128. Targets (issue 13): train step and "
+             "inference at most " + ", ".join(f"x{t['train_step_ratio']:.2f} / x{t['inference_ratio']:.2f} "
+                                                   f"({name})" for name, t in TARGETS.items() if t)
+             + "; the full WordNet graph is reported without one.", ""]
+    for title, result in runs:
+        m = result["machine"]
+        lines += [f"### {title}", "",
+                  f"{result['setup']['backbone']}, {m['device']}, {m['threads']} threads, load average "
+                  f"{m['load_average_before'][0]:.2f} before and {m['load_average_after'][0]:.2f} after.", "",
+                  "| graph | nodes (concept head: concepts) | input | train step s (base / kgnet) | ratio "
+                  "| inference s (base / kgnet) | ratio | peak memory MB (base / kgnet) | host syncs per step | target met |",
+                  "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+        graphs = {"fashion_mnist": {"inputs": result.get("inputs", {}), "graph": result.get("graph", {})},
+                  **result.get("graphs", {})}
+        for name, entry in graphs.items():
+            target = TARGETS.get(name)
+            for label, r in entry["inputs"].items():
+                t, i, mem = r["train_step"], r["inference"], r.get("peak_memory_mb")
+                ok = "reported" if target is None else (
+                    "yes" if t["ratio"] <= target["train_step_ratio"] and i["ratio"] <= target["inference_ratio"]
+                    else "**no**")
+                memory = f"{peak_mb(mem['baseline']):.0f} / {peak_mb(mem['kgnet']):.0f}" if mem else "-"
+                lines.append(f"| {name} | {r['graph_nodes']:,} | {label} "
+                             f"| {t['baseline_median_s']:.3f} / {t['kgnet_median_s']:.3f} | x{t['ratio']:.3f} "
+                             f"| {i['baseline_median_s']:.4f} / {i['kgnet_median_s']:.4f} | x{i['ratio']:.3f} "
+                             f"| {memory} | {r['host_syncs']['kgnet']['forward_loss_backward']} | {ok} |")
+        trainer = result.get("trainer_host_syncs")
+        if trainer:
+            lines += ["", f"Host syncs per step of the real training loop: baseline {trainer['baseline']['per_step']:.2f}, "
+                          f"kgnet {trainer['kgnet']['per_step']:.2f} (the trainer reads its device-side totals every "
+                          "20 steps; none inside a step)."]
+        gpu = result.get("gpu")
+        if isinstance(gpu, str):
+            lines += ["", f"GPU section: {gpu} on the machine that ran it."]
+        lines.append("")
+    return lines
+
+
 def _rel(path: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(REPO))
@@ -803,6 +858,7 @@ def write_report(sections: list[tuple[Suite, Path]], report_dir: Path) -> Path:
         text, pngs = _section(suite, Path(out), png_dir, suite.name)
         parts.append(text)
         written += pngs
+    parts += model_cost_section(REPO / "benchmarks" / "results")
     for stale in png_dir.glob("*.png"):  # plots of a previous report that no longer apply
         if stale not in written and any(stale.name.startswith(f"{s.name}_") for s, _ in sections):
             stale.unlink()

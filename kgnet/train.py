@@ -1,7 +1,10 @@
 """`python -m kgnet.train`: train the baseline and knowledge-injected variants and compare them.
 
-With no arguments: Fashion-MNIST (offline, from the Debian package) with its shipped WordNet
-ontology, variants `baseline` and `kgnet`, on the CPU, printing a comparison table.
+With no arguments: Fashion-MNIST (offline, from the Debian package), 5 training images per
+class, its shipped garments ontology (kg/fashion_mnist_garments.ttl), variants `baseline` and
+`kgnet` (the concept head), on the CPU, printing a comparison table (about 5 minutes on 2
+cores). All 54,000 training images: --set data.samples_per_class=null --set
+train.batch_size=128 --set train.lr=2e-3.
 
 Launch recipes:
 
