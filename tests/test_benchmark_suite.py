@@ -485,3 +485,25 @@ def test_full_suite_tiny_end_to_end(tmp_path: Path, cifar_root: Path, capsys) ->
     assert run.main(["--suite", "full", "--tiny", "--data-root", str(cifar_root), "--out", str(out), "--only", only,
                      "--seeds", "0", "--threads", "1"]) == 0
     assert capsys.readouterr().out.count("cached: ") == 4
+
+
+def test_model_cost_section_checks_each_graph_against_its_target(tmp_path: Path) -> None:
+    def entry(train: float, inference: float, nodes: int) -> dict:
+        timing = {"baseline_median_s": 0.1, "kgnet_median_s": 0.1 * train, "ratio": train}
+        return {"graph_nodes": nodes, "train_step": timing, "inference": {**timing, "ratio": inference},
+                "host_syncs": {"kgnet": {"forward_loss_backward": 0}}}
+
+    machine = {"device": "cpu", "threads": 2, "load_average_before": [0.5], "load_average_after": [0.7]}
+    result = {"machine": machine, "setup": {"backbone": "resnet10t"},
+              "inputs": {"28x28 gray": entry(1.02, 1.01, 65)}, "graph": {"nodes": 67},
+              "graphs": {"imagenet1k": {"graph": {"nodes": 3082}, "inputs": {"28x28 gray": entry(1.3, 1.05, 2569)}},
+                         "wordnet": {"graph": {"nodes": 82115}, "inputs": {"28x28 gray": entry(1.5, 1.4, 2984)}}},
+              "trainer_host_syncs": {"baseline": {"per_step": 0.04}, "kgnet": {"per_step": 0.04}}, "gpu": "no GPU"}
+    assert report.model_cost_section(tmp_path) == []  # no run, no section
+    (tmp_path / "model_cost.json").write_text(json.dumps(result))
+    text = "\n".join(report.model_cost_section(tmp_path))
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert rows["fashion_mnist"].endswith("| yes |") and "65 of 67" in rows["fashion_mnist"]
+    assert rows["imagenet1k"].endswith("| **no** |")  # train x1.30 > x1.25
+    assert rows["wordnet"].endswith("| reported |")
+    assert "kgnet-prototype (R-GCN" not in text and "GPU section: no GPU" in text

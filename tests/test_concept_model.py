@@ -11,7 +11,7 @@ import torch
 from kgnet.config import Config
 from kgnet.data.cards import load_card
 from kgnet.engine.trainer import epoch_passes, short_training_warning
-from kgnet.engine.variants import aligns, variant_config
+from kgnet.engine.variants import aligns, graph_hops, variant_config
 from kgnet.errors import ConfigError
 from kgnet.kg.build import build_class_graph
 from kgnet.models import create_model
@@ -78,6 +78,9 @@ def test_variants_say_which_heads_and_stages_they_use() -> None:
     cfg = Config()
     cfg.knowledge.head = "prototype"
     assert variant_config(cfg, "kgnet-randomtext").knowledge.text_control == "random"
+    # one graph per run: as far as the concept head's concepts reach when it is in the run
+    assert graph_hops([_config("baseline"), _config("kgnet-prototype")]) == Config().knowledge.hops == 2
+    assert graph_hops([_config("kgnet-prototype"), _config("kgnet")]) == Config().knowledge.concept_hops == 3
 
 
 def test_min_steps_repeats_a_small_training_set() -> None:
