@@ -115,7 +115,11 @@ class ConceptHead(nn.Module):
             raise ValueError("sparse=True needs a fixed A (learn_weights=False)")
         self.sparse_request = sparse
         self._derive_from_weights()
-        self.register_load_state_dict_post_hook(lambda module, keys: module._derive_from_weights())
+        self.register_load_state_dict_post_hook(ConceptHead._after_load)
+
+    @staticmethod
+    def _after_load(module: ConceptHead, incompatible_keys) -> None:
+        module._derive_from_weights()
 
     def _derive_from_weights(self) -> None:
         """Buffers derived from A (not saved; rebuilt when A is loaded): the used columns, and A
