@@ -789,7 +789,7 @@ MODEL_COST_FILES = (("kgnet (concept head, the default)", "model_cost.json"),
 def model_cost_section(results_dir: Path) -> list[str]:
     """The standalone cost runs as markdown: kgnet / baseline ratios per graph and input against
     issue 13's targets (empty when no run is there)."""
-    from benchmarks.model_cost import TARGETS, peak_mb
+    from benchmarks.model_cost import DEFAULT_GRAPH, TARGETS, peak_mb
 
     runs = [(title, json.loads((results_dir / name).read_text())) for title, name in MODEL_COST_FILES
             if (results_dir / name).is_file()]
@@ -810,7 +810,7 @@ def model_cost_section(results_dir: Path) -> list[str]:
                   "| graph | concepts in A (concept head) or nodes in view, of the graph's nodes | input | train step s (base / kgnet) | ratio "
                   "| inference s (base / kgnet) | ratio | peak memory MB (base / kgnet) | host syncs per step | target met |",
                   "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
-        graphs = {"fashion_mnist": {"inputs": result.get("inputs", {}), "graph": result.get("graph", {})},
+        graphs = {DEFAULT_GRAPH: {"inputs": result.get("inputs", {}), "graph": result.get("graph", {})},
                   **result.get("graphs", {})}
         for name, entry in graphs.items():
             target = TARGETS.get(name)
