@@ -356,7 +356,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--suite", choices=("quick", "full"), required=True)
+    parser.add_argument("--suite", choices=("quick", "full", "ablation"), required=True)
     parser.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/<suite>)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
     parser.add_argument("--only", metavar="REGEX", help="run only the cells whose id matches (re.search)")

@@ -283,6 +283,45 @@ def quick_suite(seeds=DEFAULT_SEEDS) -> Suite:
 
 
 # ---------------------------------------------------------------------------------------------
+# ablation: how the default kgnet is wired, chosen on validation (issue 20)
+
+#: Scored on validation (the validation split plus the held-out classes' share of it): the
+#: test split is never read by a design choice.
+_VALIDATION = ("data.score_split=validation", "data.val_fraction=0.05", "data.test_per_class=200")
+ABLATION_MAIN = ("kgnet", "kgnet-concept")
+ABLATION_PARTS = ("kgnet-no-rgcn", "kgnet-no-infusion", "kgnet-no-text")
+
+
+def _on_validation(regime: Regime) -> Regime:
+    return Regime(f"val-{regime.name}", regime.dataset, regime.per_class, regime.overrides + _VALIDATION,
+                  regime.description + "; scored on 2,000 validation images (200 per class), not the test split",
+                  regime.zero_shot)
+
+
+ABLATION_REGIMES = tuple(_on_validation(r) for r in QUICK_REGIMES if r.name in ("shot1", "shot5", "zs-mid"))
+
+
+def ablation_suite(seeds=FEW_SHOT_SEEDS) -> Suite:
+    """The composed default (`kgnet`: R-GCN concept vectors, infusion, concept head) against
+    today's concept head (`kgnet-concept`) and one part removed at a time, on validation: the
+    two designs first at every regime and seed, then the ablations, then the baseline, so a
+    partial run already decides the main question."""
+    regimes = {r.name: r for r in ABLATION_REGIMES}
+    main = {v: (v, None) for v in ABLATION_MAIN}
+    parts = {v: (v, None) for v in ABLATION_PARTS}
+    cells: list[Cell] = []
+    for name in ("val-shot5", "val-shot1", "val-zs-mid"):
+        cells += train_cells(regimes[name], main, seeds)
+    for name in ("val-shot5", "val-shot1"):
+        cells += train_cells(regimes[name], parts, seeds)
+    for name in ("val-shot5", "val-shot1"):
+        cells += train_cells(regimes[name], {"baseline": ("baseline", None)}, seeds)
+    cells += train_cells(regimes["val-zs-mid"], parts, seeds)
+    return Suite("ablation", "Ablation suite: the default kgnet's parts, on validation", ABLATION_REGIMES,
+                 tuple(cells))
+
+
+# ---------------------------------------------------------------------------------------------
 # full: CIFAR and ImageNet subsets on a GPU
 
 #: The small ViT of the full suite (timm name; 22M parameters, patch 16 at 224 px).
@@ -360,4 +399,6 @@ def get_suite(name: str, seeds=DEFAULT_SEEDS, tiny: bool = False) -> Suite:
         return quick_suite(seeds)
     if name == "full":
         return full_suite(seeds, tiny)
+    if name == "ablation":
+        return ablation_suite()
     raise ValueError(f"unknown suite {name!r}")

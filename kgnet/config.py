@@ -59,6 +59,10 @@ class DataConfig:
     test_per_class: int | None = _field(
         None, "Test images scored per class: a fixed stratified subset, the same for every seed and variant "
         "(cheaper scoring for many short runs); null = the whole test split.", "> 0")
+    score_split: Literal["test", "validation"] = _field(
+        "test", "Images metrics.json scores: `test` (the official test split, for reporting) or `validation` (the "
+        "validation split plus the held-out classes' share of it, never trained on: for choosing designs and "
+        "settings without touching the test split).")
     val_fraction: float = _field(0.1, "Fraction of the training split held back for validation.", "in [0, 1)")
     image_size: int | None = _field(None, "Side length images are resized to; null = the native size.", "> 0")
     num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0")
@@ -126,13 +130,21 @@ class KnowledgeConfig:
     concept_self_weight: float = _field(
         0.0, "concept head: weight of each class's own node as a concept of its own (the knowledge-free part); "
         "0 = every class is scored through shared concepts only.", "in [0, 1]")
+    concept_vectors: Literal["graph", "free"] = _field(
+        "graph", "concept head: where the concept vectors come from. `graph`: the R-GCN's node embeddings (node "
+        "text and learned inputs, messages along the ontology's edges, trained end to end), so a concept without "
+        "images still gets one from its neighbours and its text; `free`: a free vector per concept.")
+    concept_infusion: bool = _field(
+        True, "concept head: fuse the node embeddings into the visual tokens by cross-attention before the "
+        "concepts are scored.")
     concept_control: Literal["none", "permuted", "identity"] = _field(
         "none", "Control run of the concept head: `permuted` gives each class another class's concepts "
         "(a derangement: same geometry, wrong meaning), `identity` one concept per class (no knowledge).")
     graph_control: Literal["none", "shuffled", "empty"] = _field(
         "none", "Control run: `shuffled` rewires the edges at random, `empty` drops them.")
-    text_control: Literal["none", "random"] = _field(
-        "none", "Control run: `random` replaces the encoded node text with random vectors.")
+    text_control: Literal["none", "random", "off"] = _field(
+        "none", "Control run: `random` replaces the encoded node text with random vectors; `off` reads no node "
+        "text at all (learned node inputs alone).")
 
 
 @dataclass

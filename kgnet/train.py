@@ -292,7 +292,8 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
         graph, text_features, no_graph = _class_graph(
             config, bundle, required=needs_knowledge, progress=progress and context.is_primary,
             hops=graph_hops(vconfigs),
-            text=any(aligns(c) for c in vconfigs))
+            text=any(uses_knowledge(c) and (c.knowledge.head == "prototype" or c.knowledge.concept_vectors == "graph"
+                                            or c.knowledge.concept_infusion) for c in vconfigs))
         analysis_on = config.train.analysis != "none"
         task = scoring_task(bundle.class_names, bundle.seen_classes, bundle.unseen_classes, graph, seed=config.seed,
                             silhouettes=analysis_on, no_graph_reason=no_graph or "no class hierarchy")

@@ -208,6 +208,9 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
                          samples_per_class=cfg.samples_per_class, held_out_classes=held_out, seed=seed)
     train = full_train.subset(splits.train)
     val = full_train.subset(splits.val).without_augment()
+    if cfg.score_split == "validation":  # designs are chosen here; the test split only reports
+        scored = np.sort(np.concatenate([splits.val, splits.val_unseen]))
+        test, test_labels = full_train.subset(scored).without_augment(), np.asarray(train_labels)[scored]
     if cfg.test_per_class is not None:
         labels = np.asarray(test_labels, dtype=np.int64)
         test = test.subset(subsample_per_class(labels, np.arange(len(labels)), cfg.test_per_class, TEST_SUBSET_SEED,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -126,6 +126,8 @@ class SplitIndices:
         test: Indices into the official test split (all of it: held-out classes stay).
         seen_classes: Label indices trained on.
         unseen_classes: Label indices held out (evaluated zero-shot on the test split).
+        val_unseen: Indices into the official training split of the held-out classes' share
+            of validation (never trained on): their zero-shot validation images.
     """
 
     train: np.ndarray
@@ -133,6 +135,7 @@ class SplitIndices:
     test: np.ndarray
     seen_classes: list[int]
     unseen_classes: list[int]
+    val_unseen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: Sequence[str], *,
@@ -162,9 +165,10 @@ def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: 
     if not seen:
         raise KgnetError("data.held_out_classes holds out every class; nothing is left to train on")
     train, val = stratified_split(train_labels, val_fraction, seed)
+    val_unseen = val[np.isin(train_labels[val], unseen)]
     if unseen:
         train = train[~np.isin(train_labels[train], unseen)]
         val = val[~np.isin(train_labels[val], unseen)]
     if samples_per_class is not None:
         train = subsample_per_class(train_labels, train, samples_per_class, seed, class_names)
-    return SplitIndices(train, val, np.arange(len(test_labels), dtype=np.int64), seen, unseen)
+    return SplitIndices(train, val, np.arange(len(test_labels), dtype=np.int64), seen, unseen, val_unseen)

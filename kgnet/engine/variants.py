@@ -31,6 +31,10 @@ VARIANTS: dict[str, str] = {
     "kgnet-permuted": "concept head, each class given another class's concepts (a derangement)",
     "kgnet-noknowledge": "concept head with one concept per class: the machinery without knowledge",
     "kgnet-prototype": "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment stage",
+    "kgnet-concept": "ablation: the concept head alone (free concept vectors, no R-GCN, no infusion)",
+    "kgnet-no-rgcn": "ablation: node embeddings without message passing (text and learned inputs per node)",
+    "kgnet-no-infusion": "ablation: concepts scored on the backbone's tokens, no cross-attention infusion",
+    "kgnet-no-text": "ablation: no node text read (learned node inputs alone)",
 }
 """Variant name -> what it changes. `variants` in the config picks from these."""
 
@@ -63,7 +67,7 @@ def variant_config(config: Config, name: str) -> Config:
     elif name == "kgnet-empty":
         knowledge.graph_control = "empty"
     elif name == "kgnet-randomtext":
-        if knowledge.head == "concept":
+        if knowledge.head == "concept" and knowledge.concept_vectors == "free" and not knowledge.concept_infusion:
             raise ConfigError("variants: kgnet-randomtext replaces the node text, which the concept head "
                               "(knowledge.head=concept) does not read, so it would train kgnet again; use "
                               "kgnet-permuted or kgnet-noknowledge, or set knowledge.head=prototype")
@@ -71,8 +75,18 @@ def variant_config(config: Config, name: str) -> Config:
     elif name in ("kgnet-permuted", "kgnet-noknowledge"):
         knowledge.head = "concept"
         knowledge.concept_control = "permuted" if name == "kgnet-permuted" else "identity"
+        if name == "kgnet-noknowledge":  # the graph encoder and infusion stay, reading nothing true
+            knowledge.graph_control, knowledge.text_control = "empty", "random"
     elif name == "kgnet-prototype":
         knowledge.head = "prototype"
+    elif name == "kgnet-concept":
+        knowledge.head, knowledge.concept_vectors, knowledge.concept_infusion = "concept", "free", False
+    elif name == "kgnet-no-rgcn":
+        knowledge.scales = [s for s in knowledge.scales if s != "relation"]
+    elif name == "kgnet-no-infusion":
+        knowledge.concept_infusion = False
+    elif name == "kgnet-no-text":
+        knowledge.text_control = "off"
     return out
 
 

@@ -90,7 +90,7 @@ class ConceptHead(nn.Module):
     def __init__(self, *, in_dim: int, embed_dim: int, weights: Tensor, pool: str = "max",
                  learn_weights: bool = False, init_scale: float = 10.0, max_scale: float = 100.0,
                  concept_init: Tensor | None = None, fixed_concepts: bool = False,
-                 sparse: bool | None = None) -> None:
+                 free_concepts: bool = True, sparse: bool | None = None) -> None:
         super().__init__()
         if pool not in ("max", "mean"):
             raise ValueError(f"pool must be max or mean, got {pool!r}")
@@ -103,9 +103,11 @@ class ConceptHead(nn.Module):
                 raise ValueError(f"fixed_concepts needs embed_dim >= {m} concepts, got {embed_dim}")
             basis, _ = torch.linalg.qr(torch.randn(embed_dim, m))
             self.register_buffer("concepts", basis.T.contiguous())
-        else:
+        elif free_concepts:
             init = concept_init if concept_init is not None else torch.randn(m, embed_dim)
             self.concepts = nn.Parameter(init.clone().float())
+        else:  # the concept vectors come with every call (the graph encoder's node embeddings)
+            self.concepts = None
         self.register_buffer("base_weights", weights.float().clone())
         self.learn_weights = learn_weights
         if learn_weights:
@@ -152,10 +154,12 @@ class ConceptHead(nn.Module):
         # exp keeps it positive and equal to A at the start; zero stays zero
         return self.base_weights * self.weight_logits.exp()
 
-    def _used_scores(self, tokens: Tensor) -> Tensor:
-        """cos(u_t, e_j) [B, T, M_used] of the concepts some class uses."""
+    def _used_scores(self, tokens: Tensor, concepts: Tensor | None = None) -> Tensor:
+        """cos(u_t, e_j) [B, T, M_used] of the concepts some class uses; `concepts` [M, d] are
+        the concept vectors when the head holds none of its own."""
+        concepts = self.concepts if concepts is None else concepts
         u = F.normalize(self.proj(tokens), dim=-1)
-        return u @ F.normalize(self.concepts[self.used], dim=-1).T
+        return u @ F.normalize(concepts[self.used], dim=-1).T
 
     def _pool(self, scores: Tensor) -> Tensor:
         return scores.amax(1) if self.pool == "max" else scores.mean(1)
@@ -176,14 +180,14 @@ class ConceptHead(nn.Module):
             return flat.reshape(*c_used.shape[:-1], k)
         return c_used @ self.weights[:, self.used].T
 
-    def token_scores(self, tokens: Tensor) -> Tensor:
+    def token_scores(self, tokens: Tensor, concepts: Tensor | None = None) -> Tensor:
         """cos(u_t, e_j) [B, T, M]: which token activates which concept (the region); 0 for a
         concept no class uses."""
-        return self._all_columns(self._used_scores(tokens))
+        return self._all_columns(self._used_scores(tokens, concepts))
 
-    def concept_activations(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+    def concept_activations(self, tokens: Tensor, concepts: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """c(x) [B, M] and the per-token scores [B, T, M]."""
-        scores = self.token_scores(tokens)
+        scores = self.token_scores(tokens, concepts)
         return self._pool(scores), scores
 
     def logits_from_concepts(self, c: Tensor) -> Tensor:
@@ -194,7 +198,7 @@ class ConceptHead(nn.Module):
         """[B, K, M]: concept j's exact share of class k's logit."""
         return self.scale * c[:, None, :] * self.weights[None]
 
-    def forward(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
+    def forward(self, tokens: Tensor, concepts: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Logits [B, K] and concept activations [B, M]."""
-        c_used = self._pool(self._used_scores(tokens))
+        c_used = self._pool(self._used_scores(tokens, concepts))
         return self.scale * self._class_scores(c_used), self._all_columns(c_used)

@@ -43,6 +43,15 @@ def _early_stages(config: Config, backbone: Backbone) -> dict[int, int]:
     return stages
 
 
+#: Each part of a model draws its initial weights from its own stream (`_seed_part`), so a
+#: model's parts start the same whichever other parts it has.
+PARTS = ("backbone", "head", "concept_head", "knowledge")
+
+
+def _seed_part(seed: int, part: str) -> None:
+    torch.manual_seed(seed * 1009 + PARTS.index(part))
+
+
 def class_concepts(config: Config, graph: KnowledgeGraph, seen: list[int] | None = None) -> ClassConcepts:
     """The concept head's class-concept matrix for `config` (its controls applied).
 
@@ -111,7 +120,10 @@ def create_model(
         raise ValueError("give the graph or num_classes")
     mc, kc = config.model, config.knowledge
     concepts = use_knowledge and kc.head == "concept"
-    view = select_view(graph, kc.scales) if use_knowledge and not concepts else None
+    graph_part = use_knowledge and (not concepts or kc.concept_vectors == "graph" or kc.concept_infusion)
+    view = select_view(graph, kc.scales) if graph_part else None
+    if view is not None and kc.text_control == "off":
+        view = dataclasses.replace(view, text_mask=torch.zeros_like(view.text_mask))
     if view is not None and bool(view.text_mask.any()):
         if text_features is None:
             from kgnet.kg.text_features import encode_texts
@@ -136,15 +148,19 @@ def create_model(
             output_stride=mc.output_stride,
             patch_size=mc.patch_size,
         )
+        _seed_part(config.seed, "head")
         head = MLPHead(in_dim=backbone.pooled_features, embed_dim=mc.embed_dim, num_classes=num_classes,
                        dropout=mc.dropout)
         stages: dict[int, int] = {}
         knowledge = concept_head = matrix = None
         if concepts:
             matrix = class_concepts(config, graph, seen)
-            concept_head = ConceptHead(in_dim=backbone.num_features, embed_dim=mc.embed_dim, weights=matrix.weights)
+            _seed_part(config.seed, "concept_head")
+            concept_head = ConceptHead(in_dim=backbone.num_features, embed_dim=mc.embed_dim, weights=matrix.weights,
+                                       free_concepts=kc.concept_vectors == "free")
         if view is not None:
             stages = _early_stages(config, backbone)
+            _seed_part(config.seed, "knowledge")
             knowledge = KnowledgeInjection(
                 view=view,
                 text_features=text_features,
@@ -156,10 +172,14 @@ def create_model(
                 rgcn_layers=kc.rgcn_layers,
                 rgcn_bases=kc.rgcn_bases,
                 dropout=kc.dropout,
+                # the concept vectors are node embeddings: nodes start near-orthogonal (as free
+                # vectors would) and the infusion starts as the identity (chosen on validation)
+                **(dict(embedding_std=1.0, zero_init=True) if concepts else {}),
             )
     model = KgnetModel(backbone=backbone, head=head, knowledge=knowledge,
                        prototype_weight=kc.prototype_weight, early_stages=tuple(stages),
-                       concept_head=concept_head, class_concepts=matrix)
+                       concept_head=concept_head, class_concepts=matrix,
+                       concept_infusion=bool(concepts and kc.concept_infusion))
     kind = "kgnet (concept head)" if concept_head else "kgnet" if knowledge else "baseline"
     log.info("created %s: %s parameters", kind, model.param_counts())
     return model

@@ -42,7 +42,7 @@ class InfusionBlock(nn.Module):
 
     def __init__(
         self, *, token_dim: int, node_dim: int, attn_dim: int = 64, heads: int = 4, dropout: float = 0.1,
-        groups: int | None = None,
+        groups: int | None = None, zero_init: bool = False,
     ) -> None:
         """Args:
             token_dim: C, the width of the visual tokens (kept: the block's output has it too).
@@ -53,6 +53,8 @@ class InfusionBlock(nn.Module):
             dropout: Dropout on the attention output and inside the MLP.
             groups: Experimental: pool the knowledge tokens into this many concept groups
                 first (see the module docstring); None attends over every token.
+            zero_init: Start both residual branches at zero (the block starts as the identity,
+                so the backbone's tokens reach the head unchanged at first).
         """
         super().__init__()
         if attn_dim % heads:
@@ -68,6 +70,10 @@ class InfusionBlock(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(token_dim, attn_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(attn_dim, token_dim)
         )
+        if zero_init:
+            for layer in (self.out, self.mlp[-1]):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
         #: Positions (along the knowledge-token axis) hidden from the keys; set by `masking_keys`.
         self.masked_keys: Tensor | None = None
         self.groups = groups

@@ -48,6 +48,8 @@ class KnowledgeInjection(nn.Module):
         rgcn_layers: int = 2,
         rgcn_bases: int = 8,
         dropout: float = 0.1,
+        embedding_std: float = 0.02,
+        zero_init: bool = False,
     ) -> None:
         """Args:
             view: What of the graph the scales use (`kgnet.models.scales.select_view`).
@@ -90,8 +92,9 @@ class KnowledgeInjection(nn.Module):
             num_layers=rgcn_layers,
             num_bases=rgcn_bases,
             dropout=dropout,
+            embedding_std=embedding_std,
         )
-        block = dict(node_dim=dim, attn_dim=attn_dim, heads=heads, dropout=dropout)
+        block = dict(node_dim=dim, attn_dim=attn_dim, heads=heads, dropout=dropout, zero_init=zero_init)
         self.infusion = InfusionBlock(token_dim=token_dim, **block)
         self.stage_infusion = nn.ModuleDict(
             {str(stage): InfusionBlock(token_dim=width, **block) for stage, width in (stage_dims or {}).items()}

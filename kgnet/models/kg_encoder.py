@@ -34,20 +34,23 @@ class NodeInput(nn.Module):
     text, where present, dominates at first.
     """
 
-    def __init__(self, *, num_nodes: int, dim: int, text_dim: int | None) -> None:
+    def __init__(self, *, num_nodes: int, dim: int, text_dim: int | None, embedding_std: float = 0.02) -> None:
         """Args:
             num_nodes: Nodes in view.
             dim: Embedding width.
             text_dim: Width of the text features; None when no node's text is read.
+            embedding_std: Starting spread of the learned embeddings (1 gives them the text's
+                norm, so nodes start near-orthogonal).
         """
         super().__init__()
+        self.embedding_std = embedding_std
         self.embedding = nn.Embedding(num_nodes, dim)
         self.text_proj = nn.Linear(text_dim, dim) if text_dim else None
         self.text_norm = nn.LayerNorm(dim) if text_dim else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.normal_(self.embedding.weight, std=0.02)
+        nn.init.normal_(self.embedding.weight, std=self.embedding_std)
         if self.text_proj is not None:
             self.text_proj.reset_parameters()
             self.text_norm.reset_parameters()
@@ -106,6 +109,7 @@ class KnowledgeEncoder(nn.Module):
         num_layers: int = 2,
         num_bases: int = 8,
         dropout: float = 0.1,
+        embedding_std: float = 0.02,
     ) -> None:
         """Args:
             num_nodes: Nodes in view.
@@ -117,9 +121,10 @@ class KnowledgeEncoder(nn.Module):
             num_layers: Relational layers.
             num_bases: Basis matrices shared by the relation weights.
             dropout: Dropout on each layer's update.
+            embedding_std: Starting spread of the learned node inputs (`NodeInput`).
         """
         super().__init__()
-        self.input = NodeInput(num_nodes=num_nodes, dim=dim, text_dim=text_dim)
+        self.input = NodeInput(num_nodes=num_nodes, dim=dim, text_dim=text_dim, embedding_std=embedding_std)
         self.graph: RelationalGraph | None = None
         if num_relations is not None:
             if edge_index is None:

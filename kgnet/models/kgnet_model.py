@@ -90,6 +90,7 @@ class KgnetModel(nn.Module):
         early_stages: tuple[int, ...] = (),
         concept_head: ConceptHead | None = None,
         class_concepts: ClassConcepts | None = None,
+        concept_infusion: bool = False,
     ) -> None:
         """Args:
             backbone: Visual tokens from a timm model.
@@ -109,6 +110,10 @@ class KgnetModel(nn.Module):
         self.early_stages = tuple(early_stages)
         self.concept_head = concept_head
         self.class_concepts = class_concepts
+        self.infuses = knowledge is not None and (concept_head is None or concept_infusion)
+        graph_concepts = concept_head is not None and concept_head.concepts is None
+        self.register_buffer("concept_nodes", knowledge.local_ids(class_concepts.node_ids)
+                             if graph_concepts else None, persistent=False)
         self._stage_nodes: Tensor | None = None  # knowledge tokens during a forward
         self._stage_attention: dict[int, Tensor] = {}
         for stage in self.early_stages:
@@ -164,7 +169,7 @@ class KgnetModel(nn.Module):
 
     def _features(self, images: Tensor, nodes: Tensor | None):
         """Fused features, the last stage's attention and grid, and the earlier stages' attention."""
-        if self.knowledge is None:
+        if not self.infuses:
             features = self.backbone.forward_features(images)
             return features, None, self.backbone.to_tokens(features)[1], {}
         token_nodes = self.knowledge.token_embeddings(nodes)
@@ -180,7 +185,8 @@ class KgnetModel(nn.Module):
     def _head(self, features: Tensor, nodes: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """The image embedding z, the logits, the MLP logits and the prototype logits (or None)."""
         if self.concept_head is not None:  # z = the concept activations
-            logits, concepts = self.concept_head(self.backbone.to_tokens(features)[0])
+            vectors = nodes[self.concept_nodes] if self.concept_nodes is not None else None
+            logits, concepts = self.concept_head(self.backbone.to_tokens(features)[0], vectors)
             return concepts, logits, logits, None
         embedding, mlp_logits = self.head(self.backbone.pool(features))
         if self.knowledge is None:
