@@ -91,7 +91,7 @@ GRAPHS = {
     "wordnet": "ImageNet-1k classes, full WordNet 3.0 noun graph (every node in view)",
 }
 DEFAULT_GRAPH = "fashion_mnist"
-#: The knowledge-injected variant measured by default: the default `kgnet` (the concept head).
+#: The knowledge-injected variant measured by default: the default `kgnet` (R-GCN, infusion, concept head).
 VARIANT = "kgnet"
 #: The old design (R-GCN, infusion, prototype head), which the profiling benchmarks take apart.
 PROTOTYPE = "kgnet-prototype"
@@ -136,7 +136,7 @@ def knowledge_graph(name: str, workdir: Path, variant: str = VARIANT) -> Knowled
     `kgnet.engine.variants.graph_hops`); the WordNet export is written to `workdir`."""
     if name in ("fashion_mnist", "imagenet1k"):
         card = load_card(name)
-        hops = graph_hops([variant_config(Config(), variant)])
+        hops = graph_hops(variant_config(Config(), variant))
         return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=hops)
     if name == "wordnet":
         from kgnet.kg.build import load_knowledge_graph
@@ -174,7 +174,7 @@ def losses(model: KgnetModel, images: torch.Tensor, labels: torch.Tensor, align_
     """The stage-2 loss: cross-entropy, plus InfoNCE of z against the class nodes for kgnet."""
     out = model(images)
     loss = F.cross_entropy(out.logits, labels)
-    if out.class_embeddings is not None:
+    if model.head.aligns:
         similarity = F.normalize(out.embedding, dim=-1) @ F.normalize(out.class_embeddings, dim=-1).T
         loss = loss + align_weight * F.cross_entropy(similarity / temperature, labels)
     return loss
@@ -265,11 +265,10 @@ def measure_input(in_chans: int, size: int, rounds: int, backbone: str | None = 
         out = models["kgnet"](images[:2])
     result = {
         "tokens": list(out.token_grid),
-        # the concept head (the default kgnet) has no knowledge module: its concepts are its tokens
-        "graph_nodes": (len(models["kgnet"].knowledge.node_ids) if models["kgnet"].knowledge is not None
+        "graph_nodes": (len(models["kgnet"].graph_encoder.node_ids) if models["kgnet"].graph_encoder is not None
                         else len(models["kgnet"].concept_names)),
         "attention_tokens": int(out.attention.shape[-1]) if out.attention is not None else 0,
-        "design": "prototype" if models["kgnet"].knowledge is not None else "concept",
+        "design": type(models["kgnet"].head).__name__,
         "params": {name: m.param_counts() for name, m in models.items()},
         "train_step": summarise(train),
         "inference": summarise(inference),

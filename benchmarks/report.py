@@ -21,6 +21,8 @@ from typing import Any, Iterable
 
 from kgnet.atomic import atomic_path, write_text_atomic
 
+from kgnet.engine.variants import VARIANTS
+
 from benchmarks.stats import PairedDifference, describe, paired_difference
 from benchmarks.suite import CONTROLS, REPO, Suite
 
@@ -38,17 +40,11 @@ PLOT_NAMES = {"zero_shot_top1": "zero-shot\ntop-1\n(unseen only)", "gzsl_seen": 
               "gzsl_unseen": "GZSL\nunseen", "gzsl_harmonic": "GZSL\nH", "gzsl_calibrated_seen": "calibrated\nseen",
               "gzsl_calibrated_unseen": "calibrated\nunseen", "gzsl_calibrated_harmonic": "calibrated\nH",
               "gzsl_ausuc": "AUSUC"}
-ROLE = {"baseline": "backbone + MLP head, no knowledge",
-        "kgnet": "concept head: class score = sum of ontology-concept activations",
-        "kgnet-permuted": "control: each class gets another class's concepts",
-        "kgnet-noknowledge": "control: one concept per class (the machinery, no knowledge)",
-        "kgnet-shuffled": "control: ontology edges rewired (degrees kept)",
-        "kgnet-randomtext": "control: node texts replaced by random vectors",
-        "kgnet-empty": "control: ontology without edges",
-        "kgnet-wordnet": "concept head on the WordNet ontology",
-        "kgnet-prototype": "the paper's design: R-GCN, infusion, prototype head"}
-OTHERS = ("kgnet-wordnet", "kgnet-prototype")
-VARIANT_ORDER = ("baseline", "kgnet", *CONTROLS, "kgnet-empty", *OTHERS)
+#: What each variant is: the registry's words, and the suites' own labels (a variant on another ontology).
+ROLE = {**{name: v.description for name, v in VARIANTS.items()}, "kgnet-wordnet": "kgnet on the WordNet ontology"}
+OTHERS = ("kgnet-wordnet", "kgnet-prototype",
+          *(name for name, v in VARIANTS.items() if v.role == "ablation"))
+VARIANT_ORDER = ("baseline", "kgnet", *CONTROLS, *OTHERS)
 WALL_TIME_NOTE = re.compile(r"^\s*wall[_ ]time\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
@@ -358,9 +354,7 @@ def _plt():
     return plt
 
 
-COLOURS = {"baseline": "#333333", "kgnet": "#1f77b4", "kgnet-permuted": "#d62728", "kgnet-noknowledge": "#ff7f0e",
-           "kgnet-shuffled": "#e377c2", "kgnet-randomtext": "#8c564b", "kgnet-empty": "#7f7f7f",
-           "kgnet-wordnet": "#2ca02c", "kgnet-prototype": "#9467bd"}
+COLOURS = {**{name: v.colour for name, v in VARIANTS.items()}, "kgnet-wordnet": "#2ca02c"}
 MARKERS = "osD^v<>ph*"
 
 
@@ -371,7 +365,7 @@ def _colour(variant: str, i: int) -> str:
 def _style(variant: str) -> dict[str, Any]:
     if variant in ("baseline", "kgnet"):
         return {"linewidth": 2.4, "linestyle": "-"}
-    return {"linewidth": 1.2, "linestyle": "--" if variant in CONTROLS or variant == "kgnet-empty" else ":"}
+    return {"linewidth": 1.2, "linestyle": "--" if variant in CONTROLS else ":"}
 
 
 def _save(fig, path: Path) -> None:

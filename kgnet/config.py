@@ -134,6 +134,9 @@ class KnowledgeConfig:
         "graph", "concept head: where the concept vectors come from. `graph`: the R-GCN's node embeddings (node "
         "text and learned inputs, messages along the ontology's edges, trained end to end), so a concept without "
         "images still gets one from its neighbours and its text; `free`: a free vector per concept.")
+    center_text: bool = _field(
+        True, "concept head: centre the node texts' vectors and project them without a bias, so concept vectors "
+        "from the R-GCN start near-orthogonal (sentence embeddings share a common direction).")
     concept_infusion: bool = _field(
         True, "concept head: fuse the node embeddings into the visual tokens by cross-attention before the "
         "concepts are scored.")

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     k = min(args.top_k, probabilities.shape[1])
     concepts = None
     if out.concepts is not None:  # a concept head: each concept's exact logit points to the top class
-        shares = model.concept_head.contributions(out.concepts.float())[torch.arange(len(batch)),
+        shares = model.head.contributions(out.concepts.float())[torch.arange(len(batch)),
                                                                          probabilities.argmax(dim=1)]
         top = shares.topk(min(k, shares.shape[1]), dim=1)
         concepts = [", ".join(f"{model.concept_names[j]} ({v:+.2f})" for v, j in zip(values, indices))

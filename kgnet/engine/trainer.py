@@ -218,6 +218,11 @@ def short_training_warning(train_images: int, batch_size: int, epochs: int, pass
             f"{FEW_STEPS} or more (the default is 200), or train.epochs to {-(-FEW_STEPS // per_epoch)} or more")
 
 
+def _idle_relations(model: nn.Module) -> bool:
+    encoder = getattr(model, "graph_encoder", None)
+    return encoder is not None and encoder.idle_relations
+
+
 def train_variant(
     name: str,
     config: Config,
@@ -272,12 +277,11 @@ def train_variant(
         result.history = list(state["history"])
         result.train_seconds, result.train_images = state["train_seconds"], state["train_images"]
         log.info("%s: resuming after epoch %d from %s", name, start_epoch, checkpoint)
-    # The baseline uses every parameter in every step (the backbone's own pooling and head norm
-    # included); a knowledge variant does not (stage 1 trains no classifier; a prototype weight
-    # of 0 or 1 leaves one head out; a concept head leaves the MLP head out), so DDP must look for
-    # unused parameters there.
+    # Every model uses every parameter in every step (no part is built that its forward does not
+    # run), except in an alignment stage, which trains no classifier: only a variant with one
+    # makes DDP look for unused parameters.
     ddp = (DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                   find_unused_parameters=knowledge or getattr(model, "concept_head", None) is not None)
+                                   find_unused_parameters=knowledge or _idle_relations(model))
            if context.enabled else model)
     seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
     seen[bundle.seen_classes] = True

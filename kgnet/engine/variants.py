@@ -1,42 +1,104 @@
-"""Named variants a run trains and compares: the baseline, kgnet, its controls and ablations.
+"""The registry of variants a run trains and compares: the baseline, kgnet, its controls and ablations.
 
-Every variant shares data, augmentation, optimiser and epochs; only the knowledge settings
+One entry per variant: its name, what it is, its role (`model`, `control` or `ablation`), its
+plot colour, and the change it makes to the run's knowledge settings. `kgnet.train`, the
+benchmark suites, the report, predict and explain all read this table, so a new control is one
+entry here.
+
+Every variant shares data, augmentation, optimiser and steps; only the knowledge settings
 differ. `baseline` has every knowledge scale off, which makes it exactly the plain backbone
 with its pooling and MLP head. The controls go through the same code as `kgnet` and destroy
-one kind of information each, so a gain over them is the knowledge's:
-
-- `kgnet-permuted`: each class gets another class's concepts (same geometry, wrong meaning);
-- `kgnet-noknowledge`: one concept per class (the concept head's machinery, no knowledge);
-- `kgnet-shuffled`: the ontology's edges rewired at random, degrees kept;
-- `kgnet-randomtext`: node text replaced by random vectors (only the prototype head reads text).
+one kind of information each, so a gain over them is the knowledge's.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
+from dataclasses import dataclass
+from typing import Callable
 
-from kgnet.config import Config
+from kgnet.config import Config, KnowledgeConfig
 from kgnet.errors import ConfigError
+from kgnet.models.head_registry import graph_hops, head_spec, reads_text, uses_knowledge
+
+__all__ = ["VARIANTS", "Variant", "aligns", "check_variants", "graph_hops", "reads_text", "uses_knowledge",
+           "variant_config"]
 
 SCALES = ("category", "relation", "wide")
 
-VARIANTS: dict[str, str] = {
-    "baseline": "the backbone, pooling and MLP head alone (every knowledge scale off)",
-    "kgnet": "knowledge as configured (knowledge.scales, controls)",
-    **{f"kgnet-{s}": f"the prototype design with only the {s} scale" for s in SCALES},
-    "kgnet-shuffled": "all configured scales, graph edges rewired at random (degree kept)",
-    "kgnet-empty": "all configured scales, graph without edges",
-    "kgnet-randomtext": "all configured scales, node text replaced by random vectors",
-    "kgnet-permuted": "concept head, each class given another class's concepts (a derangement)",
-    "kgnet-noknowledge": "concept head with one concept per class: the machinery without knowledge",
-    "kgnet-prototype": "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment stage",
-    "kgnet-concept": "ablation: the concept head alone (free concept vectors, no R-GCN, no infusion)",
-    "kgnet-no-rgcn": "ablation: node embeddings without message passing (text and learned inputs per node)",
-    "kgnet-no-infusion": "ablation: concepts scored on the backbone's tokens, no cross-attention infusion",
-    "kgnet-no-text": "ablation: no node text read (learned node inputs alone)",
-}
-"""Variant name -> what it changes. `variants` in the config picks from these."""
+
+@dataclass(frozen=True)
+class Variant:
+    """A registered variant (see the module doc)."""
+
+    name: str
+    description: str
+    role: str
+    colour: str
+    change: Callable[[KnowledgeConfig], None]
+
+
+def _set(**settings) -> Callable[[KnowledgeConfig], None]:
+    def change(knowledge: KnowledgeConfig) -> None:
+        for key, value in settings.items():
+            setattr(knowledge, key, value)
+    return change
+
+
+def _only_scale(scale: str) -> Callable[[KnowledgeConfig], None]:
+    return _set(scales=[scale], head="prototype")
+
+
+def _without_scale(scale: str) -> Callable[[KnowledgeConfig], None]:
+    def change(knowledge: KnowledgeConfig) -> None:
+        knowledge.scales = [s for s in knowledge.scales if s != scale]
+    return change
+
+
+def _random_text(knowledge: KnowledgeConfig) -> None:
+    if knowledge.head == "concept" and knowledge.concept_vectors == "free" and not knowledge.concept_infusion:
+        raise ConfigError("variants: kgnet-randomtext replaces the node text, which a concept head with free "
+                          "concept vectors and no infusion does not read, so it would train kgnet again; use "
+                          "kgnet-permuted or kgnet-noknowledge, or set knowledge.concept_vectors=graph")
+    knowledge.text_control = "random"
+
+
+def _noknowledge(knowledge: KnowledgeConfig) -> None:
+    # no edge is read (per-node layers in place of the R-GCN's messages) and the text is noise
+    _set(head="concept", concept_control="identity", text_control="random")(knowledge)
+    _without_scale("relation")(knowledge)
+
+
+_ENTRIES = (
+    Variant("baseline", "the backbone, its pooling and an MLP head alone (every knowledge scale off)", "model",
+            "#333333", _set(scales=[])),
+    Variant("kgnet", "knowledge as configured: by default the R-GCN's node embeddings as the concept head's "
+            "concept vectors, cross-attention infusion, concept head", "model", "#1f77b4", _set()),
+    Variant("kgnet-permuted", "control: each class given another class's concepts (a derangement)", "control",
+            "#d62728", _set(head="concept", concept_control="permuted")),
+    Variant("kgnet-noknowledge", "control: one concept per class, no edges read, random node text "
+            "(the machinery without knowledge)", "control", "#ff7f0e",
+            _noknowledge),
+    Variant("kgnet-shuffled", "control: the ontology's edges rewired at random, degrees kept", "control", "#e377c2",
+            _set(graph_control="shuffled")),
+    Variant("kgnet-randomtext", "control: node text replaced by random vectors", "control", "#8c564b", _random_text),
+    Variant("kgnet-empty", "control: the graph without edges", "control", "#7f7f7f", _set(graph_control="empty")),
+    Variant("kgnet-concept", "ablation: the concept head alone (free concept vectors, no R-GCN, no infusion)",
+            "ablation", "#17becf", _set(head="concept", concept_vectors="free", concept_infusion=False)),
+    Variant("kgnet-no-rgcn", "ablation: node embeddings without message passing (text and learned inputs per node)",
+            "ablation", "#bcbd22", _without_scale("relation")),
+    Variant("kgnet-no-infusion", "ablation: concepts scored on the backbone's own tokens (no cross-attention)",
+            "ablation", "#aec7e8", _set(concept_infusion=False)),
+    Variant("kgnet-no-text", "ablation: no node text read (learned node inputs alone)", "ablation", "#c5b0d5",
+            _set(text_control="off")),
+    Variant("kgnet-prototype", "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment "
+            "stage", "model", "#9467bd", _set(head="prototype")),
+    *(Variant(f"kgnet-{s}", f"ablation: the prototype design with only the {s} scale", "ablation", f"C{i}",
+              _only_scale(s)) for i, s in enumerate(SCALES)),
+)
+VARIANTS: dict[str, Variant] = {v.name: v for v in _ENTRIES}
+"""Variant name -> its entry. `variants` in the config picks from these."""
 
 
 def check_variants(names: list[str]) -> None:
@@ -56,53 +118,11 @@ def variant_config(config: Config, name: str) -> Config:
     """The run's config with the knowledge settings of variant `name`."""
     check_variants([name])
     out = copy.deepcopy(config)
-    knowledge = out.knowledge
-    if name == "baseline":
-        knowledge.scales = []
-    elif name in (f"kgnet-{s}" for s in SCALES):  # the scales are the prototype design's
-        knowledge.scales = [name.split("-", 1)[1]]
-        knowledge.head = "prototype"
-    elif name == "kgnet-shuffled":
-        knowledge.graph_control = "shuffled"
-    elif name == "kgnet-empty":
-        knowledge.graph_control = "empty"
-    elif name == "kgnet-randomtext":
-        if knowledge.head == "concept" and knowledge.concept_vectors == "free" and not knowledge.concept_infusion:
-            raise ConfigError("variants: kgnet-randomtext replaces the node text, which the concept head "
-                              "(knowledge.head=concept) does not read, so it would train kgnet again; use "
-                              "kgnet-permuted or kgnet-noknowledge, or set knowledge.head=prototype")
-        knowledge.text_control = "random"
-    elif name in ("kgnet-permuted", "kgnet-noknowledge"):
-        knowledge.head = "concept"
-        knowledge.concept_control = "permuted" if name == "kgnet-permuted" else "identity"
-        if name == "kgnet-noknowledge":  # the graph encoder and infusion stay, reading nothing true
-            knowledge.graph_control, knowledge.text_control = "empty", "random"
-    elif name == "kgnet-prototype":
-        knowledge.head = "prototype"
-    elif name == "kgnet-concept":
-        knowledge.head, knowledge.concept_vectors, knowledge.concept_infusion = "concept", "free", False
-    elif name == "kgnet-no-rgcn":
-        knowledge.scales = [s for s in knowledge.scales if s != "relation"]
-    elif name == "kgnet-no-infusion":
-        knowledge.concept_infusion = False
-    elif name == "kgnet-no-text":
-        knowledge.text_control = "off"
+    VARIANTS[name].change(out.knowledge)
     return out
 
 
-def uses_knowledge(config: Config) -> bool:
-    return bool(config.knowledge.scales)
-
-
-def graph_hops(configs: list[Config]) -> int:
-    """Hops of the run's class graph: `knowledge.hops`, or further when a concept-head variant's
-    concepts reach `knowledge.concept_hops` (every variant of a run shares one graph)."""
-    hops = [c.knowledge.hops for c in configs]
-    hops += [c.knowledge.concept_hops for c in configs if uses_knowledge(c) and c.knowledge.head == "concept"]
-    return max(hops)
-
-
 def aligns(config: Config) -> bool:
-    """Whether the variant has the alignment stage (the prototype head's; the concept head and
-    the baseline train every epoch with cross-entropy)."""
-    return uses_knowledge(config) and config.knowledge.head == "prototype"
+    """Whether the variant has an alignment stage (its head's; the others train every epoch
+    with cross-entropy)."""
+    return head_spec(config).aligns

@@ -66,9 +66,9 @@ def concept_maps(attention: Tensor, grid: tuple[int, int], positions: Sequence[i
 
 def infusion_blocks(model: KgnetModel) -> list[InfusionBlock]:
     """Every infusion block of a knowledge model (last stage and earlier stages)."""
-    if model.knowledge is None:
-        raise ValueError("a baseline model has no knowledge tokens to mask")
-    return [model.knowledge.infusion, *model.knowledge.stage_infusion.values()]
+    if not model.infusion_blocks:
+        raise ValueError("the model has no infusion block: no knowledge tokens to mask")
+    return model.infusion_blocks
 
 
 @torch.no_grad()
@@ -95,7 +95,7 @@ def concept_faithfulness(model: KgnetModel, images: Tensor, *, seed: int = 0,
         predicted.append(c)
         top.append(concept_weights(out.attention).argmax(dim=1))
     probability_t, predicted_t, top_t = torch.cat(probability), torch.cat(predicted), torch.cat(top)
-    tokens = len(model.knowledge.token_index)
+    tokens = len(model.graph_encoder.token_index)
     if tokens < 2:
         raise ValueError("concept faithfulness compares two concepts: the model has one knowledge token")
     top_np = top_t.cpu().numpy()

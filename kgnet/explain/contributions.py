@@ -49,14 +49,15 @@ class ConceptReading:
 @torch.no_grad()
 def read_concepts(model: KgnetModel, images: Tensor, batch_size: int = 64) -> ConceptReading:
     """Concept activations, per-token scores and logits of `images` under `model`'s concept head."""
-    head = model.concept_head
-    if head is None:
+    head = model.head
+    if head.explains != "contributions":
         raise ValueError("the model has no concept head")
+    nodes = model.node_embeddings()
     activations, scores, logits, grid = [], [], [], (1, 1)
     for start in range(0, len(images), batch_size):
         features = model.forward_features(images[start:start + batch_size])
         tokens, grid = model.backbone.to_tokens(features)
-        c, per_token = head.concept_activations(tokens)
+        c, per_token = head.concept_activations(tokens, nodes)
         spatial = grid[0] * grid[1]
         activations.append(c.float())
         scores.append(per_token[:, per_token.shape[1] - spatial:].float())
@@ -77,7 +78,7 @@ def top_contributions(model: KgnetModel, reading: ConceptReading, k: int,
     Returns:
         The concepts per image, the predicted class [B] and the runner-up class [B].
     """
-    head, names = model.concept_head, model.concept_names
+    head, names = model.head, model.concept_names
     with torch.no_grad():
         shares = head.contributions(reading.activations).float()  # [B, K, M]
     ranked = reading.logits.topk(min(2, reading.logits.shape[1]), dim=1).indices

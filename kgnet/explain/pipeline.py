@@ -173,10 +173,10 @@ def explain_run(
     for name, folder in folders.items():
         releases[name] = load_release(folder, device)
         models[name] = releases[name].model
-    if models[variant].knowledge is None and models[variant].concept_head is None:
+    if models[variant].head.explains == "gradcam":
         raise KgnetError(f"--variant {variant}: this variant has no knowledge tokens; name a knowledge variant "
                          "(e.g. kgnet)")
-    if models[baseline].knowledge is not None or models[baseline].concept_head is not None:
+    if models[baseline].head.explains != "gradcam":
         log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", baseline)
     release = releases[variant]
     for key in ("class_names", "preprocessing"):
@@ -210,7 +210,7 @@ def explain_run(
             kg_attention, kg_grid = attention, grid
         cams[name] = gradcam(model, batch, predicted[name].tolist())
     size = tuple(batch.shape[-2:])
-    if models[variant].concept_head is not None:
+    if models[variant].head.explains == "contributions":
         explained = _contribution_panels(models[variant], release.graph, class_names, batch, size)
     else:
         explained = _attention_panels(models[variant], kg_attention, kg_grid, size)
@@ -338,10 +338,10 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names
 
 def _concept_checks(model, variant: str, images: Tensor, labels: Tensor, *, seed: int) -> dict[str, Any]:
     """The concept removal numbers (a concept head: exact removal; the prototype design: attention masking)."""
-    if model.concept_head is None:
+    if model.head.explains != "contributions":
         return {"variant": variant, **summarise_concept_faithfulness(concept_faithfulness(model, images, seed=seed)),
                 "masking": "the token is removed from the keys of every infusion block (logits -inf)"}
-    head, matrix = model.concept_head, model.class_concepts
+    head, matrix = model.head, model.class_concepts
     activations = read_concepts(model, images).activations
     class_nodes = set(matrix.node_ids[:head.weights.shape[0]]) if matrix.self_columns else set()  # K first
     ontology_columns = torch.tensor([node not in class_nodes for node in matrix.node_ids], device=activations.device)

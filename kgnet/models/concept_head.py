@@ -9,8 +9,10 @@ its values are either fixed or learned non-negative on the support only. Removin
 (c_j := 0) moves class k's logit by exactly `scale * A_kj * c_j`, so a contribution is an
 explanation, not an attention weight. A class without training images is still scored from its
 row of A (zero-shot), through concepts other classes trained. The concept vectors e_j are free
-parameters (a model from scratch cannot ground words), optionally initialised from text.
-With A = identity this is a cosine classifier: the knowledge-free control.
+parameters, or (the default kgnet) the graph encoder's node embeddings of the concept nodes,
+`node_index` naming their rows: then a concept that no class with images has still gets a
+vector, from its neighbours and its text through the R-GCN. With A = identity this is a
+cosine classifier: the knowledge-free control.
 
 Cost (issue 13): only the concepts some class uses are scored (with `concept_self_weight=0`
 the class nodes' own columns are all zero: 976 of ImageNet-1k's 2,569), and a large, sparse A
@@ -26,10 +28,14 @@ import contextlib
 import math
 import warnings
 from collections.abc import Iterator
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from kgnet.models.class_concepts import ClassConcepts
+from kgnet.models.heads import HeadOutput
 
 #: A is multiplied as a sparse matrix when at most this share of its used part is non-zero ...
 SPARSE_DENSITY = 0.05
@@ -76,7 +82,10 @@ class ConceptHead(nn.Module):
     Args:
         in_dim: C, the token width.
         embed_dim: d, the concept space width.
-        weights: A [K, M], non-negative.
+        weights: A [K, M], non-negative (or `matrix`, which also names the concepts).
+        matrix: The class-concept matrix with the concepts' node ids and names (explanations).
+        node_index: [M] rows of the node embeddings that are the concept vectors; None = free
+            concept vectors of the head's own.
         pool: "max" or "mean" over tokens.
         learn_weights: Learn A's values (non-negative, on its support; starting at A).
         init_scale: Starting logit scale (learned in log space, capped at max_scale).
@@ -87,11 +96,20 @@ class ConceptHead(nn.Module):
             sparse (`SPARSE_DENSITY`, `SPARSE_MIN_ENTRIES`).
     """
 
-    def __init__(self, *, in_dim: int, embed_dim: int, weights: Tensor, pool: str = "max",
+    reads: ClassVar[str] = "tokens"
+    aligns: ClassVar[bool] = False
+    explains: ClassVar[str] = "contributions"
+
+    def __init__(self, *, in_dim: int, embed_dim: int, weights: Tensor | None = None,
+                 matrix: ClassConcepts | None = None, node_index: Tensor | None = None, pool: str = "max",
                  learn_weights: bool = False, init_scale: float = 10.0, max_scale: float = 100.0,
                  concept_init: Tensor | None = None, fixed_concepts: bool = False,
-                 free_concepts: bool = True, sparse: bool | None = None) -> None:
+                 sparse: bool | None = None) -> None:
         super().__init__()
+        if (weights is None) == (matrix is None):
+            raise ValueError("give the weights A or the class-concept matrix, not both")
+        weights = matrix.weights if matrix is not None else weights
+        self.matrix = matrix
         if pool not in ("max", "mean"):
             raise ValueError(f"pool must be max or mean, got {pool!r}")
         self.pool = pool
@@ -103,11 +121,15 @@ class ConceptHead(nn.Module):
                 raise ValueError(f"fixed_concepts needs embed_dim >= {m} concepts, got {embed_dim}")
             basis, _ = torch.linalg.qr(torch.randn(embed_dim, m))
             self.register_buffer("concepts", basis.T.contiguous())
-        elif free_concepts:
+        elif node_index is None:
             init = concept_init if concept_init is not None else torch.randn(m, embed_dim)
             self.concepts = nn.Parameter(init.clone().float())
-        else:  # the concept vectors come with every call (the graph encoder's node embeddings)
+        else:  # the concept vectors come with every call: rows of the graph encoder's embeddings
+            if len(node_index) != m:
+                raise ValueError(f"node_index names {len(node_index)} nodes for {m} concepts")
             self.concepts = None
+        self.register_buffer("node_index", node_index.clone() if node_index is not None else None,
+                             persistent=False)
         self.register_buffer("base_weights", weights.float().clone())
         self.learn_weights = learn_weights
         if learn_weights:
@@ -143,6 +165,23 @@ class ConceptHead(nn.Module):
                                      persistent=False)
 
     @property
+    def num_classes(self) -> int:
+        return self.base_weights.shape[0]
+
+    @property
+    def embed_dim(self) -> int:
+        """The image embedding is the concept activation vector: one entry per concept."""
+        return self.base_weights.shape[1]
+
+    def concept_vectors(self, nodes: Tensor | None) -> Tensor:
+        """e [M, d]: the head's own vectors, or the concept nodes' rows of `nodes`."""
+        if self.concepts is not None:
+            return self.concepts
+        if nodes is None:
+            raise ValueError("this concept head reads its concept vectors from the node embeddings: pass them")
+        return nodes[self.node_index]
+
+    @property
     def scale(self) -> Tensor:
         return self.log_scale.exp().clamp(max=self.max_scale)
 
@@ -154,10 +193,10 @@ class ConceptHead(nn.Module):
         # exp keeps it positive and equal to A at the start; zero stays zero
         return self.base_weights * self.weight_logits.exp()
 
-    def _used_scores(self, tokens: Tensor, concepts: Tensor | None = None) -> Tensor:
-        """cos(u_t, e_j) [B, T, M_used] of the concepts some class uses; `concepts` [M, d] are
-        the concept vectors when the head holds none of its own."""
-        concepts = self.concepts if concepts is None else concepts
+    def _used_scores(self, tokens: Tensor, nodes: Tensor | None = None) -> Tensor:
+        """cos(u_t, e_j) [B, T, M_used] of the concepts some class uses (`nodes`: the node
+        embeddings, when the concept vectors are theirs)."""
+        concepts = self.concept_vectors(nodes)
         u = F.normalize(self.proj(tokens), dim=-1)
         return u @ F.normalize(concepts[self.used], dim=-1).T
 
@@ -180,14 +219,14 @@ class ConceptHead(nn.Module):
             return flat.reshape(*c_used.shape[:-1], k)
         return c_used @ self.weights[:, self.used].T
 
-    def token_scores(self, tokens: Tensor, concepts: Tensor | None = None) -> Tensor:
+    def token_scores(self, tokens: Tensor, nodes: Tensor | None = None) -> Tensor:
         """cos(u_t, e_j) [B, T, M]: which token activates which concept (the region); 0 for a
         concept no class uses."""
-        return self._all_columns(self._used_scores(tokens, concepts))
+        return self._all_columns(self._used_scores(tokens, nodes))
 
-    def concept_activations(self, tokens: Tensor, concepts: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def concept_activations(self, tokens: Tensor, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """c(x) [B, M] and the per-token scores [B, T, M]."""
-        scores = self.token_scores(tokens, concepts)
+        scores = self.token_scores(tokens, nodes)
         return self._pool(scores), scores
 
     def logits_from_concepts(self, c: Tensor) -> Tensor:
@@ -198,7 +237,8 @@ class ConceptHead(nn.Module):
         """[B, K, M]: concept j's exact share of class k's logit."""
         return self.scale * c[:, None, :] * self.weights[None]
 
-    def forward(self, tokens: Tensor, concepts: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Logits [B, K] and concept activations [B, M]."""
-        c_used = self._pool(self._used_scores(tokens, concepts))
-        return self.scale * self._class_scores(c_used), self._all_columns(c_used)
+    def forward(self, tokens: Tensor, nodes: Tensor | None = None) -> HeadOutput:
+        """Logits [B, K]; the concept activations [B, M] are both the embedding and the concepts."""
+        c_used = self._pool(self._used_scores(tokens, nodes))
+        concepts = self._all_columns(c_used)
+        return HeadOutput(self.scale * self._class_scores(c_used), concepts, concepts=concepts)

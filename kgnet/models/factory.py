@@ -1,8 +1,10 @@
 """`create_model`: a baseline or knowledge-injected `KgnetModel` from a `Config` and a graph.
 
 Weights are initialised from `config.seed` inside a forked RNG (the caller's random state is
-left alone), backbone first and head second, so a baseline and a knowledge-injected model
-built from the same config start with the same backbone and head weights.
+left alone): the backbone from the seed itself, every other part from its own stream, so a
+baseline and a knowledge-injected model built from the same config start with the same
+backbone, and a part starts the same whichever other parts the model has. Which parts a
+model has is its head's entry in `kgnet.models.head_registry`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from kgnet.models.backbone import Backbone
 from kgnet.models.class_concepts import ClassConcepts, class_concept_matrix, derange_rows, identity_concepts
 from kgnet.models.concept_head import ConceptHead
 from kgnet.models.controls import apply_graph_control, apply_text_control
-from kgnet.models.heads import MLPHead
-from kgnet.models.injection import KnowledgeInjection
+from kgnet.kg.text_features import encode_texts
+from kgnet.models.graph_encoder import GraphEncoder, local_ids
+from kgnet.models.head_registry import HEADS, head_spec
+from kgnet.models.heads import MLPHead, PrototypeHead
+from kgnet.models.infusion import InfusionBlock
 from kgnet.models.kgnet_model import KgnetModel
 from kgnet.models.scales import select_view
 
@@ -43,8 +48,8 @@ def _early_stages(config: Config, backbone: Backbone) -> dict[int, int]:
     return stages
 
 
-#: Each part of a model draws its initial weights from its own stream (`_seed_part`), so a
-#: model's parts start the same whichever other parts it has.
+#: Each part after the backbone draws its initial weights from its own stream (`_seed_part`),
+#: so a model's parts start the same whichever other parts it has.
 PARTS = ("backbone", "head", "concept_head", "knowledge")
 
 
@@ -113,32 +118,18 @@ def create_model(
         if num_classes is not None and num_classes != len(graph.class_names):
             raise ValueError(f"num_classes={num_classes} but the graph binds {len(graph.class_names)} classes")
         num_classes = len(graph.class_names)
-    use_knowledge = not baseline and bool(config.knowledge.scales)
-    if use_knowledge and graph is None:
+    spec = HEADS["plain"] if baseline else head_spec(config)
+    if spec.name != "plain" and graph is None:
         raise ValueError("knowledge.scales is not empty: the model needs the class graph")
     if num_classes is None:
         raise ValueError("give the graph or num_classes")
     mc, kc = config.model, config.knowledge
-    concepts = use_knowledge and kc.head == "concept"
-    graph_part = use_knowledge and (not concepts or kc.concept_vectors == "graph" or kc.concept_infusion)
-    view = select_view(graph, kc.scales) if graph_part else None
-    if view is not None and kc.text_control == "off":
-        view = dataclasses.replace(view, text_mask=torch.zeros_like(view.text_mask))
-    if view is not None and bool(view.text_mask.any()):
-        if text_features is None:
-            from kgnet.kg.text_features import encode_texts
-
-            text_features = encode_texts(graph.node_texts, kc.text_model)
-        if text_features.shape[0] != graph.num_nodes:
-            raise ValueError(f"text_features has {text_features.shape[0]} rows for {graph.num_nodes} nodes")
-        text_features = apply_text_control(text_features, kc.text_control, seed=config.seed)
-    if view is not None and view.message_passing:
-        view = dataclasses.replace(view, graph=apply_graph_control(view.graph, kc.graph_control, seed=config.seed))
-    if view is not None and kc.attention_dim % kc.heads:
+    view = _graph_view(config, graph, text_features) if spec.graph(kc) else None
+    if spec.infusion(kc) and kc.attention_dim % kc.heads:
         raise ConfigError(f"knowledge.attention_dim ({kc.attention_dim}) must be divisible by "
                           f"knowledge.heads ({kc.heads})")
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(config.seed)  # the backbone: the same start in every variant
         backbone = Backbone(
             name=mc.backbone,
             pretrained=mc.pretrained,
@@ -148,38 +139,66 @@ def create_model(
             output_stride=mc.output_stride,
             patch_size=mc.patch_size,
         )
-        _seed_part(config.seed, "head")
-        head = MLPHead(in_dim=backbone.pooled_features, embed_dim=mc.embed_dim, num_classes=num_classes,
-                       dropout=mc.dropout)
-        stages: dict[int, int] = {}
-        knowledge = concept_head = matrix = None
-        if concepts:
+        mlp = None
+        if spec.name in ("plain", "prototype"):
+            _seed_part(config.seed, "head")
+            mlp = MLPHead(in_dim=backbone.pooled_features, embed_dim=mc.embed_dim, num_classes=num_classes,
+                          dropout=mc.dropout)
+        matrix = concept_head = None
+        if spec.name == "concept":
             matrix = class_concepts(config, graph, seen)
+            # the R-GCN's embeddings of the concept nodes, or free vectors
+            node_index = local_ids(view[0].node_ids, matrix.node_ids) if kc.concept_vectors == "graph" else None
             _seed_part(config.seed, "concept_head")
-            concept_head = ConceptHead(in_dim=backbone.num_features, embed_dim=mc.embed_dim, weights=matrix.weights,
-                                       free_concepts=kc.concept_vectors == "free")
+            concept_head = ConceptHead(in_dim=backbone.num_features, embed_dim=mc.embed_dim, matrix=matrix,
+                                       node_index=node_index)
+        encoder = infusion = None
+        stages: dict[int, InfusionBlock] = {}
         if view is not None:
-            stages = _early_stages(config, backbone)
             _seed_part(config.seed, "knowledge")
-            knowledge = KnowledgeInjection(
-                view=view,
-                text_features=text_features,
-                token_dim=backbone.num_features,
-                stage_dims=stages,
-                dim=mc.embed_dim,
-                attn_dim=kc.attention_dim,
-                heads=kc.heads,
-                rgcn_layers=kc.rgcn_layers,
-                rgcn_bases=kc.rgcn_bases,
-                dropout=kc.dropout,
-                # the concept vectors are node embeddings: nodes start near-orthogonal (as free
-                # vectors would) and the infusion starts as the identity (chosen on validation)
-                **(dict(embedding_std=1.0, zero_init=True) if concepts else {}),
-            )
-    model = KgnetModel(backbone=backbone, head=head, knowledge=knowledge,
-                       prototype_weight=kc.prototype_weight, early_stages=tuple(stages),
-                       concept_head=concept_head, class_concepts=matrix,
-                       concept_infusion=bool(concepts and kc.concept_infusion))
-    kind = "kgnet (concept head)" if concept_head else "kgnet" if knowledge else "baseline"
-    log.info("created %s: %s parameters", kind, model.param_counts())
+            view, text = view
+            concept_design = spec.name == "concept"
+            encoder = GraphEncoder(view=view, text_features=text, dim=mc.embed_dim, rgcn_layers=kc.rgcn_layers,
+                                   rgcn_bases=kc.rgcn_bases, dropout=kc.dropout,
+                                   # the concept vectors are node embeddings: nodes start
+                                   # near-orthogonal, as free vectors would (chosen on validation)
+                                   embedding_std=1.0 if concept_design else 0.02,
+                                   center_text=concept_design and kc.center_text)
+            if spec.infusion(kc):
+                # the concept design's infusion starts as the identity (chosen on validation)
+                block = dict(node_dim=mc.embed_dim, attn_dim=kc.attention_dim, heads=kc.heads, dropout=kc.dropout,
+                             zero_init=concept_design)
+                infusion = InfusionBlock(token_dim=backbone.num_features, **block)
+                stages = {stage: InfusionBlock(token_dim=width, **block)
+                          for stage, width in _early_stages(config, backbone).items()}
+    if spec.name == "concept":
+        head = concept_head
+    elif spec.name == "prototype":
+        head = PrototypeHead(mlp=mlp, class_index=encoder.class_index, weight=kc.prototype_weight)
+    else:
+        head = mlp
+    model = KgnetModel(backbone=backbone, head=head, graph_encoder=encoder, infusion=infusion, stage_infusion=stages)
+    log.info("created %s (%s head%s%s): %s parameters", "baseline" if spec.name == "plain" else "kgnet",
+             spec.name, ", R-GCN" if encoder is not None else "", ", infusion" if infusion is not None else "",
+             model.param_counts())
     return model
+
+
+def _graph_view(config: Config, graph: KnowledgeGraph, text_features: Tensor | None):
+    """What the graph encoder reads: the scales' view of `graph` (controls applied) and the
+    encoded node texts (None when it reads none)."""
+    kc = config.knowledge
+    view = select_view(graph, kc.scales)
+    if kc.text_control == "off":
+        view = dataclasses.replace(view, text_mask=torch.zeros_like(view.text_mask))
+    if bool(view.text_mask.any()):
+        if text_features is None:
+            text_features = encode_texts(graph.node_texts, kc.text_model)
+        if text_features.shape[0] != graph.num_nodes:
+            raise ValueError(f"text_features has {text_features.shape[0]} rows for {graph.num_nodes} nodes")
+        text_features = apply_text_control(text_features, kc.text_control, seed=config.seed)
+    else:
+        text_features = None
+    if view.message_passing:
+        view = dataclasses.replace(view, graph=apply_graph_control(view.graph, kc.graph_control, seed=config.seed))
+    return view, text_features

@@ -34,18 +34,21 @@ class NodeInput(nn.Module):
     text, where present, dominates at first.
     """
 
-    def __init__(self, *, num_nodes: int, dim: int, text_dim: int | None, embedding_std: float = 0.02) -> None:
+    def __init__(self, *, num_nodes: int, dim: int, text_dim: int | None, embedding_std: float = 0.02,
+                 text_bias: bool = True) -> None:
         """Args:
             num_nodes: Nodes in view.
             dim: Embedding width.
             text_dim: Width of the text features; None when no node's text is read.
             embedding_std: Starting spread of the learned embeddings (1 gives them the text's
                 norm, so nodes start near-orthogonal).
+            text_bias: A bias in the text projection (it adds the same vector to every node's
+                text, which the LayerNorm then magnifies into a direction all nodes share).
         """
         super().__init__()
         self.embedding_std = embedding_std
         self.embedding = nn.Embedding(num_nodes, dim)
-        self.text_proj = nn.Linear(text_dim, dim) if text_dim else None
+        self.text_proj = nn.Linear(text_dim, dim, bias=text_bias) if text_dim else None
         self.text_norm = nn.LayerNorm(dim) if text_dim else None
         self.reset_parameters()
 
@@ -110,6 +113,7 @@ class KnowledgeEncoder(nn.Module):
         num_bases: int = 8,
         dropout: float = 0.1,
         embedding_std: float = 0.02,
+        text_bias: bool = True,
     ) -> None:
         """Args:
             num_nodes: Nodes in view.
@@ -122,9 +126,11 @@ class KnowledgeEncoder(nn.Module):
             num_bases: Basis matrices shared by the relation weights.
             dropout: Dropout on each layer's update.
             embedding_std: Starting spread of the learned node inputs (`NodeInput`).
+            text_bias: A bias in the text projection (`NodeInput`).
         """
         super().__init__()
-        self.input = NodeInput(num_nodes=num_nodes, dim=dim, text_dim=text_dim, embedding_std=embedding_std)
+        self.input = NodeInput(num_nodes=num_nodes, dim=dim, text_dim=text_dim, embedding_std=embedding_std,
+                               text_bias=text_bias)
         self.graph: RelationalGraph | None = None
         if num_relations is not None:
             if edge_index is None:

@@ -1,34 +1,22 @@
-"""`KgnetModel`: backbone -> (knowledge infusion) -> the backbone's pooling -> heads, and what it returns.
+"""`KgnetModel`: one classifier composed of parts, each with one job, and what it returns.
 
-One class serves both sides of every comparison. The baseline is `KgnetModel` without a
-`knowledge` module: the timm backbone, its own pooling and head norm, and `MLPHead`. The
-knowledge-injected model adds `knowledge` (a `KnowledgeInjection`) and nothing else, so
-parameters split cleanly into backbone / knowledge / head, and with every scale off the two
-are the same architecture, parameter for parameter.
+    images -> backbone (timm) -> visual tokens V
+    RDF graph -> graph encoder (R-GCN) -> node embeddings H            (optional)
+    V' = infusion(V, H[knowledge tokens])  (cross-attention)          (optional)
+    head(V' or its pooling, H) -> logits                               (a registry: heads.py)
+
+The baseline is the backbone and `MLPHead`, nothing else. The default kgnet has all four
+parts: the R-GCN's node embeddings are the concept head's concept vectors and the infusion's
+keys and values. The paper's design is the same composition with `PrototypeHead`. A part that
+is absent is None and costs nothing; no model holds a parameter its forward never uses.
 
 It follows timm's model contract: `forward_features(images)` gives the backbone's features
 (feature map or token sequence, in the backbone's layout) with the knowledge fused in, and
 `forward_head(features, pre_logits=False)` the logits, or with `pre_logits=True` the image
 embedding z. `forward` does both and returns a `KgnetOutput` with what training and
-explanations read besides the logits.
-
-Forward with knowledge (`kgnet.models.scales` says what each scale changes):
-
-1. node embeddings H [n, d] from the knowledge encoder (cached in eval mode);
-2. the backbone's features; an earlier stage listed in `knowledge.early_infusion_stages` is
-   fused on the way (a forward hook replaces that stage's output by its fused tokens, so the
-   later stages see the knowledge);
-3. every token of the last features (a ViT's class token too, as its head reads it) becomes
-   V' = InfusionBlock(V, H[token nodes]);
-4. the backbone's own pooling of V' (`Backbone.pool`), then z and the MLP logits from
-   `MLPHead`; prototype logits s cos(z, H[class nodes]); logits = (1 - w) MLP + w prototype,
-   w = `knowledge.prototype_weight`.
-
-With a concept head (`knowledge.head="concept"`, `kgnet.models.concept_head`) there is no
-`knowledge` module: the logits are the concept head's, an exact linear function of the
-activations of the ontology's concepts over the backbone's tokens, and the image embedding z
-is that concept activation vector. The MLP head is kept (same parameters as the baseline) but
-not used for the logits.
+explanations read besides the logits. An earlier backbone stage listed in `stage_infusion`
+is fused on the way (a forward hook replaces that stage's output by its fused tokens, so the
+later stages see the knowledge).
 """
 
 from __future__ import annotations
@@ -40,9 +28,8 @@ from torch import Tensor, nn
 
 from kgnet.models.backbone import Backbone
 from kgnet.models.class_concepts import ClassConcepts
-from kgnet.models.concept_head import ConceptHead
-from kgnet.models.heads import MLPHead
-from kgnet.models.injection import KnowledgeInjection
+from kgnet.models.graph_encoder import GraphEncoder
+from kgnet.models.infusion import InfusionBlock
 
 
 class KgnetOutput(NamedTuple):
@@ -50,24 +37,23 @@ class KgnetOutput(NamedTuple):
 
     Attributes:
         logits: [B, K] the logits to train and predict with.
-        embedding: [B, d] the image embedding z (what the alignment loss aligns).
-        mlp_logits: [B, K] the MLP head's logits.
-        prototype_logits: [B, K] scaled cosine of z with the class nodes; None for the baseline.
+        embedding: [B, d] the image embedding z (what the alignment loss aligns; the concept
+            activations with the concept head).
+        prototype_logits: [B, K] scaled cosine of z with the class nodes (prototype head only).
         attention: [B, heads, T, t] last-stage attention of the T spatial tokens (a ViT's
             prefix tokens attend too, but have no place on the grid) over the t knowledge
-            tokens (`model.token_node_ids` names them); None for the baseline.
-        node_embeddings: [t, d] the knowledge tokens' embeddings; None for the baseline.
-        class_embeddings: [K, d] the class nodes' embeddings (the prototypes, and the targets
-            of the alignment loss); None for the baseline.
+            tokens (`model.token_node_ids` names them); None without infusion.
+        node_embeddings: [t, d] the knowledge tokens' embeddings; None without a graph encoder.
+        class_embeddings: [K, d] the class nodes' embeddings (the alignment loss's targets);
+            None without a graph encoder.
         token_grid: (H, W) of the T visual tokens (T = H * W), for drawing attention maps.
         stage_attention: earlier stage -> its attention [B, heads, T_s, t].
         concepts: [B, M] the concept head's concept activations (`model.concept_names` names
-            them); None without a concept head.
+            them); None with other heads.
     """
 
     logits: Tensor
     embedding: Tensor
-    mlp_logits: Tensor
     prototype_logits: Tensor | None
     attention: Tensor | None
     node_embeddings: Tensor | None
@@ -78,42 +64,32 @@ class KgnetOutput(NamedTuple):
 
 
 class KgnetModel(nn.Module):
-    """An image classifier with optional knowledge injection (see the module docstring)."""
+    """backbone -> (graph encoder, infusion) -> head; see the module docstring."""
 
     def __init__(
         self,
         *,
         backbone: Backbone,
-        head: MLPHead,
-        knowledge: KnowledgeInjection | None = None,
-        prototype_weight: float = 0.5,
-        early_stages: tuple[int, ...] = (),
-        concept_head: ConceptHead | None = None,
-        class_concepts: ClassConcepts | None = None,
-        concept_infusion: bool = False,
+        head: nn.Module,
+        graph_encoder: GraphEncoder | None = None,
+        infusion: InfusionBlock | None = None,
+        stage_infusion: dict[int, InfusionBlock] | None = None,
     ) -> None:
         """Args:
             backbone: Visual tokens from a timm model.
-            head: The MLP head over the pooled tokens.
-            knowledge: The knowledge injection; None = the baseline.
-            prototype_weight: w in logits = (1 - w) MLP + w prototype (with knowledge).
-            early_stages: Earlier stages (indices into `backbone.feature_info`) fused by
-                `knowledge.stage_infusion[str(stage)]`.
-            concept_head: Class scores from ontology concepts (replaces the logits).
-            class_concepts: The concepts' names, node ids and hop distances (explanations).
+            head: A head of `kgnet.models.heads` (or the concept head): it says what it reads.
+            graph_encoder: Node embeddings of the graph; None = no knowledge graph.
+            infusion: Cross-attention of the last visual tokens over the knowledge tokens.
+            stage_infusion: Earlier stage (index into `backbone.feature_info`) -> its block.
         """
         super().__init__()
+        if (infusion is not None or stage_infusion) and graph_encoder is None:
+            raise ValueError("infusion fuses node embeddings: it needs a graph encoder")
         self.backbone = backbone
+        self.graph_encoder = graph_encoder
+        self.infusion = infusion
+        self.stage_infusion = nn.ModuleDict({str(s): b for s, b in (stage_infusion or {}).items()})
         self.head = head
-        self.knowledge = knowledge
-        self.prototype_weight = prototype_weight
-        self.early_stages = tuple(early_stages)
-        self.concept_head = concept_head
-        self.class_concepts = class_concepts
-        self.infuses = knowledge is not None and (concept_head is None or concept_infusion)
-        graph_concepts = concept_head is not None and concept_head.concepts is None
-        self.register_buffer("concept_nodes", knowledge.local_ids(class_concepts.node_ids)
-                             if graph_concepts else None, persistent=False)
         self._stage_nodes: Tensor | None = None  # knowledge tokens during a forward
         self._stage_attention: dict[int, Tensor] = {}
         for stage in self.early_stages:
@@ -121,15 +97,27 @@ class KgnetModel(nn.Module):
             module.register_forward_hook(functools.partial(self._infuse_stage, stage))
 
     @property
+    def early_stages(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.stage_infusion)
+
+    @property
+    def infusion_blocks(self) -> list[InfusionBlock]:
+        """Every infusion block, the last stage's first (what a concept mask hides keys in)."""
+        return ([self.infusion] if self.infusion is not None else []) + list(self.stage_infusion.values())
+
+    @property
     def num_classes(self) -> int:
-        return self.head.classifier.out_features
+        return self.head.num_classes
 
     @property
     def embed_dim(self) -> int:
         """Width of the image embedding z (the concept count with a concept head)."""
-        if self.concept_head is not None:
-            return self.concept_head.base_weights.shape[1]
-        return self.head.embed.out_features
+        return self.head.embed_dim
+
+    @property
+    def class_concepts(self) -> ClassConcepts | None:
+        """The concept head's class-concept matrix (names, node ids, hop distances)."""
+        return getattr(self.head, "matrix", None)
 
     @property
     def concept_names(self) -> list[str] | None:
@@ -139,18 +127,20 @@ class KgnetModel(nn.Module):
     @property
     def token_node_ids(self) -> Tensor | None:
         """[t] full-graph id of each knowledge token (the attention's last axis)."""
-        if self.knowledge is None:
-            return None
-        return self.knowledge.node_ids[self.knowledge.token_index]
+        encoder = self.graph_encoder
+        return encoder.node_ids[encoder.token_index] if encoder is not None else None
 
     @property
     def token_labels(self) -> list[str] | None:
         """The name of each knowledge token (the attention's last axis), for explanations."""
-        if self.knowledge is None:
-            return None
-        return [self.knowledge.node_labels[i] for i in self.knowledge.token_index.tolist()]
+        encoder = self.graph_encoder
+        return [encoder.node_labels[i] for i in encoder.token_index.tolist()] if encoder is not None else None
 
-    def _infuse(self, block, features: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor, tuple[int, int]]:
+    def node_embeddings(self) -> Tensor | None:
+        """H [n, d] of every node in view (cached in eval mode); None without a graph encoder."""
+        return self.graph_encoder.node_embeddings() if self.graph_encoder is not None else None
+
+    def _infuse(self, block: InfusionBlock, features: Tensor, nodes: Tensor) -> tuple[Tensor, Tensor, tuple[int, int]]:
         """`features` with every token fused by `block`; the spatial tokens' attention and grid."""
         tokens, grid = self.backbone.to_tokens(features)
         fused, attention = block(tokens, nodes)
@@ -160,63 +150,49 @@ class KgnetModel(nn.Module):
     def _infuse_stage(self, stage: int, module: nn.Module, args: Any, output: Tensor) -> Tensor | None:
         if self._stage_nodes is None:  # the backbone run on its own, outside `forward`
             return None
-        fused, attention, _ = self._infuse(self.knowledge.stage_infusion[str(stage)], output, self._stage_nodes)
+        fused, attention, _ = self._infuse(self.stage_infusion[str(stage)], output, self._stage_nodes)
         self._stage_attention[stage] = attention
         return fused
 
-    def _node_embeddings(self) -> Tensor | None:
-        return self.knowledge.node_embeddings() if self.knowledge is not None else None
-
     def _features(self, images: Tensor, nodes: Tensor | None):
         """Fused features, the last stage's attention and grid, and the earlier stages' attention."""
-        if not self.infuses:
+        if self.infusion is None:
             features = self.backbone.forward_features(images)
             return features, None, self.backbone.to_tokens(features)[1], {}
-        token_nodes = self.knowledge.token_embeddings(nodes)
+        token_nodes = self.graph_encoder.token_embeddings(nodes)
         self._stage_nodes, self._stage_attention = token_nodes, {}
         try:
             features = self.backbone.forward_features(images)
         finally:
             self._stage_nodes, stage_attention = None, self._stage_attention
             self._stage_attention = {}
-        features, attention, grid = self._infuse(self.knowledge.infusion, features, token_nodes)
+        features, attention, grid = self._infuse(self.infusion, features, token_nodes)
         return features, attention, grid, stage_attention
 
-    def _head(self, features: Tensor, nodes: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
-        """The image embedding z, the logits, the MLP logits and the prototype logits (or None)."""
-        if self.concept_head is not None:  # z = the concept activations
-            vectors = nodes[self.concept_nodes] if self.concept_nodes is not None else None
-            logits, concepts = self.concept_head(self.backbone.to_tokens(features)[0], vectors)
-            return concepts, logits, logits, None
-        embedding, mlp_logits = self.head(self.backbone.pool(features))
-        if self.knowledge is None:
-            return embedding, mlp_logits, mlp_logits, None
-        prototype_logits = self.knowledge.prototype(embedding, nodes[self.knowledge.class_index])
-        w = self.prototype_weight
-        logits = mlp_logits if w == 0 else prototype_logits if w == 1 else (1 - w) * mlp_logits + w * prototype_logits
-        return embedding, logits, mlp_logits, prototype_logits
+    def head_input(self, features: Tensor) -> Tensor:
+        """What the head reads of `forward_features`' output: the pooled feature or the tokens."""
+        return self.backbone.pool(features) if self.head.reads == "pooled" else self.backbone.to_tokens(features)[0]
 
     def forward_features(self, images: Tensor) -> Tensor:
         """The backbone's features of `images` with the knowledge fused in (timm's contract)."""
-        return self._features(images, self._node_embeddings())[0]
+        return self._features(images, self.node_embeddings())[0]
 
     def forward_head(self, features: Tensor, pre_logits: bool = False) -> Tensor:
         """Logits [B, K] from `forward_features`' output, or with `pre_logits` the embedding z [B, d]."""
-        embedding, logits, _, _ = self._head(features, self._node_embeddings())
-        return embedding if pre_logits else logits
+        out = self.head(self.head_input(features), self.node_embeddings())
+        return out.embedding if pre_logits else out.logits
 
     def forward(self, images: Tensor) -> KgnetOutput:
         """Classify `images` [B, in_chans, H, W]; see `KgnetOutput`."""
-        nodes = self._node_embeddings()
+        nodes = self.node_embeddings()
         features, attention, grid, stage_attention = self._features(images, nodes)
-        embedding, logits, mlp_logits, prototype_logits = self._head(features, nodes)
-        knows = self.knowledge is not None
-        return KgnetOutput(logits=logits, embedding=embedding, mlp_logits=mlp_logits,
-                           prototype_logits=prototype_logits, attention=attention,
-                           node_embeddings=self.knowledge.token_embeddings(nodes) if knows else None,
-                           class_embeddings=nodes[self.knowledge.class_index] if knows else None,
-                           token_grid=grid, stage_attention=stage_attention,
-                           concepts=embedding if self.concept_head is not None else None)
+        out = self.head(self.head_input(features), nodes)
+        encoder = self.graph_encoder
+        return KgnetOutput(logits=out.logits, embedding=out.embedding, prototype_logits=out.prototype_logits,
+                           attention=attention,
+                           node_embeddings=encoder.token_embeddings(nodes) if encoder is not None else None,
+                           class_embeddings=nodes[encoder.class_index] if encoder is not None else None,
+                           token_grid=grid, stage_attention=stage_attention, concepts=out.concepts)
 
     def prototype_logits(self, embedding: Tensor, node_ids: Tensor | list[int] | None = None) -> Tensor:
         """Score image embeddings [B, d] against any nodes in view, by the prototype head.
@@ -229,25 +205,21 @@ class KgnetModel(nn.Module):
         Returns:
             [B, len(node_ids)] logits; their embeddings come from the graph alone.
         """
-        knowledge = self._require_knowledge()
-        nodes = knowledge.node_embeddings()
-        index = knowledge.class_index if node_ids is None else knowledge.local_ids(node_ids)
-        return knowledge.prototype(embedding, nodes[index])
-
-    def _require_knowledge(self) -> KnowledgeInjection:
-        if self.knowledge is None:
-            raise RuntimeError("this model is a baseline: it has no knowledge embeddings")
-        return self.knowledge
+        prototype = getattr(self.head, "prototype", None)
+        if prototype is None or self.graph_encoder is None:
+            raise RuntimeError("this model has no prototype head: it scores no node embeddings")
+        nodes = self.graph_encoder.node_embeddings()
+        index = self.graph_encoder.class_index if node_ids is None else self.graph_encoder.local_ids(node_ids)
+        return prototype(embedding, nodes[index])
 
     def param_counts(self) -> dict[str, int]:
-        """Parameters by part: backbone, knowledge (0 for the baseline), head, total."""
+        """Parameters by part: backbone, knowledge (graph encoder and infusion; 0 for the
+        baseline), head, total."""
         def count(module: nn.Module | None) -> int:
             return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
-        counts = {"backbone": count(self.backbone), "knowledge": count(self.knowledge) + count(self.concept_head),
+        counts = {"backbone": count(self.backbone),
+                  "knowledge": count(self.graph_encoder) + count(self.infusion) + count(self.stage_infusion),
                   "head": count(self.head)}
         counts["total"] = sum(counts.values())
         return counts
-
-    def extra_repr(self) -> str:
-        return f"prototype_weight={self.prototype_weight}, early_stages={self.early_stages}"
