@@ -683,10 +683,50 @@ def zero_shot_lines(name: str, r: dict) -> list[str]:
     return lines + [""]
 
 
+#: The ablation suite's metrics: validation top-1 everywhere, and on its zero-shot regime the
+#: unseen-only top-1 and the calibrated GZSL harmonic mean.
+ABLATION_METRICS = {False: ("top1",), True: ("top1", "zero_shot_top1", "gzsl_calibrated_harmonic")}
+
+
+def ablation_lines(suite: Suite, records: dict[str, dict]) -> list[str]:
+    """The concept head (`kgnet`) and the composed model against every other design and
+    ablation, regime by regime and metric by metric: mean ± std over seeds, and the paired
+    differences by seed with their 95% t intervals."""
+    rows = _train_records(records)
+    anchors = ("kgnet", "kgnet-composed")
+    lines = ["Every number here is **validation** accuracy (`data.score_split=validation`: 200 images per class "
+             "of the validation split, and of the held-out classes' share of it for zero-shot), never the test "
+             "split. `a - x` is paired by seed (mean [95% t interval] n=pairs): positive means `a` is ahead.", ""]
+    for regime in suite.regimes:
+        variants = _ordered({r["cell"]["variant"] for r in rows if r["cell"]["regime"] == regime.name},
+                            ("kgnet", "kgnet-composed", *OTHERS, "kgnet-composed-v1", "baseline"))
+        if not variants:
+            continue
+        metrics = ABLATION_METRICS[regime.zero_shot]
+        lines += [f"### {regime.name}: {regime.description}", ""]
+        for metric in metrics:
+            name = METRIC_NAMES.get(metric, metric)
+            lines += [f"{name}:", "", f"| variant | what it is | {name} | "
+                      + " | ".join(f"{a} - x" for a in anchors) + " |", "|---|---|---:|---:|---:|"]
+            by_variant = {v: _by_seed(rows, regime.name, v, metric) for v in variants}
+            for variant in variants:
+                mine = by_variant[variant]
+                diffs = [fmt_diff(paired_difference(by_variant[a], mine).to_dict(), n=True)
+                         if a in by_variant and a != variant else "" for a in anchors]
+                what = ROLE.get(variant, "") if variant != "kgnet-composed-v1" else (
+                    "first attempt at kgnet-composed: node text neither centred nor projected without a bias")
+                lines.append(f"| {variant} | {what} | {fmt_summary(describe([mine[s] for s in sorted(mine)]).to_dict())} | "
+                             + " | ".join(diffs) + " |")
+            lines.append("")
+    return lines
+
+
 def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[str, list[Path]]:
     records = load_records(out)
     pngs: list[Path] = []
     title = f"## {suite.title}"
+    if records and suite.name == "ablation":
+        return "\n".join([title, "", *_notes(out), *ablation_lines(suite, records)]), pngs
     if not records:
         what = ("the full suite needs the data sets and a GPU; see the README's Benchmarks section"
                 if suite.name == "full" else f"run `python -m benchmarks.run --suite {suite.name}`")
@@ -777,6 +817,7 @@ def cost_lines(cost: dict[str, Any]) -> list[str]:
 
 #: The standalone cost runs (`benchmarks/model_cost.py`): the default kgnet, then the old design.
 MODEL_COST_FILES = (("kgnet (concept head, the default)", "model_cost.json"),
+                    ("kgnet-composed (R-GCN + infusion + concept head)", "model_cost_composed.json"),
                     ("kgnet-prototype (R-GCN + infusion + prototype head)", "model_cost_prototype.json"))
 
 
@@ -790,9 +831,10 @@ def model_cost_section(results_dir: Path) -> list[str]:
     if not runs:
         return []
     lines = ["## Cost of the default kgnet", "",
-             "Written by `python benchmarks/model_cost.py` (`--variant kgnet-prototype` for the old design), "
+             "Written by `python benchmarks/model_cost.py` (`--variant kgnet-composed` or `kgnet-prototype` for the "
+             "other designs), "
              "run alone: knowledge-injected model / baseline built from the same default config, in one process, "
-             "interleaved rounds, median of the per-round ratios, batch 128. Targets (issue 13): train step and "
+             "interleaved rounds, median of the per-round ratios, batch 128. Targets (issues 13 and 20): train step and "
              "inference at most " + ", ".join(f"x{t['train_step_ratio']:.2f} / x{t['inference_ratio']:.2f} "
                                                    f"({name})" for name, t in TARGETS.items() if t)
              + "; the full WordNet graph is reported without one.", ""]

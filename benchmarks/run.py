@@ -400,9 +400,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if is_default and args.tiny:
         raise ConfigError(f"--tiny results must not mix with the real ones in {out}; pick another --out")
     report_dir = Path(args.report) if args.report else (DOCS if is_default else out / "report")
-    if is_default:  # the committed report covers both suites from their default folders
+    if is_default:  # the committed report covers every suite from their default folders
         sections = [(get_suite(name, tuple(args.seeds)) if name == args.suite else get_suite(name),
-                     default_out(name)) for name in ("quick", "full")]
+                     default_out(name)) for name in ("quick", "ablation", "full")]
     else:
         sections = [(suite, out)]
     if args.report_only:

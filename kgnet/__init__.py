@@ -1,7 +1,11 @@
 """kgnet: image classifiers that use knowledge about their classes.
 
-Knowledge stored as RDF is compiled into a typed graph (`kgnet.kg`), encoded by an R-GCN and
-fused into a timm backbone's visual tokens by cross-attention (`kgnet.models`).
+Knowledge stored as RDF is compiled into a typed graph (`kgnet.kg`); a model (`kgnet.models`)
+is a timm backbone, a graph encoder (R-GCN), cross-attention infusion of node embeddings into
+the visual tokens, and a head from a registry. The default `kgnet` scores every class as an
+exact sum of its ontology concepts' activations (the concept head alone, chosen on
+validation); `kgnet-composed` adds the R-GCN and the infusion, `kgnet-prototype` is the
+paper's design.
 """
 
 from typing import Any

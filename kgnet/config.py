@@ -130,15 +130,15 @@ class KnowledgeConfig:
     concept_self_weight: float = _field(
         0.0, "concept head: weight of each class's own node as a concept of its own (the knowledge-free part); "
         "0 = every class is scored through shared concepts only.", "in [0, 1]")
-    concept_vectors: Literal["graph", "free"] = _field(
-        "graph", "concept head: where the concept vectors come from. `graph`: the R-GCN's node embeddings (node "
+    concept_vectors: Literal["graph", "free", "both"] = _field(
+        "free", "concept head: where the concept vectors come from. `graph`: the R-GCN's node embeddings (node "
         "text and learned inputs, messages along the ontology's edges, trained end to end), so a concept without "
-        "images still gets one from its neighbours and its text; `free`: a free vector per concept.")
+        "images still gets one from its neighbours and its text; `free`: a free vector per concept; `both`: their sum.")
     center_text: bool = _field(
         True, "concept head: centre the node texts' vectors and project them without a bias, so concept vectors "
         "from the R-GCN start near-orthogonal (sentence embeddings share a common direction).")
     concept_infusion: bool = _field(
-        True, "concept head: fuse the node embeddings into the visual tokens by cross-attention before the "
+        False, "concept head: fuse the node embeddings into the visual tokens by cross-attention before the "
         "concepts are scored.")
     concept_control: Literal["none", "permuted", "identity"] = _field(
         "none", "Control run of the concept head: `permuted` gives each class another class's concepts "
@@ -154,13 +154,17 @@ class KnowledgeConfig:
 class TrainConfig:
     """Two-stage optimisation: alignment epochs, then cross-entropy epochs."""
 
-    align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings.", ">= 0")
+    align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings (a head with an "
+                               "alignment stage: prototype); the other variants train them as cross-entropy epochs, so "
+                               "every variant takes the same steps.", ">= 0")
     epochs: int = _field(2, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0")
     batch_size: int = _field(25, "Images per optimiser step, split evenly across processes under torchrun "
                              "(the default suits the 5-image demo; 128 or more for full data sets).", "> 0")
     lr: float = _field(5e-4, "Peak learning rate (AdamW; linear warm-up, cosine decay); the default was chosen on "
                        "validation for few images per class, 2e-3 suits full Fashion-MNIST.", "> 0")
     weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
+    graph_lr_scale: float = _field(
+        1.0, "Learning rate of the graph encoder (R-GCN) as a multiple of train.lr.", "> 0")
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
     device: str = _field("auto", "`cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when there is one).")

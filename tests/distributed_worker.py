@@ -4,8 +4,10 @@ record every collective kgnet calls with the devices of its tensors.
     python -m torch.distributed.run --standalone --nproc_per_node=2 tests/distributed_worker.py OUT SPEC.json
 
 SPEC.json maps a run name to its config overrides; run NAME goes to OUT/NAME. Each process
-writes OUT/collectives-<rank>.json: the process's device and, per collective call, its name and
-the device of every tensor it was handed.
+writes OUT/collectives-<rank>.json: the process's device, per collective call its name and the
+device of every tensor it was handed, and per DistributedDataParallel the trainer built its run,
+the class of the model's head, whether the model has a graph encoder and whether DDP looks for
+unused parameters.
 """
 
 from __future__ import annotations
@@ -33,12 +35,24 @@ def _recorded(name: str, calls: list[dict], collective):
 
 def main(out: str, spec: str) -> int:
     from kgnet.config import load_config
+    from kgnet.engine import trainer
     from kgnet.engine.distributed import resolve_device
     from kgnet.train import run
 
     calls: list[dict] = []
     for name in ("all_reduce", "all_gather", "broadcast"):
         setattr(dist, name, _recorded(name, calls, getattr(dist, name)))
+    wrapped: list[dict] = []
+    current: list[str] = []
+
+    class RecordedDDP(trainer.DistributedDataParallel):
+        def __init__(self, module, *args, **kwargs):
+            super().__init__(module, *args, **kwargs)
+            wrapped.append({"run": current[-1], "head": type(module.head).__name__,
+                            "graph_encoder": module.graph_encoder is not None,
+                            "find_unused_parameters": bool(self.find_unused_parameters)})
+
+    trainer.DistributedDataParallel = RecordedDDP
     configs = {name: load_config(None, overrides) for name, overrides in json.loads(Path(spec).read_text()).items()}
     devices = {resolve_device(c.train.device, int(os.environ["LOCAL_RANK"])) for c in configs.values()}
     # One process group for all the runs (each run leaves a group it did not create alone).
@@ -50,11 +64,13 @@ def main(out: str, spec: str) -> int:
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         for name, config in configs.items():
+            current.append(name)
             run(config, Path(out) / name, progress=False)
     finally:
         dist.destroy_process_group()
     rank = os.environ["RANK"]
-    Path(out, f"collectives-{rank}.json").write_text(json.dumps({"devices": sorted(map(str, devices)), "calls": calls}))
+    Path(out, f"collectives-{rank}.json").write_text(json.dumps({"devices": sorted(map(str, devices)), "calls": calls,
+                                                                 "ddp": wrapped}))
     return 0
 
 

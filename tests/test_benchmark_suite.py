@@ -23,7 +23,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import report, run, stats  # noqa: E402
-from benchmarks.suite import VIT, Cell, Regime, Suite, full_suite, quick_suite  # noqa: E402
+from benchmarks.suite import NOT_RUN, VIT, Cell, Regime, Suite, full_suite, quick_suite  # noqa: E402
 from kgnet.errors import ConfigError, DataMissingError  # noqa: E402
 
 TINY_BUDGET = ("data.name=cifar10", "model.backbone=resnet10t", "model.embed_dim=32", "train.batch_size=8",
@@ -215,8 +215,10 @@ def test_quick_suite_definition() -> None:
                      "full"]  # cheap regimes first
     assert suite.gains == (("shot1", 5.0), ("shot2", 5.0), ("shot5", 3.0), ("shot10", 2.0))
     assert suite.no_loss == ("mid", "full") and suite.wall_minutes == 60
-    assert suite.not_run == (("kgnet-randomtext", "the concept head reads no text"),)
-    assert not any(c.variant == "kgnet-randomtext" for c in suite.cells)
+    # the default kgnet (the concept head alone, free concept vectors) reads no text: no random-text cells
+    assert NOT_RUN["kgnet-randomtext"] == "the concept head (the default kgnet) reads no text"
+    assert suite.not_run == tuple(NOT_RUN.items())
+    assert not any(c.variant in NOT_RUN for c in suite.cells)
     assert report.planned(suite)["shot1"] == {"baseline": 10, "kgnet": 10, "kgnet-permuted": 10,
                                               "kgnet-noknowledge": 10, "kgnet-shuffled": 10, "kgnet-wordnet": 3,
                                               "kgnet-prototype": 3}
@@ -248,6 +250,75 @@ def test_full_suite_definition() -> None:
     assert [c.id for c in tiny.cells] == [c.id for c in suite.cells]
     assert all("train.epochs=1" in c.overrides for c in tiny.cells if c.kind == "train")
     assert all(c.overrides != t.overrides for c, t in zip(suite.cells, tiny.cells) if c.kind == "train")
+
+
+
+def test_ablation_suite_definition() -> None:
+    """The composed model (kgnet-composed) against the concept head alone (kgnet, the default)
+    and the composed model with one part removed each, every cell scored on validation; the two
+    designs first, so a partial run already compares them."""
+    from benchmarks.suite import ablation_suite
+    from kgnet.engine.variants import VARIANTS, variant_config
+
+    suite = ablation_suite()
+    assert suite.name == "ablation" and [r.name for r in suite.regimes] == ["val-shot1", "val-shot5", "val-zs-mid"]
+    ids = [c.id for c in suite.cells]
+    labels = {c.variant for c in suite.cells}
+    assert labels == {"kgnet", "kgnet-composed", "kgnet-no-rgcn", "kgnet-no-infusion", "kgnet-no-text", "baseline",
+                      "kgnet-composed-v1"}
+    assert not {"kgnet-concept", "kgnet-v1"} & labels  # the old names
+    # 2 designs x 3 regimes + 3 ablations x 3 + baseline x 2 + the first attempt x 3, 10 seeds each
+    assert len(ids) == len(set(ids)) == (2 * 3 + 3 * 3 + 2 + 3) * 10
+    first = suite.cells[:60]
+    assert {c.variant for c in first} == {"kgnet", "kgnet-composed"}
+    assert [c.regime for c in first[::20]] == ["val-shot5", "val-shot1", "val-zs-mid"]
+    for cell in suite.cells:
+        assert cell.kind == "train" and "data.score_split=validation" in cell.overrides, cell.id
+        assert cell.train_variant == ("kgnet-composed" if cell.variant == "kgnet-composed-v1" else cell.variant)
+        assert ("knowledge.center_text=false" in cell.overrides) is (cell.variant == "kgnet-composed-v1")
+        assert VARIANTS[cell.train_variant].role in ("model", "ablation")
+    # what each cell trains: the concept head alone for kgnet, the composed model (or it with one
+    # part removed) for the rest
+    for label in labels - {"baseline"}:
+        cell = next(c for c in suite.cells if c.variant == label)
+        config = run.cell_config(cell, "cpu", None)
+        knowledge = variant_config(config, cell.train_variant).knowledge
+        assert knowledge.head == "concept", label
+        if label == "kgnet":
+            assert (knowledge.concept_vectors, knowledge.concept_infusion) == ("free", False)
+            continue
+        assert knowledge.concept_vectors == "graph", label
+        assert knowledge.concept_infusion is (label != "kgnet-no-infusion"), label
+        assert ("relation" in knowledge.scales) is (label != "kgnet-no-rgcn"), label
+        assert (knowledge.text_control == "off") is (label == "kgnet-no-text"), label
+        assert knowledge.center_text is (label != "kgnet-composed-v1"), label
+
+
+def test_ablation_report_pairs_every_variant_with_both_designs(tmp_path: Path) -> None:
+    """The ablation section: per regime and metric, each variant's mean ± sd and its paired
+    differences from kgnet and from kgnet-composed (none against itself)."""
+    from benchmarks.suite import ablation_suite
+
+    suite, out = ablation_suite(), tmp_path / "ablation"
+    (out / "cells").mkdir(parents=True)
+    kgnet = [50 + 0.5 * s for s in range(10)]
+    hand = {"kgnet": kgnet, "kgnet-composed": [k - gap for k, gap in zip(kgnet, CONTROL_GAP)],
+            "kgnet-no-infusion": [k - 1 for k in kgnet], "baseline": [k - 7 for k in kgnet]}
+    for variant, values in hand.items():
+        for seed, value in enumerate(values):
+            rec = _record(suite, "val-shot1", variant, seed, value)
+            (out / "cells" / f"{rec['id']}.json").write_text(json.dumps(rec))
+    text = "\n".join(report.ablation_lines(suite, report.load_records(out)))
+    assert "### val-shot1:" in text and "### val-shot5" not in text  # regimes without cells are left out
+    assert "| variant | what it is | top1 | kgnet - x | kgnet-composed - x |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| kgnet") or line.startswith("| baseline")]
+    assert [r.split(" | ")[0] for r in rows] == ["| kgnet", "| kgnet-composed", "| kgnet-no-infusion", "| baseline"]
+    # kgnet - kgnet-composed per seed: 2, 3, ... -> +2.50 [+2.12, +2.88] (see CONTROL_GAP)
+    assert rows[0].endswith(" | 52.25 ± 1.51 |  | -2.50 [-2.88, -2.12] n=10 |")
+    assert rows[1].endswith(" | +2.50 [+2.12, +2.88] n=10 |  |")
+    assert rows[1].split(" | ")[2] == "49.75 ± 1.51"
+    assert rows[2].endswith(" | 51.25 ± 1.51 | +1.00 [+1.00, +1.00] n=10 | -1.50 [-1.88, -1.12] n=10 |")
+    assert rows[3].endswith(" | 45.25 ± 1.51 | +7.00 [+7.00, +7.00] n=10 | +4.50 [+4.12, +4.88] n=10 |")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -347,14 +418,15 @@ def test_report_from_hand_written_cells(tmp_path: Path) -> None:
     # kgnet - control: diffs 2, 3, ... -> mean 2.5, sd 0.527, half width 2.2622 * 0.527 / sqrt(10) = 0.377
     assert ("| shot2 | kgnet - kgnet-permuted | 95% CI above 0 (control below kgnet) | +2.50 [+2.12, +2.88] n=10 "
             "| **met** |") in text
-    assert "| shot1 | kgnet - kgnet-randomtext | 95% CI above 0 (control below kgnet) | not run: the concept head " \
-           "reads no text | not run |" in text
+    assert ("| shot1 | kgnet - kgnet-randomtext | 95% CI above 0 (control below kgnet) | not run: the concept head "
+            "(the default kgnet) reads no text | not run |") in text
     # full, 2 seeds: diffs 0.1, -0.2 -> mean -0.05, sd 0.2121, half width 12.706 * 0.2121 / sqrt(2) = 1.91
     assert "| full | kgnet - baseline | 95% CI reaching 0 or above (no measurable loss) | -0.05 [-1.96, +1.86] n=2 " \
            "| **met** |" in text
-    # the few-shot differences table: every control (randomtext said not run), the other designs, n per cell
+    # the few-shot differences table: every control (randomtext and empty said not run), the other designs, n per cell
     assert ("| shot1 | 1 | 42.25 ± 1.51 | 49.25 ± 1.90 | +7.00 [+6.42, +7.58] n=10 | +2.50 [+2.12, +2.88] n=10 "
-            "| +2.50 [+2.12, +2.88] n=10 | +2.50 [+2.12, +2.88] n=10 | not run: the concept head reads no text "
+            "| +2.50 [+2.12, +2.88] n=10 | +2.50 [+2.12, +2.88] n=10 | not run: the concept head (the default kgnet) "
+            f"reads no text | not run: {NOT_RUN['kgnet-empty']} "
             "| +1.00 [+1.00, +1.00] n=3 | +6.50 [+4.02, +8.98] n=3 |") in text
     # the zero-shot goals (issue 12) and table: calibrated keys where present, n/a where absent
     assert "| zs-mid | kgnet | calibrated H | mean >= 50% | 56.00 [53.52, 58.48] n=3 | **met** |" in text
@@ -373,7 +445,7 @@ def test_report_from_hand_written_cells(tmp_path: Path) -> None:
             "| cells | wall time (sum of cells) |") in text
     assert "| shot1 | 1 | 10 | 10 | 10 | 10 | 10 | 3 | 3 | 56/56 | 28.0 min |" in text
     assert "| zs-hard | 100 | - | 2 | - | - | - | 2 | - | 4/4 | 2.0 min |" in text
-    assert "Not run: `kgnet-randomtext`: the concept head reads no text." in text
+    assert "Not run: " + "; ".join(f"`{c}`: {why}" for c, why in NOT_RUN.items()) + "." in text
     assert "Sum of the cells' own wall times: 95.0 min (cost cells 1.0 min included)" in text
     assert "Measured end-to-end wall time: 52.5 min (2 processes)." in text
     assert "Within the 60-minute target: **met**." in text

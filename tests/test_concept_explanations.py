@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from kgnet.config import load_config
+from kgnet.engine.variants import variant_config
 from kgnet.explain.concept_removal import concept_precision, concept_removal
 from kgnet.explain.contributions import read_concepts, region_maps, top_contributions
 from kgnet.explain.ontology_paths import ontology_paths, relation_label
@@ -76,12 +77,15 @@ def test_a_concept_no_class_uses_is_never_the_random_one() -> None:
     assert result["deletion_curve"].shape == (200, 4)  # 0..3 of the 3 concepts in use removed
 
 
-def test_explained_contribution_is_what_removal_takes_from_the_model_score() -> None:
-    """Through the explain path on a real model: the figure's number for a concept is the exact
-    fall of the class's logit when that concept is removed."""
-    config = load_config(None, ["model.embed_dim=16", "knowledge.concept_hops=2"])
+@pytest.mark.parametrize("variant", ["kgnet", "kgnet-composed"])
+def test_explained_contribution_is_what_removal_takes_from_the_model_score(variant: str) -> None:
+    """Through the explain path on a real model, the default kgnet (the concept head alone) and
+    kgnet-composed (R-GCN concept vectors, infusion): the figure's number for a concept is the
+    exact fall of the class's logit when that concept is removed."""
+    config = variant_config(load_config(None, ["model.embed_dim=16", "knowledge.concept_hops=2"]), variant)
     graph = _graph()
     model = create_model(config, graph, in_chans=1, image_size=28).eval()
+    assert (model.graph_encoder is None) is (model.infusion is None) is (variant == "kgnet")
     images = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     reading = read_concepts(model, images)
     with torch.no_grad():
@@ -97,7 +101,7 @@ def test_explained_contribution_is_what_removal_takes_from_the_model_score() -> 
             removed = reading.activations[i:i + 1].clone()
             removed[0, concept.position] = 0.0
             with torch.no_grad():
-                after = model.concept_head.logits_from_concepts(removed)[0]
+                after = model.head.logits_from_concepts(removed)[0]
             for cls, share in ((int(predicted[i]), concept.contribution), (int(runner_up[i]), concept.runner_up)):
                 assert float(out.logits[i, cls] - after[cls]) == pytest.approx(share, abs=1e-5)
             if concept.contribution > 0:

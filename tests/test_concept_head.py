@@ -57,7 +57,9 @@ def test_removing_a_concept_moves_each_class_score_by_its_contribution() -> None
     weights = torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.0, 0.6, 0.4, 0.0]])
     head = ConceptHead(in_dim=8, embed_dim=4, weights=weights, pool="max", learn_weights=True)
     tokens = torch.randn(5, 3, 8)
-    logits, c = head(tokens)
+    out = head(tokens)
+    logits, c = out.logits, out.concepts
+    assert out.embedding is c
     contrib = head.contributions(c)
     for j in range(weights.shape[1]):
         removed = c.clone()
@@ -89,7 +91,8 @@ def test_sparse_class_scores_equal_the_dense_ones_with_their_gradients() -> None
     tokens = torch.randn(5, 4, 16)
     results = {}
     for sparse, head in heads.items():
-        logits, c = head(tokens)
+        out = head(tokens)
+        logits, c = out.logits, out.concepts
         (logits * torch.linspace(-1, 1, logits.shape[1])).sum().backward()
         results[sparse] = (logits, c, head.proj.weight.grad, head.concepts.grad)
     for dense, sparse in zip(results[False], results[True]):
@@ -106,12 +109,12 @@ def test_sparse_head_takes_no_host_sync_and_runs_under_bf16_autocast() -> None:
 
     head = ConceptHead(in_dim=16, embed_dim=8, weights=_large_sparse_weights())
     tokens = torch.randn(5, 4, 16)
-    head(tokens)[0].sum().backward()  # first call outside the count
+    head(tokens).logits.sum().backward()  # first call outside the count
     with HostSyncCounter() as syncs:
-        head(tokens)[0].sum().backward()
+        head(tokens).logits.sum().backward()
     assert syncs.count == 0, syncs.sites
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        logits, _ = head(tokens)
+        logits = head(tokens).logits
     logits.sum().backward()
     assert torch.isfinite(logits).all() and torch.isfinite(head.proj.weight.grad).all()
 
@@ -123,5 +126,5 @@ def test_loading_another_matrix_rebuilds_what_is_derived_from_it() -> None:
     moved.load_state_dict(head.state_dict())
     assert torch.equal(moved.used, head.used) and torch.equal(moved.a_values, head.a_values)
     tokens = torch.randn(3, 4, 16)
-    torch.testing.assert_close(moved(tokens)[0], head(tokens)[0])
+    torch.testing.assert_close(moved(tokens).logits, head(tokens).logits)
     assert not any(name.startswith(("a_", "used")) for name in head.state_dict())  # derived, never saved

@@ -1,6 +1,7 @@
 """Data-parallel training: the collectives take tensors on the process's device, N processes
-take the same optimiser steps on the same images as one, and a ConvNeXt and a ViT, baseline
-and kgnet, trained by two torchrun processes (gloo) end with the weights one process gets."""
+take the same optimiser steps on the same images as one, and a ConvNeXt and a ViT, baseline,
+kgnet and kgnet-composed, trained by two torchrun processes (gloo) end with the weights one
+process gets."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def test_every_process_takes_its_slice_of_the_same_global_batches() -> None:
 
 
 BACKBONES = ("test_convnext", "test_vit")
+VARIANTS = ("baseline", "kgnet", "kgnet-composed")
 
 
 def _log(folder: Path) -> list[dict[str, float]]:
@@ -64,8 +66,11 @@ def _log(folder: Path) -> list[dict[str, float]]:
 def test_two_processes_train_convnext_and_vit_as_one_does(photo_root: Path, tmp_path: Path) -> None:
     """Neither backbone has BatchNorm and dropout is off, so two processes, each with half of
     every global batch and gradients averaged by DDP, must end with the weights of one process
-    up to float rounding: the same optimiser steps on the same images. Both variants run, the
-    kgnet one with its forward hooks, node-embedding cache and stage-1 unused parameters."""
+    up to float rounding: the same optimiser steps on the same images. Three variants run: the
+    baseline, the default kgnet (the concept head alone) and kgnet-composed (R-GCN, infusion,
+    concept head) with its node-embedding cache; DDP looks for unused parameters only where
+    some exist: ConvNeXt's head norm, which the concept head (it reads the tokens) never uses;
+    the ViT's class-token pooling has none."""
     from kgnet.config import load_config
     from kgnet.data.builder import build_datasets
     from kgnet.engine.scoring import predict
@@ -73,7 +78,7 @@ def test_two_processes_train_convnext_and_vit_as_one_does(photo_root: Path, tmp_
     from kgnet.train import run
 
     runs = {name: [*photo_overrides(photo_root, name), "train.device=cpu", "train.batch_size=8",
-                   "variants=[baseline,kgnet]"] for name in BACKBONES}
+                   f"variants=[{','.join(VARIANTS)}]"] for name in BACKBONES}
     for name, overrides in runs.items():
         run(load_config(None, overrides), tmp_path / "one" / name, progress=False)
     spec = tmp_path / "runs.json"
@@ -91,7 +96,7 @@ def test_two_processes_train_convnext_and_vit_as_one_does(photo_root: Path, tmp_
     for name in BACKBONES:
         one, two = tmp_path / "one" / name, tmp_path / "two" / name
         assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())  # rank 0 alone wrote
-        for variant in ("baseline", "kgnet"):
+        for variant in VARIANTS:
             # The same function: logits agree to float rounding. (Weights are compared through what
             # they compute: an attention's key bias has no true gradient, so Adam moves it by the
             # rounding noise of its gradient, differently in each run, without changing any output.)
@@ -112,3 +117,12 @@ def test_two_processes_train_convnext_and_vit_as_one_does(photo_root: Path, tmp_
         assert ops == {"all_reduce", "all_gather", "broadcast"}  # epoch sums, predictions, buffers
         for call in record["calls"]:
             assert call["devices"] and set(call["devices"]) == {"cpu"}, call
+        assert record["ddp"] == [
+            {"run": "test_convnext", "head": "MLPHead", "graph_encoder": False, "find_unused_parameters": False},
+            {"run": "test_convnext", "head": "ConceptHead", "graph_encoder": False, "find_unused_parameters": True},
+            {"run": "test_convnext", "head": "ConceptHead", "graph_encoder": True, "find_unused_parameters": True},
+            {"run": "test_vit", "head": "MLPHead", "graph_encoder": False, "find_unused_parameters": False},
+            # every parameter used
+            {"run": "test_vit", "head": "ConceptHead", "graph_encoder": False, "find_unused_parameters": False},
+            {"run": "test_vit", "head": "ConceptHead", "graph_encoder": True, "find_unused_parameters": False},
+        ]

@@ -71,14 +71,16 @@ def small_bundle():
 
 
 def _gamma(bundle, folder: Path) -> float:
-    """The calibration constant of the baseline that training chooses (one epoch, one thread)."""
+    """The calibration constant of the baseline that training chooses (one epoch of 20 steps, one
+    thread). Fewer steps can leave the model predicting one class for every image: then every
+    constant ties at harmonic mean 0, the one closest to 0 wins, and no label moves it."""
     from kgnet.config import load_config
     from kgnet.engine.distributed import DistributedContext
     from kgnet.engine.variants import variant_config
-    from kgnet.train import _calibration_gamma
+    from kgnet.engine.runner import _calibration_gamma
 
     config = variant_config(load_config(None, ["train.align_epochs=0", "train.epochs=1", "train.batch_size=16",
-                                               "train.min_steps=0", "model.embed_dim=32"]), "baseline")
+                                               "train.min_steps=20", "model.embed_dim=32"]), "baseline")
     gamma, _ = _calibration_gamma("baseline", config, bundle, None, None, folder, DistributedContext(),
                                   progress=False)
     return gamma

@@ -23,6 +23,7 @@ from kgnet.models import (
     select_view,
 )
 from kgnet.models.controls import apply_text_control, drop_edges, shuffle_edges
+from kgnet.models.heads import MLPHead
 
 ALL_SCALES = ["category", "relation", "wide"]
 SCALE_SETS = [list(c) for r in (1, 2, 3) for c in itertools.combinations(ALL_SCALES, r)]
@@ -79,7 +80,8 @@ def test_output_shapes(graph, text, backbone, chans, size, grid) -> None:
     out = model(images(3, chans, size))
     tokens = grid[0] * grid[1]
     assert out.token_grid == grid
-    assert out.logits.shape == out.mlp_logits.shape == out.prototype_logits.shape == (3, 10)
+    assert out.logits.shape == out.prototype_logits.shape == (3, 10)
+    assert out.concepts is None  # the prototype head has no concepts
     assert out.embedding.shape == (3, cfg.model.embed_dim)
     assert out.attention.shape == (3, cfg.knowledge.heads, tokens, graph.num_nodes)  # prefix tokens dropped
     assert out.node_embeddings.shape == (graph.num_nodes, cfg.model.embed_dim)
@@ -106,7 +108,8 @@ def test_the_backbone_pools_and_normalises_its_own_features(graph, text, backbon
         with torch.no_grad():
             features = model.forward_features(x)
             pooled = model.backbone.model.forward_head(features, pre_logits=True)
-            torch.testing.assert_close(model.forward_head(features, pre_logits=True), model.head.embed(pooled))
+            mlp = getattr(model.head, "mlp", model.head)  # the prototype head's MLP, or the baseline's head
+            torch.testing.assert_close(model.forward_head(features, pre_logits=True), mlp.embed(pooled))
             torch.testing.assert_close(model.forward_head(features), model(x).logits)
         model.train()
         model(x).logits.sum().backward()
@@ -160,7 +163,7 @@ def test_gradients_reach_backbone_rgcn_and_infusion(graph, text) -> None:
     out = model(images(4))
     align = torch.nn.functional.cross_entropy(out.embedding @ out.class_embeddings.T, torch.arange(4))
     (torch.nn.functional.cross_entropy(out.logits, torch.arange(4)) + align).backward()
-    k = model.knowledge
+    k, infusion = model.graph_encoder, model.infusion
     for name, param in [
         ("backbone stem", model.backbone.model.conv1.weight),
         ("backbone last stage", model.backbone.model.layer4[-1].bn2.weight),  # timm zero-inits it
@@ -168,11 +171,11 @@ def test_gradients_reach_backbone_rgcn_and_infusion(graph, text) -> None:
         ("R-GCN coefficients", k.encoder.layers[0].conv.comp),
         ("text projection", k.encoder.input.text_proj.weight),
         ("node embeddings", k.encoder.input.embedding.weight),
-        ("infusion query", k.infusion.query.weight),
-        ("infusion keys/values", k.infusion.key_value.weight),
-        ("infusion MLP", k.infusion.mlp[0].weight),
-        ("prototype scale", k.prototype.log_scale),
-        ("MLP head", model.head.classifier.weight),
+        ("infusion query", infusion.query.weight),
+        ("infusion keys/values", infusion.key_value.weight),
+        ("infusion MLP", infusion.mlp[0].weight),
+        ("prototype scale", model.head.prototype.log_scale),
+        ("MLP head", model.head.mlp.classifier.weight),
     ]:
         assert param.grad is not None and param.grad.abs().sum() > 0, name
 
@@ -210,7 +213,8 @@ def test_all_scales_off_is_exactly_the_baseline(graph, text) -> None:
     base = create_model(config(), graph, text, in_chans=1, image_size=28, baseline=True)
     no_graph = create_model(config(scales=[]), None, num_classes=10, in_chans=1, image_size=28)
     for model in (off, no_graph):
-        assert model.knowledge is None
+        assert model.graph_encoder is None and model.infusion is None and not model.stage_infusion
+        assert isinstance(model.head, MLPHead)
         assert {k: v.shape for k, v in model.state_dict().items()} == {
             k: v.shape for k, v in base.state_dict().items()}
         assert model.param_counts() == base.param_counts()
@@ -218,13 +222,19 @@ def test_all_scales_off_is_exactly_the_baseline(graph, text) -> None:
     counts = base.param_counts()
     assert counts["knowledge"] == 0
     assert counts["total"] == counts["backbone"] + counts["head"] == sum(p.numel() for p in base.parameters())
-    # the knowledge model starts from the same backbone and head weights
+    # the knowledge model starts from the same backbone weights, and its prototype head's MLP
+    # from the baseline's head
     full = create_model(config(), graph, text, in_chans=1, image_size=28)
-    full_state = full.state_dict()
-    assert all(torch.equal(v, full_state[k]) for k, v in base.state_dict().items())
+    full_state = full.backbone.state_dict()
+    assert all(torch.equal(v, full_state[k]) for k, v in base.backbone.state_dict().items())
+    mlp_state = full.head.mlp.state_dict()
+    assert all(torch.equal(v, mlp_state[k]) for k, v in base.head.state_dict().items())
     full_counts = full.param_counts()
-    assert full_counts["backbone"] == counts["backbone"] and full_counts["head"] == counts["head"]
-    assert full_counts["knowledge"] == sum(p.numel() for p in full.knowledge.parameters()) > 0
+    assert full_counts["backbone"] == counts["backbone"]
+    assert full_counts["head"] == counts["head"] + 1  # the MLP and the prototype scale
+    assert full_counts["knowledge"] == sum(p.numel() for p in full.graph_encoder.parameters()) + sum(
+        p.numel() for p in full.infusion.parameters()) > 0
+    assert full_counts["total"] == sum(p.numel() for p in full.parameters())
 
 
 # ----------------------------------------------------------------------------- scales
@@ -332,10 +342,10 @@ def test_prototype_logits_for_a_class_without_training_images(graph, text) -> No
         zero_shot = model.prototype_logits(out.embedding, [boot])
         torch.testing.assert_close(zero_shot[:, 0], out.prototype_logits[:, 9])
         # its prototype is the graph's embedding of the class node ...
-        expected = model.knowledge.prototype(out.embedding, model.knowledge.node_embeddings()[boot][None])
+        expected = model.head.prototype(out.embedding, model.graph_encoder.node_embeddings()[boot][None])
         torch.testing.assert_close(zero_shot, expected)
         # ... so the MLP head's row for the class plays no part
-        model.head.classifier.weight[9].normal_()
+        model.head.mlp.classifier.weight[9].normal_()
         torch.testing.assert_close(model(x).prototype_logits[:, 9], out.prototype_logits[:, 9])
     # and its text does
     changed = _perturbed_text(text, graph.class_index[9:])
@@ -359,7 +369,7 @@ def test_prototype_logits_for_a_class_without_training_images(graph, text) -> No
 def test_node_embeddings_are_cached_in_eval_and_invalidated(graph, text) -> None:
     model = create_model(config(), graph, text, in_chans=1, image_size=28)
     runs = []
-    model.knowledge.encoder.register_forward_hook(lambda *args: runs.append(1))
+    model.graph_encoder.encoder.register_forward_hook(lambda *args: runs.append(1))
     x = images()
     model(x), model(x)
     assert len(runs) == 2  # training mode: every forward
@@ -368,31 +378,31 @@ def test_node_embeddings_are_cached_in_eval_and_invalidated(graph, text) -> None
         first = model(x).logits
     with torch.no_grad():
         torch.testing.assert_close(model(x).logits, first)
-    assert len(runs) == 3 and model.knowledge.cached
+    assert len(runs) == 3 and model.graph_encoder.cached
     # with gradients in eval mode (Grad-CAM): the cached embeddings still serve, twice
     for _ in range(2):
         model(x.clone().requires_grad_()).logits.sum().backward()
     assert len(runs) == 3
     # an optimiser step on the encoder invalidates it (eval mode, as a careless loop might)
-    for param in model.knowledge.encoder.parameters():
+    for param in model.graph_encoder.encoder.parameters():
         param.grad = torch.full_like(param, 1e-2)
-    torch.optim.SGD(model.knowledge.encoder.parameters(), lr=1.0).step()
+    torch.optim.SGD(model.graph_encoder.encoder.parameters(), lr=1.0).step()
     stepped = eval_logits(model, x)
     assert len(runs) == 4 and not torch.allclose(stepped, first)
     # loading weights invalidates it
     fresh = create_model(config(), graph, text, in_chans=1, image_size=28)
     fresh_runs = []
-    fresh.knowledge.encoder.register_forward_hook(lambda *args: fresh_runs.append(1))
+    fresh.graph_encoder.encoder.register_forward_hook(lambda *args: fresh_runs.append(1))
     eval_logits(fresh, x)
     fresh.load_state_dict(model.state_dict())
     torch.testing.assert_close(eval_logits(fresh, x), stepped)
     assert len(fresh_runs) == 2
     # train() clears it; so does an edit by hand
     model.train()
-    assert not model.knowledge.cached
+    assert not model.graph_encoder.cached
     eval_logits(model, x)
     with torch.no_grad():
-        model.knowledge.encoder.norm.bias.add_(1.0)
+        model.graph_encoder.encoder.norm.bias.add_(1.0)
     assert not torch.allclose(eval_logits(model, x), stepped)
     assert len(runs) == 6
 
@@ -400,7 +410,7 @@ def test_node_embeddings_are_cached_in_eval_and_invalidated(graph, text) -> None
 def test_early_infusion_feeds_later_stages(graph, text) -> None:
     plain = create_model(config(), graph, text, in_chans=1, image_size=28).eval()
     early = create_model(config(early_infusion_stages=[-2]), graph, text, in_chans=1, image_size=28).eval()
-    assert list(early.knowledge.stage_infusion) == ["3"]
+    assert list(early.stage_infusion) == ["3"] and early.infusion_blocks[1] is early.stage_infusion["3"]
     with torch.no_grad():
         # the backbone alone, outside the model's forward, runs without the hook's infusion
         torch.testing.assert_close(early.backbone(images()), plain.backbone(images()))
@@ -411,7 +421,7 @@ def test_early_infusion_feeds_later_stages(graph, text) -> None:
     out = early(images(2))
     assert out.stage_attention[3].shape == (2, 4, 4, graph.num_nodes)  # layer3 is 2x2 at 28 px
     out.logits.sum().backward()
-    assert early.knowledge.stage_infusion["3"].query.weight.grad.abs().sum() > 0
+    assert early.stage_infusion["3"].query.weight.grad.abs().sum() > 0
     assert early.backbone.model.conv1.weight.grad.abs().sum() > 0
 
 

@@ -70,16 +70,20 @@ def test_release_holds_weights_graph_texts_and_preprocessing(tiny_run) -> None:
 
     folder = tiny_run.folder
     tensors = load_file(str(folder / "kgnet" / "model.safetensors"))
-    assert "text_features" not in tensors  # the concept head reads the graph's edges, not its text
+    # the default kgnet is the concept head alone (free concept vectors): it reads the graph's
+    # edges, not its text (tests/test_composed_model.py checks kgnet-composed's release has it)
+    assert "text_features" not in tensors
     assert any(k.startswith("graph.") for k in tensors)
     assert any(k.startswith("model.") for k in tensors)
+    assert "model.head.concepts" in tensors and not any(k.startswith("model.graph_encoder.") for k in tensors)
     release = load_release(folder / "kgnet")
     assert release.variant == "kgnet" and len(release.class_names) == 10 and release.graph is not None
+    assert release.model.graph_encoder is None and release.model.infusion is None
     spec = release.preprocessing
     assert (spec.in_chans, spec.image_size, spec.crop_pct) == (1, 28, 1.0)
     assert spec.mean == pytest.approx((0.2860,)) and spec.std == pytest.approx((0.3530,))  # Fashion-MNIST's
     baseline = load_release(folder / "baseline")
-    assert baseline.model.knowledge is None and "text_features" not in load_file(
+    assert baseline.model.graph_encoder is None and "text_features" not in load_file(
         str(folder / "baseline" / "model.safetensors"))
 
 
@@ -92,24 +96,33 @@ def test_held_out_classes_get_zero_shot_numbers(tiny_run) -> None:
 
 
 def test_held_out_classes_are_never_trained(tiny_run) -> None:
-    """The classifier rows of Sandal and Bag got no gradient in training: AdamW's weight decay
-    alone scaled them, so each is its initial row times one common factor. The rows of the
-    trained classes moved away from that."""
+    """The baseline's classifier rows of Sandal and Bag got no gradient in training: AdamW's
+    weight decay alone scaled them, so each is its initial row times one common factor. The rows
+    of the trained classes moved away from that. The default kgnet has no per-class weights to
+    train: its concept head scores every class from its fixed row of the ontology's A."""
     from kgnet.models import create_model
+    from kgnet.models.concept_head import ConceptHead
+    from kgnet.models.factory import class_concepts
     from kgnet.release import load_release
 
     for variant in ("baseline", "kgnet"):
         release = load_release(tiny_run.folder / variant)
-        # every variant starts from the same backbone and head weights as the baseline
-        fresh = create_model(release.config, None, num_classes=10, in_chans=1, image_size=28, baseline=True)
-        trained, initial = release.model.head.classifier, fresh.head.classifier
         unseen, seen = release.unseen_classes, release.seen_classes
         assert [release.class_names[i] for i in unseen] == ["Sandal", "Bag"]
+        if variant == "kgnet":  # no MLP head: the concept head's A is a buffer, as the ontology made it
+            model = release.model
+            assert isinstance(model.head, ConceptHead) and not model.head.learn_weights
+            assert not any("classifier" in name for name, _ in model.named_parameters())
+            assert "base_weights" not in dict(model.head.named_parameters())
+            expected = class_concepts(release.config, release.graph, seen).weights
+            torch.testing.assert_close(model.head.weights, expected, rtol=0, atol=0)
+            assert bool((model.head.weights[unseen].sum(1) > 0).all())  # held-out classes are scored
+            continue
+        # the baseline starts from the head weights a fresh build gives
+        fresh = create_model(release.config, None, num_classes=10, in_chans=1, image_size=28, baseline=True)
+        trained, initial = release.model.head.classifier, fresh.head.classifier
         ratio = (trained.weight[unseen] / initial.weight[unseen]).detach()
         factor = float(ratio.flatten()[0].detach())
-        if variant == "kgnet":  # the concept head scores the classes: the unused MLP head is never stepped
-            assert release.model.concept_head is not None and torch.equal(trained.weight, initial.weight)
-            continue
         assert 0.9 < factor < 1
         torch.testing.assert_close(ratio, torch.full_like(ratio, factor), rtol=1e-4, atol=0)
         torch.testing.assert_close((trained.bias[unseen] / initial.bias[unseen]).detach(), torch.full((2,), factor),
@@ -143,6 +156,9 @@ def test_resume_after_kill_matches_uninterrupted(photo_root: Path, tmp_path: Pat
         (["--set", "train.lrr=0.1"], "did you mean 'train.lr'"),
         (["--set", "train.epochs=two"], "train.epochs expected int"),
         (["--set", "variants=[baseline,kgnet-colour]"], "unknown 'kgnet-colour'"),
+        (["--set", "variants=[kgnet-concept]"], "unknown 'kgnet-concept'"),  # the default kgnet now
+        # the default kgnet (the concept head alone) reads no node text: refused before any training
+        (["--set", "variants=[baseline,kgnet,kgnet-randomtext]"], "kgnet-randomtext replaces the node text"),
         (["--set", "data.name=cifar10", "--set", "data.root=/nonexistent"], "CIFAR"),
         (["--set", "data.held_out_classes=[Sandals]"], "Sandal"),
     ],
@@ -191,7 +207,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> No
     model = create_model(config, None, num_classes=10, in_chans=1, image_size=28, baseline=True)
     checkpoint = tmp_path / "last.pt"
     model.head.register_forward_hook(
-        lambda module, args, out: (out[0], out[1] * float("nan")) if checkpoint.exists() else None)
+        lambda module, args, out: out._replace(logits=out.logits * float("nan")) if checkpoint.exists() else None)
     with pytest.raises(TrainingDiverged, match=rf"epoch 2\).*the last good checkpoint is {checkpoint}; "
                        r"train again into a new folder with a lower train.lr"):  # --resume would keep the lr
         train_variant("baseline", config, model, bundle, tmp_path, DistributedContext(), knowledge=False,

@@ -15,10 +15,20 @@ from kgnet.config import load_config
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+#: The knowledge settings of each head tried: the concept head alone (the default kgnet), the
+#: composed model (kgnet-composed: R-GCN concept vectors and infusion) and the prototype design.
+HEAD_SETTINGS = {
+    "concept": ("knowledge.head=concept",),
+    "composed": ("knowledge.head=concept", "knowledge.concept_vectors=graph", "knowledge.concept_infusion=true"),
+    "prototype": ("knowledge.head=prototype",),
+}
+
+
 def _train(tmp_path: Path, *overrides: str, head: str = "prototype", watch=None):
-    """`train_variant` of the kgnet variant with `head` (the prototype head has its alignment
-    stage; the concept head, the default, trains with cross-entropy) on 2 images per class,
-    batch 8, one epoch per stage; `watch(model)` may register hooks before training."""
+    """`train_variant` of the kgnet variant with `head` (a key of HEAD_SETTINGS: the prototype
+    head has its alignment stage; the concept head, alone or composed, trains with
+    cross-entropy) on 2 images per class, batch 8, one epoch per stage; `watch(model)` may
+    register hooks before training."""
     from kgnet.data.builder import build_datasets
     from kgnet.data.cards import load_card
     from kgnet.engine.distributed import DistributedContext
@@ -28,11 +38,12 @@ def _train(tmp_path: Path, *overrides: str, head: str = "prototype", watch=None)
     from kgnet.models import create_model
 
     config = load_config(None, (*TINY_OVERRIDES, "data.samples_per_class=2", "train.batch_size=8",
-                                "model.embed_dim=32", f"knowledge.head={head}", *overrides))
+                                "model.embed_dim=32", *HEAD_SETTINGS[head], *overrides))
     bundle = build_datasets(config.data, seed=0, augment=False)
     card = load_card("fashion_mnist")
-    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops([config]))
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops(config))
     model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28)
+    assert (model.graph_encoder is None) is (head == "concept") and (model.infusion is None) is (head == "concept")
     if watch is not None:
         watch(model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -43,8 +54,8 @@ def _train(tmp_path: Path, *overrides: str, head: str = "prototype", watch=None)
 
 
 def _scoring_head(model):
-    """The module whose output is the class scores: the concept head, or the MLP head before the prototypes."""
-    return model.concept_head if model.concept_head is not None else model.head
+    """The module whose output is the class scores: the concept head, or the prototype head's MLP."""
+    return getattr(model.head, "mlp", model.head)
 
 
 def _finite_history(history: list[dict]) -> bool:
@@ -52,7 +63,7 @@ def _finite_history(history: list[dict]) -> bool:
                                      for k in ("train_loss", "train_ce", "train_align", "train_top1", "val_top1"))
 
 
-HEADS = pytest.mark.parametrize("head", ["concept", "prototype"])
+HEADS = pytest.mark.parametrize("head", list(HEAD_SETTINGS))
 
 
 @HEADS

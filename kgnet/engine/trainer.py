@@ -132,8 +132,15 @@ def make_optimizer(model: nn.Module, train_cfg: TrainConfig, device: torch.devic
     reads a counter back.
     """
     fused = device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in model.parameters())
-    return torch.optim.AdamW(model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
-                             fused=fused or None)
+    encoder = getattr(model, "graph_encoder", None)
+    scale = train_cfg.graph_lr_scale
+    if encoder is None or scale == 1:
+        groups = [{"params": list(model.parameters())}]
+    else:  # the R-GCN's weights move the concept vectors of every class at once: a slower rate
+        graph_params = {id(p) for p in encoder.parameters()}
+        groups = [{"params": [p for p in model.parameters() if id(p) not in graph_params]},
+                  {"params": list(encoder.parameters()), "lr": train_cfg.lr * scale}]
+    return torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=fused or None)
 
 
 class TrainingStep:
@@ -218,9 +225,18 @@ def short_training_warning(train_images: int, batch_size: int, epochs: int, pass
             f"{FEW_STEPS} or more (the default is 200), or train.epochs to {-(-FEW_STEPS // per_epoch)} or more")
 
 
-def _idle_relations(model: nn.Module) -> bool:
+def _idle_parameters(model: nn.Module) -> bool:
+    """Whether a cross-entropy step leaves some parameter without a gradient: the R-GCN's
+    relation weights over no edges, or a backbone's pooling-only layers (ConvNeXt's head norm)
+    under a head that reads the tokens (the concept head)."""
     encoder = getattr(model, "graph_encoder", None)
-    return encoder is not None and encoder.idle_relations
+    if encoder is not None and encoder.idle_relations:
+        return True
+    head, backbone = getattr(model, "head", None), getattr(model, "backbone", None)
+    if getattr(head, "reads", None) == "tokens" and backbone is not None:
+        unused = backbone.pooling_only_parameters()
+        return unused is None or bool(unused)
+    return False
 
 
 def train_variant(
@@ -255,6 +271,9 @@ def train_variant(
     passes = epoch_passes(len(bundle.train), train_cfg.batch_size, total_epochs, train_cfg.min_steps)
     steps_per_epoch = passes * max(1, len(bundle.train) // (rank_batch * context.world_size))
     total_steps = max(1, total_epochs * steps_per_epoch)
+    if not knowledge and train_cfg.align_epochs and context.is_primary:
+        log.info("%s: no alignment stage (its head has none): its %d train.align_epochs are cross-entropy epochs, "
+                 "so every variant trains the same %d epochs", name, train_cfg.align_epochs, total_epochs)
     if passes > 1 and context.is_primary:
         log.info("%s: %d images make %d steps in %d epochs, fewer than train.min_steps=%d: each epoch passes "
                  "over them %d times", name, len(bundle.train), total_steps // passes, total_epochs,
@@ -278,10 +297,11 @@ def train_variant(
         result.train_seconds, result.train_images = state["train_seconds"], state["train_images"]
         log.info("%s: resuming after epoch %d from %s", name, start_epoch, checkpoint)
     # Every model uses every parameter in every step (no part is built that its forward does not
-    # run), except in an alignment stage, which trains no classifier: only a variant with one
-    # makes DDP look for unused parameters.
+    # run), except in an alignment stage, which trains no classifier, over an edgeless graph, or
+    # in a backbone's pooling under a head that reads the tokens: only then does DDP look for
+    # unused parameters.
     ddp = (DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                   find_unused_parameters=knowledge or _idle_relations(model))
+                                   find_unused_parameters=knowledge or _idle_parameters(model))
            if context.enabled else model)
     seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
     seen[bundle.seen_classes] = True

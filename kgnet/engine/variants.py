@@ -60,7 +60,7 @@ def _random_text(knowledge: KnowledgeConfig) -> None:
     if knowledge.head == "concept" and knowledge.concept_vectors == "free" and not knowledge.concept_infusion:
         raise ConfigError("variants: kgnet-randomtext replaces the node text, which a concept head with free "
                           "concept vectors and no infusion does not read, so it would train kgnet again; use "
-                          "kgnet-permuted or kgnet-noknowledge, or set knowledge.concept_vectors=graph")
+                          "kgnet-permuted or kgnet-noknowledge, or compare kgnet-composed with it")
     knowledge.text_control = "random"
 
 
@@ -70,28 +70,40 @@ def _noknowledge(knowledge: KnowledgeConfig) -> None:
     _without_scale("relation")(knowledge)
 
 
+#: The composed model: the R-GCN's node embeddings as the concept vectors, and the infusion.
+_COMPOSED = dict(head="concept", concept_vectors="graph", concept_infusion=True)
+
+
+def _composed(**more) -> Callable[[KnowledgeConfig], None]:
+    return _set(**{**_COMPOSED, **more})
+
+
+def _composed_without_relation(knowledge: KnowledgeConfig) -> None:
+    _composed()(knowledge)
+    _without_scale("relation")(knowledge)
+
+
 _ENTRIES = (
     Variant("baseline", "the backbone, its pooling and an MLP head alone (every knowledge scale off)", "model",
             "#333333", _set(scales=[])),
-    Variant("kgnet", "knowledge as configured: by default the R-GCN's node embeddings as the concept head's "
-            "concept vectors, cross-attention infusion, concept head", "model", "#1f77b4", _set()),
+    Variant("kgnet", "knowledge as configured: by default the concept head (class scores as exact sums of "
+            "ontology-concept activations, free concept vectors)", "model", "#1f77b4", _set()),
+    Variant("kgnet-composed", "R-GCN node embeddings as the concept head's concept vectors, cross-attention "
+            "infusion, concept head: every part, end to end", "model", "#17becf", _composed()),
     Variant("kgnet-permuted", "control: each class given another class's concepts (a derangement)", "control",
             "#d62728", _set(head="concept", concept_control="permuted")),
     Variant("kgnet-noknowledge", "control: one concept per class, no edges read, random node text "
-            "(the machinery without knowledge)", "control", "#ff7f0e",
-            _noknowledge),
+            "(the machinery without knowledge)", "control", "#ff7f0e", _noknowledge),
     Variant("kgnet-shuffled", "control: the ontology's edges rewired at random, degrees kept", "control", "#e377c2",
             _set(graph_control="shuffled")),
     Variant("kgnet-randomtext", "control: node text replaced by random vectors", "control", "#8c564b", _random_text),
     Variant("kgnet-empty", "control: the graph without edges", "control", "#7f7f7f", _set(graph_control="empty")),
-    Variant("kgnet-concept", "ablation: the concept head alone (free concept vectors, no R-GCN, no infusion)",
-            "ablation", "#17becf", _set(head="concept", concept_vectors="free", concept_infusion=False)),
-    Variant("kgnet-no-rgcn", "ablation: node embeddings without message passing (text and learned inputs per node)",
-            "ablation", "#bcbd22", _without_scale("relation")),
-    Variant("kgnet-no-infusion", "ablation: concepts scored on the backbone's own tokens (no cross-attention)",
-            "ablation", "#aec7e8", _set(concept_infusion=False)),
-    Variant("kgnet-no-text", "ablation: no node text read (learned node inputs alone)", "ablation", "#c5b0d5",
-            _set(text_control="off")),
+    Variant("kgnet-no-rgcn", "ablation of kgnet-composed: node embeddings without message passing (text and "
+            "learned inputs per node)", "ablation", "#bcbd22", _composed_without_relation),
+    Variant("kgnet-no-infusion", "ablation of kgnet-composed: concepts scored on the backbone's own tokens (no "
+            "cross-attention)", "ablation", "#aec7e8", _composed(concept_infusion=False)),
+    Variant("kgnet-no-text", "ablation of kgnet-composed: no node text read (learned node inputs alone)", "ablation",
+            "#c5b0d5", _composed(text_control="off")),
     Variant("kgnet-prototype", "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment "
             "stage", "model", "#9467bd", _set(head="prototype")),
     *(Variant(f"kgnet-{s}", f"ablation: the prototype design with only the {s} scale", "ablation", f"C{i}",

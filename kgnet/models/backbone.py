@@ -159,6 +159,7 @@ class Backbone(nn.Module):
         self.num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0) or 0)
         self.output_fmt = str(getattr(self.model, "output_fmt", "NCHW"))
         self.timm_kwargs = kwargs
+        self.in_chans, self.img_size = in_chans, img_size
 
     def _reduce_stem_stride(self) -> None:
         first = self.model.pretrained_cfg.get("first_conv")
@@ -186,6 +187,26 @@ class Backbone(nn.Module):
     def pool(self, features: Tensor) -> Tensor:
         """[B, D] the model's own pooling and head norm (`forward_head(pre_logits=True)`)."""
         return self.model.forward_head(features, pre_logits=True)
+
+    def pooling_only_parameters(self) -> list[str] | None:
+        """Names of the timm model's trainable parameters that `forward_features` does not use:
+        those of its pooling alone (ConvNeXt's head norm, MobileNetV3's conv_head; none for a
+        ResNet or a class-token ViT). A head that reads the tokens leaves them without
+        gradients, so DDP must look for unused parameters. Found by one forward and backward on
+        the meta device (no memory, no arithmetic); None when the model cannot run there."""
+        params = {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+        meta = {f"model.{n}": p.detach().to("meta").requires_grad_() for n, p in params.items()}
+        meta |= {f"model.{n}": b.to("meta") for n, b in self.model.named_buffers()}
+        size = self.img_size or self.model.pretrained_cfg.get("input_size", (0, 224, 224))[-1]
+        images = torch.zeros(2, self.in_chans, size, size, device="meta")
+        try:
+            with torch.enable_grad():
+                features = torch.func.functional_call(self, meta, (images,), strict=False)
+                grads = torch.autograd.grad(features.float().sum(), [meta[f"model.{n}"] for n in params],
+                                            allow_unused=True)
+        except Exception:  # noqa: BLE001  (an op without a meta kernel: the caller assumes the worst)
+            return None
+        return [n for n, g in zip(params, grads) if g is None]
 
     def to_tokens(self, features: Tensor) -> tuple[Tensor, tuple[int, int]]:
         """All tokens [B, P + T, C] of a feature map or token sequence (prefix tokens first), and

@@ -86,6 +86,8 @@ class ConceptHead(nn.Module):
         matrix: The class-concept matrix with the concepts' node ids and names (explanations).
         node_index: [M] rows of the node embeddings that are the concept vectors; None = free
             concept vectors of the head's own.
+        free_vectors: With `node_index`: a free vector of the head's own added to each node
+            embedding.
         pool: "max" or "mean" over tokens.
         learn_weights: Learn A's values (non-negative, on its support; starting at A).
         init_scale: Starting logit scale (learned in log space, capped at max_scale).
@@ -104,7 +106,7 @@ class ConceptHead(nn.Module):
                  matrix: ClassConcepts | None = None, node_index: Tensor | None = None, pool: str = "max",
                  learn_weights: bool = False, init_scale: float = 10.0, max_scale: float = 100.0,
                  concept_init: Tensor | None = None, fixed_concepts: bool = False,
-                 sparse: bool | None = None) -> None:
+                 free_vectors: bool = False, sparse: bool | None = None) -> None:
         super().__init__()
         if (weights is None) == (matrix is None):
             raise ValueError("give the weights A or the class-concept matrix, not both")
@@ -121,13 +123,13 @@ class ConceptHead(nn.Module):
                 raise ValueError(f"fixed_concepts needs embed_dim >= {m} concepts, got {embed_dim}")
             basis, _ = torch.linalg.qr(torch.randn(embed_dim, m))
             self.register_buffer("concepts", basis.T.contiguous())
-        elif node_index is None:
+        elif node_index is None or free_vectors:
             init = concept_init if concept_init is not None else torch.randn(m, embed_dim)
             self.concepts = nn.Parameter(init.clone().float())
         else:  # the concept vectors come with every call: rows of the graph encoder's embeddings
-            if len(node_index) != m:
-                raise ValueError(f"node_index names {len(node_index)} nodes for {m} concepts")
             self.concepts = None
+        if node_index is not None and len(node_index) != m:
+            raise ValueError(f"node_index names {len(node_index)} nodes for {m} concepts")
         self.register_buffer("node_index", node_index.clone() if node_index is not None else None,
                              persistent=False)
         self.register_buffer("base_weights", weights.float().clone())
@@ -174,12 +176,14 @@ class ConceptHead(nn.Module):
         return self.base_weights.shape[1]
 
     def concept_vectors(self, nodes: Tensor | None) -> Tensor:
-        """e [M, d]: the head's own vectors, or the concept nodes' rows of `nodes`."""
-        if self.concepts is not None:
+        """e [M, d]: the head's own vectors, the concept nodes' rows of `nodes`, or (with both)
+        their sum."""
+        if self.node_index is None:
             return self.concepts
         if nodes is None:
             raise ValueError("this concept head reads its concept vectors from the node embeddings: pass them")
-        return nodes[self.node_index]
+        graph = nodes[self.node_index]
+        return graph if self.concepts is None else self.concepts + graph
 
     @property
     def scale(self) -> Tensor:

@@ -148,10 +148,11 @@ def create_model(
         if spec.name == "concept":
             matrix = class_concepts(config, graph, seen)
             # the R-GCN's embeddings of the concept nodes, or free vectors
-            node_index = local_ids(view[0].node_ids, matrix.node_ids) if kc.concept_vectors == "graph" else None
+            node_index = (local_ids(view[0].node_ids, matrix.node_ids) if kc.concept_vectors in ("graph", "both")
+                          else None)
             _seed_part(config.seed, "concept_head")
             concept_head = ConceptHead(in_dim=backbone.num_features, embed_dim=mc.embed_dim, matrix=matrix,
-                                       node_index=node_index)
+                                       node_index=node_index, free_vectors=kc.concept_vectors == "both")
         encoder = infusion = None
         stages: dict[int, InfusionBlock] = {}
         if view is not None:

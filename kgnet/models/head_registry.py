@@ -38,7 +38,7 @@ HEADS: dict[str, HeadSpec] = {
                       explains="gradcam"),
     "concept": HeadSpec("concept", "class scores as exact sums of ontology-concept activations "
                         "(`kgnet.models.concept_head`)",
-                        graph=lambda k: k.concept_vectors == "graph" or k.concept_infusion,
+                        graph=lambda k: k.concept_vectors != "free" or k.concept_infusion,
                         infusion=lambda k: k.concept_infusion, aligns=False,
                         hops=lambda k: max(k.hops, k.concept_hops), explains="contributions"),
     "prototype": HeadSpec("prototype", "the paper's head: (1 - w) MLP + w cosine to the class nodes, after an "

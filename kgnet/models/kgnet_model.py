@@ -5,10 +5,13 @@
     V' = infusion(V, H[knowledge tokens])  (cross-attention)          (optional)
     head(V' or its pooling, H) -> logits                               (a registry: heads.py)
 
-The baseline is the backbone and `MLPHead`, nothing else. The default kgnet has all four
-parts: the R-GCN's node embeddings are the concept head's concept vectors and the infusion's
-keys and values. The paper's design is the same composition with `PrototypeHead`. A part that
-is absent is None and costs nothing; no model holds a parameter its forward never uses.
+The baseline is the backbone and `MLPHead`, nothing else. The default kgnet is the backbone and
+the concept head (chosen on validation, issue 20); `kgnet-composed` has all four parts: the
+R-GCN's node embeddings are the concept head's concept vectors and the infusion's keys and
+values. The paper's design is the same composition with `PrototypeHead`. A part that is absent
+is None and costs nothing; no model builds a part its forward does not run (the trainer's DDP
+looks for unused parameters only where a backbone's own pooling layers go unread or an
+alignment stage leaves the classifier out).
 
 It follows timm's model contract: `forward_features(images)` gives the backbone's features
 (feature map or token sequence, in the backbone's layout) with the knowledge fused in, and
