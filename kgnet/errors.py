@@ -28,3 +28,7 @@ class ClassMappingError(KgnetError):
 
 class DataMissingError(KgnetError):
     """A data set or corpus (WordNet, Fashion-MNIST, ...) that is not on this machine."""
+
+
+class WriteError(KgnetError):
+    """A file kgnet could not write: the disk is full, a quota, a read-only or unwritable folder."""

@@ -61,6 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(args.resume)
         if args.config or args.overrides:
             raise ConfigError("--resume takes the run's saved config; drop --config/--set")
+        if args.out and Path(args.out).expanduser().resolve() != folder.expanduser().resolve():
+            raise ConfigError(f"--resume {folder} continues that run in its own folder; drop --out {args.out} "
+                              "(to train its settings into a new folder: --config "
+                              f"{folder / 'config.yaml'} --out {args.out})")
         config = load_config(run_folder(folder, "--resume") / "config.yaml")
     else:
         config = config_from_args(args)

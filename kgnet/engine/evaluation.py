@@ -15,8 +15,17 @@ import logging
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
+from kgnet.atomic import write_text_atomic
+from kgnet.checks import available_device, output_folder, readable_checkpoint, run_folder
+from kgnet.config import load_config
+from kgnet.data.builder import build_datasets
+from kgnet.engine.distributed import resolve_device
+from kgnet.engine.run_claim import claim_run_folder
 from kgnet.engine.scoring import Predictions, ScoringTask, metrics_json, score
 from kgnet.errors import KgnetError
+from kgnet.release import RESTORE_RELEASE, WEIGHTS, is_release, load_release
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +115,6 @@ def scoring_task(class_names: list[str], seen: list[int], unseen: list[int], gra
 def merge_metrics(folder: Path, split: str, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Merge `results` into the run's metrics.json: test numbers at the top level of each
     variant's entry (training's own numbers kept), another split's under its name."""
-    from kgnet.atomic import write_text_atomic
-
     metrics_file = folder / "metrics.json"
     metrics: dict[str, Any] = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     for name, scores in results.items():
@@ -122,8 +129,6 @@ def merge_metrics(folder: Path, split: str, results: dict[str, dict[str, Any]]) 
 
 def released_variants(folder: Path, order: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
     """Trained variants (folders holding a release), in `order`, then any others by name."""
-    from kgnet.release import is_release
-
     released = {p.name for p in folder.iterdir() if is_release(p)}
     ordered = [v for v in order if v in released] + sorted(released - set(order))
     if wanted:
@@ -145,12 +150,6 @@ def _check_inputs(folder: str | Path, split: str, variants: Sequence[str] | None
     Returns:
         The run folder, its config, and the variants to score.
     """
-    import torch
-
-    from kgnet.checks import available_device, output_folder, readable_checkpoint, run_folder
-    from kgnet.config import load_config
-    from kgnet.release import RESTORE_RELEASE, WEIGHTS
-
     if split not in SPLITS:
         raise KgnetError(f"--split {split}: choose one of {', '.join(SPLITS)}")
     if projection not in PROJECTIONS:
@@ -181,15 +180,15 @@ def evaluate_run(folder: str | Path, split: str = "test", variants: Sequence[str
         Variant -> the numbers computed on `split` (what was merged into metrics.json).
 
     Raises:
-        KgnetError: Not a run folder, an unknown or untrained variant, the data is missing, or
-            the data no longer matches the run's classes.
+        KgnetError: Not a run folder, an unknown or untrained variant, the data is missing,
+            the data no longer matches the run's classes, or a training writes into the folder.
     """
-    import torch
+    with claim_run_folder(folder, "--run", new=False):
+        return _evaluate_claimed(folder, split, variants, device=device, projection=projection, progress=progress)
 
-    from kgnet.data.builder import build_datasets
-    from kgnet.engine.distributed import resolve_device
-    from kgnet.release import load_release
 
+def _evaluate_claimed(folder, split, variants, *, device, projection, progress) -> dict[str, dict[str, Any]]:
+    """`evaluate_run` once this process holds the run folder (no training writes into it meanwhile)."""
     folder, config, names = _check_inputs(folder, split, variants, device, projection)
     if not isinstance(device, torch.device):
         device = resolve_device(device or config.train.device)

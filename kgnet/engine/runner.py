@@ -21,13 +21,15 @@ import torch
 import torch.distributed as dist
 
 from kgnet.atomic import write_text_atomic
-from kgnet.checks import available_device, input_file, output_folder, readable_checkpoint, run_folder
+from kgnet.checks import available_device, input_file, readable_checkpoint
 from kgnet.config import Config, load_config, save_config
 from kgnet.data.builder import build_datasets
 from kgnet.data.preprocess import resolve_preprocessing
 from kgnet.engine.distributed import resolve_device, setup_distributed, teardown_distributed
 from kgnet.engine.evaluation import Analysis, scoring_task
 from kgnet.engine.gzsl import calibration_bundle, check_calibration, pseudo_unseen_classes, validation_gamma
+from kgnet.engine.resume import finished_variants, refuse_changed_settings, remove_stale_temporaries
+from kgnet.engine.run_claim import claim_run_folder, is_primary_process
 from kgnet.engine.scoring import metrics_json, score
 from kgnet.engine.tables import comparison_table
 from kgnet.engine.trainer import (check_amp, epoch_passes, read_history, short_training_warning,
@@ -76,17 +78,19 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
             if path is not None:
                 input_file(path, what)
     if not resume:
-        output_folder(folder, "--out")
         return {}
-    run_folder(folder, "--resume")
     if load_config(folder / "config.yaml") != config:
         raise ConfigError(f"--resume {folder}: a run continues with its saved config.yaml; drop --config/--set")
     metrics_file = folder / "metrics.json"
     try:
-        finished = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        recorded = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise ConfigError(f"{metrics_file}: not readable JSON ({err}); restore it, or delete it to train "
                           "every variant again from its last.pt") from None
+    if not isinstance(recorded, dict):
+        raise ConfigError(f"{metrics_file}: not a kgnet metrics file (a JSON object of variants); restore it, or "
+                          "delete it to train every variant again from its last.pt")
+    finished = finished_variants(recorded, config.variants)
     for name in config.variants:
         if name in finished:
             input_file(folder / name / "model.json", "--resume")
@@ -96,6 +100,7 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
                 if checkpoint.exists():
                     readable_checkpoint(checkpoint, "--resume", remedy=f"restore it from a copy, or delete it to "
                                         f"train {checkpoint.parent.relative_to(folder)} from its first epoch")
+    refuse_changed_settings(config, folder, finished)
     return finished
 
 
@@ -229,8 +234,23 @@ def run(config: Config, folder: str | Path, *, resume: bool = False, progress: b
 
 
     folder = Path(folder)
-    finished = _check_inputs(config, folder, resume=resume)
-    created = not folder.exists()
+    # the ranks of a torchrun job share the primary's claim, taken before anything is read or written
+    claim = claim_run_folder(folder, "--resume" if resume else "--out", new=not resume) \
+        if is_primary_process() else None
+    try:
+        finished = _check_inputs(config, folder, resume=resume)
+        if resume and claim is not None:
+            remove_stale_temporaries(folder)
+        return _run(config, folder, finished, resume=resume, progress=progress,
+                    created=claim is not None and claim.created)
+    finally:
+        if claim is not None:
+            claim.release()
+
+
+def _run(config: Config, folder: Path, finished: dict[str, Any], *, resume: bool, progress: bool,
+         created: bool) -> dict[str, dict[str, Any]]:
+    """`run` once the folder is claimed and the inputs checked."""
     owns_group = not (dist.is_available() and dist.is_initialized())
     context = setup_distributed(config.train.device)
     try:

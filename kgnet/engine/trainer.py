@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from kgnet.config import Config, TrainConfig
+from kgnet.config import Config, TrainConfig, config_to_dict
 from kgnet.data.builder import DataBundle
 from kgnet.engine.checkpoint import load_training_state, save_training_state
 from kgnet.engine.distributed import DistributedContext, all_reduce_sum
@@ -345,6 +345,7 @@ def train_variant(
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "epoch": epoch, "history": result.history,
                 "train_seconds": result.train_seconds, "train_images": result.train_images,
+                "config": config_to_dict(config),  # what --resume compares config.yaml with
             })
     return result
 

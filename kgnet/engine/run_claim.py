@@ -1,0 +1,119 @@
+"""One run folder, one run: an exclusive lock held while a command writes into a run folder.
+
+Two trainings given the same `--out` would both pass an emptiness check made before either
+writes, and leave one folder mixing two runs. So a command that writes into a run folder
+first takes `<folder>/.kgnet.lock` with `flock` (released by the kernel when the process
+dies, so a killed run never leaves a folder locked), then checks the folder again. Under
+torchrun only the primary process (RANK 0) takes it: the ranks of one job share one claim.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from pathlib import Path
+
+from kgnet.checks import output_folder, run_folder
+from kgnet.errors import KgnetError
+
+#: The lock file inside a run folder while a command writes into it (removed when it ends).
+LOCK = ".kgnet.lock"
+
+
+def is_primary_process() -> bool:
+    """Whether this process writes the run folder: not a non-zero rank of a torchrun job."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def _contents(folder: Path) -> list[Path]:
+    """What the folder holds besides the lock file."""
+    return [p for p in folder.iterdir() if p.name != LOCK]
+
+
+class RunClaim:
+    """This process's hold on a run folder; `release` gives it back (and removes what the claim made)."""
+
+    def __init__(self, folder: Path, fd: int, *, created: bool) -> None:
+        self.folder, self._fd, self.created = folder, fd, created
+
+    def release(self) -> None:
+        """Remove the lock file and unlock; a folder the claim created and nothing filled is removed too."""
+        if self._fd < 0:
+            return
+        (self.folder / LOCK).unlink(missing_ok=True)  # while still held, so no other process holds this inode
+        os.close(self._fd)  # closing the last descriptor drops the flock
+        self._fd = -1
+        if self.created and self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+    def __enter__(self) -> RunClaim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _lock(folder: Path, name: str) -> int:
+    """A descriptor holding the flock on `folder`/LOCK, or KgnetError when another process holds it."""
+    path = folder / LOCK
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as err:
+            raise KgnetError(f"{name}: cannot write into the folder ({err.strerror}); choose another folder") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise KgnetError(f"{name}: another kgnet command is writing into this folder right now; wait for "
+                                 "it to finish, or choose another folder") from None
+            raise KgnetError(f"{name}: cannot lock the folder ({err.strerror}); choose a folder on a local disk") \
+                from None
+        try:  # the holder before us may have removed the file after we opened it: lock the one that is there
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def claim_run_folder(folder: str | os.PathLike, what: str, *, new: bool) -> RunClaim:
+    """Take the run folder `folder` for this process.
+
+    Args:
+        folder: The run folder.
+        what: The flag it came from ("--out", "--resume", "--run"), for the messages.
+        new: A new run: the folder must not exist or be empty (it is created); otherwise it
+            must be a run folder already (`--resume`, `python -m kgnet.evaluate`).
+
+    Raises:
+        KgnetError: Not empty (new), not a run folder, or another command holds it. Nothing
+            is left behind: neither the lock file nor a folder this call created.
+    """
+    folder = Path(folder).expanduser()
+    name = f"{what} {folder}"
+    if new:
+        if not (folder.is_dir() and not _contents(folder)):  # empty, or holding a killed run's stale lock only
+            output_folder(folder, what)
+        try:  # exactly one of two processes creating it at once is told it did
+            folder.mkdir(parents=True)
+            created = True
+        except FileExistsError:
+            created = False
+    else:
+        run_folder(folder, what)
+        created = False
+    try:
+        claim = RunClaim(folder, _lock(folder, name), created=created)
+    except KgnetError:
+        if created:
+            with contextlib.suppress(OSError):  # the other process may have filled it already
+                folder.rmdir()
+        raise
+    if new and _contents(folder):  # another run filled it between the check and the lock
+        claim.release()
+        raise KgnetError(f"{name}: the folder is not empty (another run wrote into it); pick a new one")
+    return claim
