@@ -214,7 +214,7 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
     if cfg.test_per_class is not None:
         labels = np.asarray(test_labels, dtype=np.int64)
         test = test.subset(subsample_per_class(labels, np.arange(len(labels)), cfg.test_per_class, TEST_SUBSET_SEED,
-                                               class_names))
+                                               class_names, what="data.test_per_class", split=cfg.score_split))
     bundle = DataBundle(
         name=name, train=train, val=val, test=test, class_names=list(class_names),
         wnids=list(wnids) if wnids is not None else None, card=card, preprocessing=spec,

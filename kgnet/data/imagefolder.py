@@ -7,6 +7,9 @@ class folder is a wnid, the wnids are exposed so the WordNet ontology binds auto
 and a tree whose wnids are exactly a shipped card's (Imagenette, ImageWoof, ImageNet-1k)
 takes that card's readable class names and ontology. A file PIL cannot decode is a
 `KgnetError` naming it; `verify_images` checks every file up front and lists all bad ones.
+Symbolic links are followed out of the tree (a data set kept elsewhere on disk), never back
+into it or round a loop, and every file named like an image must be a regular file: both are
+refused by the scan with a message naming the link or file.
 """
 
 from __future__ import annotations
@@ -79,14 +82,96 @@ def _class_folders(split: Path) -> list[str]:
     return sorted(p.name for p in split.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _files(split: Path, folders: list[str]) -> tuple[list[Path], np.ndarray]:
-    """Image files under ``split/<folder>/`` (recursively, sorted) and their class indices."""
+def _inside(path: Path, folder: Path) -> bool:
+    """`path` is `folder` or lies below it (both resolved)."""
+    return path == folder or folder in path.parents
+
+
+def _scandir(folder: Path, top: Path) -> list[os.DirEntry]:
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except OSError as err:
+        raise KgnetError(f"image folder {top}: cannot read the folder {folder} ({err.strerror or err}); "
+                         "make it readable (chmod u+rx) or remove it") from None
+
+
+def _class_files(split: Path, name: str, scanned: Sequence[Path], seen: dict[tuple[int, int], Path]) -> list[Path]:
+    """Image files below ``split/name``, following links only out of the scanned splits.
+
+    A link to a folder or image elsewhere on disk (a data set kept on another drive) is
+    followed. A link into a scanned split (`scanned`: the resolved train and test folders),
+    to a folder holding one, or to a folder above the link (a loop) is refused: it would count
+    images again, under another class or forever. So is reaching one real folder twice (`seen`
+    holds the real folders already scanned, by device and inode, across classes and splits).
+    Files named like images must be regular files (or links to them): a named pipe would hang
+    the reader.
+    """
+    top = split / name
+    where = f"image folder {top}"
+    top_real = top.resolve()
+    trees = (*scanned, top_real)
+    found: list[Path] = []
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+        except OSError as err:
+            raise KgnetError(f"{where}: cannot read {folder} ({err.strerror or err}); fix or remove it") from None
+        key = (info.st_dev, info.st_ino)
+        folder_real = folder.resolve()
+        if key in seen:
+            raise KgnetError(f"{where}: {folder.relative_to(split)} is the folder {seen[key]} again (a symbolic "
+                             "link), so its images would be counted twice; remove the link")
+        seen[key] = folder
+        subfolders: list[Path] = []
+        for entry in _scandir(folder, top):
+            path = Path(entry.path)
+            shown = path.relative_to(split)
+            link = entry.is_symlink()
+            target = path.resolve() if link else path
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if link and _inside(folder_real, target):
+                    raise KgnetError(f"{where}: a symbolic link loop at {shown} (it points back to {target}, "
+                                     "a folder above it); remove the link")
+                if link and any(_inside(target, t) or _inside(t, target) for t in trees):
+                    raise KgnetError(f"{where}: the symbolic link {shown} points back into the tree (to {target}), "
+                                     "so its images would be counted twice, maybe under another class; remove the link")
+                subfolders.append(path)
+            elif _is_image(path):
+                if link and not target.exists():
+                    raise KgnetError(f"{where}: {shown} is a broken symbolic link (to {os.readlink(path)}, which "
+                                     "does not exist); remove it or fix the link")
+                if not entry.is_file():
+                    raise KgnetError(f"{where}: {shown} is not a regular file (a named pipe, socket or device?), "
+                                     "and reading it would hang; remove it")
+                if link and any(_inside(target, t) for t in trees):
+                    raise KgnetError(f"{where}: {shown} is a symbolic link to {target}, an image the scan counts "
+                                     "already (maybe under another class); remove the link")
+                found.append(path)
+        stack.extend(reversed(subfolders))
+    return found
+
+
+def _files(split: Path, folders: list[str], scanned: Sequence[Path] = (),
+           seen: dict[tuple[int, int], Path] | None = None) -> tuple[list[Path], np.ndarray]:
+    """Image files under ``split/<folder>/`` (recursively, sorted) and their class indices.
+
+    `scanned`: the resolved split folders links must not lead into (default: `split`);
+    `seen`: real folders scanned already (shared between the splits).
+    """
+    seen = {} if seen is None else seen
+    scanned = tuple(scanned) or (split.resolve(),)
     files: list[Path] = []
     labels: list[int] = []
     for label, name in enumerate(folders):
         folder = split / name
-        found = sorted(Path(d) / f for d, _, names in os.walk(folder, followlinks=True)
-                       for f in names if _is_image(Path(f))) if folder.is_dir() else []
+        found = sorted(_class_files(split, name, scanned, seen)) if folder.is_dir() else []
         files += found
         labels += [label] * len(found)
     return files, np.asarray(labels, dtype=np.int64)
@@ -151,8 +236,10 @@ def scan_image_folder(root: str | Path) -> ImageFolderTree:
         if all(w in names for w in wnids):
             class_names = [names[w] for w in wnids]
 
-    train_files, train_labels = _files(train_dir, folders)
-    test_files, test_labels = _files(test_dir, folders)
+    seen: dict[tuple[int, int], Path] = {}  # real folders scanned: none is counted twice
+    scanned = (train_dir.resolve(), test_dir.resolve())
+    train_files, train_labels = _files(train_dir, folders, scanned, seen)
+    test_files, test_labels = _files(test_dir, folders, scanned, seen)
     empty = [f for i, f in enumerate(folders) if not np.any(train_labels == i)]
     if empty:
         raise KgnetError(f"{train_dir}: class folder(s) without images ({', '.join(IMAGE_SUFFIXES)}): "

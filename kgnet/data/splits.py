@@ -59,7 +59,8 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
 
 
 def subsample_per_class(labels: np.ndarray, indices: np.ndarray, k: int, seed: int,
-                        class_names: Sequence[str] | None = None) -> np.ndarray:
+                        class_names: Sequence[str] | None = None, *, what: str = "data.samples_per_class",
+                        split: str = "training") -> np.ndarray:
     """Keep `k` of `indices` per class, chosen at random (a class with fewer keeps all, with a warning).
 
     Args:
@@ -68,12 +69,14 @@ def subsample_per_class(labels: np.ndarray, indices: np.ndarray, k: int, seed: i
         k: Images to keep per class, > 0.
         seed: Base seed.
         class_names: For the warning.
+        what: The setting `k` came from, for the messages (e.g. "data.test_per_class").
+        split: Which images `indices` are, for the warning (e.g. "test").
 
     Returns:
         Sorted kept indices.
     """
     if k <= 0:
-        raise KgnetError(f"data.samples_per_class must be > 0, got {k}")
+        raise KgnetError(f"{what} must be > 0, got {k}")
     indices = np.asarray(indices, dtype=np.int64)
     kept: list[np.ndarray] = []
     short: list[str] = []
@@ -84,8 +87,8 @@ def subsample_per_class(labels: np.ndarray, indices: np.ndarray, k: int, seed: i
             short.append(f"{name} ({len(members)})")
         kept.append(_rng(seed, _SUBSAMPLE, int(label)).permutation(members)[:k])
     if short:
-        log.warning("data.samples_per_class=%d, but these classes have fewer training images and "
-                    "keep all of them: %s", k, ", ".join(short))
+        log.warning("%s=%d, but these classes have fewer %s images and keep all of them: %s",
+                    what, k, split, ", ".join(short))
     return np.sort(np.concatenate(kept)) if kept else np.empty(0, dtype=np.int64)
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 import logging.handlers
 import re
+import xml.parsers.expat
 import xml.sax
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -283,6 +284,72 @@ def _sniff_non_rdf_owl(text: str) -> str | None:
     return None
 
 
+class _PrologEnd(Exception):
+    """Raised by the prolog scan at the root element: everything before it has been seen."""
+
+
+_ENTITY_REFERENCE = re.compile(r"&([A-Za-z_:][\w.:-]*);")
+_MAX_ENTITY_EXPANSION = 10_000_000
+"""Characters that references to flat internal entities may add (beyond 10 times the file's size)."""
+
+
+def _xml_entity_problem(path: Path, text: str) -> str | None:
+    """Why an XML file's DOCTYPE cannot be read safely, or None when it can.
+
+    rdflib's RDF/XML and TriX parsers expand entities: nested internal ones (the "billion
+    laughs") grow a few hundred bytes into gigabytes and hang the parse, and external ones
+    (SYSTEM/PUBLIC) silently become nothing. Those, parameter entities, and flat entities
+    referenced so often that they would blow the file up, are refused. Flat internal entities
+    with plain text values, the way Protégé abbreviates namespaces
+    (``<!ENTITY owl "http://www.w3.org/2002/07/owl#">``), stay readable. Expat reads only the
+    prolog here: it reports every declaration and stops at the root element, fetching and
+    expanding nothing.
+    """
+    if "<!ENTITY" not in text:  # the cheap common case: no declaration anywhere
+        return None
+    flat: dict[str, str] = {}
+    problem: list[str] = []
+    parser = xml.parsers.expat.ParserCreate()
+
+    def entity(name, is_parameter, value, base, system_id, public_id, notation):  # noqa: ANN001, ARG001
+        where = f"{path} line {parser.CurrentLineNumber}"
+        external = system_id or public_id
+        if external or notation:
+            problem.append(f"{where}: declares an external XML entity (<!ENTITY {name} SYSTEM/PUBLIC "
+                           f"{external!r}>), which kgnet never fetches or expands; inline its content "
+                           "in the file and remove the declaration")
+        elif is_parameter or value is None or "&" in value or "<" in value:
+            kind = "a parameter entity" if is_parameter else "an entity that refers to other entities or markup"
+            problem.append(f"{where}: declares XML entities (<!ENTITY {'% ' if is_parameter else ''}{name} ...>, "
+                           f"{kind}), which kgnet does not expand; inline them (write out each &name; "
+                           "reference) and remove the declarations")
+        else:
+            flat[name] = value
+            return
+        raise _PrologEnd
+
+    def root(*_args: object) -> None:
+        raise _PrologEnd
+
+    parser.EntityDeclHandler = entity
+    parser.StartElementHandler = root
+    try:
+        parser.Parse(text, True)
+    except _PrologEnd:
+        pass
+    except xml.parsers.expat.ExpatError:
+        pass  # malformed: the real parse reports it (with its line); nothing was expanded here
+    if problem:
+        return problem[0]
+    if flat:
+        added = sum(len(flat.get(name, "")) for name in _ENTITY_REFERENCE.findall(text))
+        if added > 10 * len(text) + _MAX_ENTITY_EXPANSION:
+            return (f"{path}: declares XML entities (<!ENTITY>) whose references would expand the file to "
+                    f"{(len(text) + added) / 1e6:.0f} MB, which kgnet does not expand; inline them "
+                    "(write out each &name; reference) and remove the declarations")
+    return None
+
+
 def _looks_binary(data: bytes) -> bool:
     """Many control bytes (NUL and the like, never in RDF text) near the start: not a text file."""
     sample = data[:8192]
@@ -379,6 +446,10 @@ def parse_rdf_file(
     text = _decode_text(path, _read_bytes(path))
     if not text.strip():
         raise OntologyError(f"{path}: the file is empty; an ontology needs at least one triple")
+    if name in ("xml", "trix") or _sniff_format(text) in ("xml", "trix"):
+        problem = _xml_entity_problem(path, text)
+        if problem:
+            raise OntologyError(problem)
     foreign = _sniff_non_rdf_owl(text)
     if foreign:
         raise OntologyError(
