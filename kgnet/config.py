@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
@@ -34,10 +35,20 @@ BOUNDS: dict[str, Callable[[float], bool]] = {
     "in [0, 1]": lambda v: 0 <= v <= 1,
 }
 
+#: A whole-number setting lies within +-(INT_LIMIT - 1) unless its field says otherwise: sizes,
+#: counts and seeds that torch, numpy and itertools take on every platform. Every float setting
+#: must also be finite (`.inf`, `.nan` and `1e999` are errors).
+INT_LIMIT = 2**31
 
-def _field(default: Any, doc: str, bounds: str | None = None) -> Any:
-    """A dataclass field whose one-line doc and bounds live in `metadata`, for checks and docs."""
-    metadata = {"help": doc, "bounds": bounds}
+
+def _field(default: Any, doc: str, bounds: str | None = None, *,
+           minimum: int | None = None, maximum: int | None = None) -> Any:
+    """A dataclass field whose one-line doc and bounds live in `metadata`, for checks and docs.
+
+    `minimum` and `maximum` are the inclusive range of an integer setting; without them it is
+    what `bounds` implies (`> 0`: from 1) up to `INT_LIMIT - 1`.
+    """
+    metadata = {"help": doc, "bounds": bounds, "minimum": minimum, "maximum": maximum}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     if dataclasses.is_dataclass(default):
@@ -64,8 +75,10 @@ class DataConfig:
         "validation split plus the held-out classes' share of it, never trained on: for choosing designs and "
         "settings without touching the test split).")
     val_fraction: float = _field(0.1, "Fraction of the training split held back for validation.", "in [0, 1)")
-    image_size: int | None = _field(None, "Side length images are resized to; null = the native size.", "> 0")
-    num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0")
+    image_size: int | None = _field(None, "Side length images are resized to; null = the native size of Fashion-MNIST (28) and CIFAR (32), and 64 px "
+        "for an image folder (photos have no common size; set 128-224 on a GPU).", "> 0")
+    num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0",
+                              maximum=1024)
     download: bool = _field(False, "Fetch a missing fashion_mnist/cifar10/cifar100 with torchvision (needs internet); never implied.")
     augment: bool = _field(True, "Augment the training split (shifted crops, flips).")
     augment_pad: int | None = _field(
@@ -156,10 +169,11 @@ class TrainConfig:
 
     align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings (a head with an "
                                "alignment stage: prototype); the other variants train them as cross-entropy epochs, so "
-                               "every variant takes the same steps.", ">= 0")
-    epochs: int = _field(2, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0")
+                               "every variant takes the same steps.", ">= 0", maximum=100_000)
+    epochs: int = _field(2, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0", maximum=100_000)
     batch_size: int = _field(25, "Images per optimiser step, split evenly across processes under torchrun "
-                             "(the default suits the 5-image demo; 128 or more for full data sets).", "> 0")
+                             "(the default suits the 5-image demo; 128 or more for full data sets).", "> 0",
+                             maximum=2**20)
     lr: float = _field(5e-4, "Peak learning rate (AdamW; linear warm-up, cosine decay); the default was chosen on "
                        "validation for few images per class, 2e-3 suits full Fashion-MNIST.", "> 0")
     weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
@@ -167,6 +181,11 @@ class TrainConfig:
         1.0, "Learning rate of the graph encoder (R-GCN) as a multiple of train.lr.", "> 0")
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
+    logit_adjust_tau: float = _field(
+        1.0, "When classes have different numbers of training images (data.novel_classes, an imbalanced image "
+        "folder): the cross-entropy adds tau x log(class share) to the logits (logit-adjusted loss, Menon et al. "
+        "2021), so rare classes still get predicted; every variant alike. 0 = plain cross-entropy; equal counts "
+        "are unaffected.", ">= 0", maximum=100)
     device: str = _field("auto", "`cpu`, `cuda`, `cuda:N`, or `auto` (a GPU when there is one).")
     # Off by default: on CPUs without native bf16 (AVX512-BF16 / AMX) autocast is slower than fp32.
     amp: bool = _field(False, "Train under bf16 autocast (mixed precision; a GPU from Ampere on, or a CPU); "
@@ -174,7 +193,7 @@ class TrainConfig:
     min_steps: int = _field(
         250, "Fewest optimiser steps a run takes: when the epochs over a small training set give fewer, each "
         "epoch passes over the set several times (differently augmented), so few images per class still learn.",
-        ">= 0")
+        ">= 0", maximum=10_000_000)
     compile: bool = _field(False, "Compile the model's training forward with `torch.compile` (the first steps "
                            "take longer while it compiles; needs a C compiler on CPU). Recorded in metrics.json.")
     analysis: Literal["tsne", "pca", "none"] = _field(
@@ -198,7 +217,8 @@ class Config:
     knowledge: KnowledgeConfig = _field(KnowledgeConfig(), "Knowledge settings.")
     train: TrainConfig = _field(TrainConfig(), "Optimisation settings.")
     variants: list[str] = _field(["baseline", "kgnet"], "Models trained and compared in this run.")
-    seed: int = _field(0, "Base random seed (each process adds its rank).")
+    # torch.manual_seed takes < 2**64 and the models seed their parts with seed * 1009 + part
+    seed: int = _field(0, "Base random seed (each process adds its rank).", minimum=0, maximum=2**32 - 1)
     out: str = _field("runs", "Folder the run folders are written under.")
 
 
@@ -290,6 +310,31 @@ def _got(value: Any) -> str:
     return "null" if value is None else f"{type(value).__name__} {value!r}"
 
 
+def _integer_range(f: dataclasses.Field) -> tuple[int, int]:
+    """The inclusive range of the integers field `f` accepts (see `_field`)."""
+    implied = {"> 0": 1, ">= 0": 0}.get(f.metadata.get("bounds"), 1 - INT_LIMIT)
+    low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
+    return (implied if low is None else low), (INT_LIMIT - 1 if high is None else high)
+
+
+def _takes_integers(tp: Any) -> bool:
+    """Whether type `tp` is `int`, `int | null` or `list[int]`."""
+    args = [arg for arg in typing.get_args(tp) if arg is not type(None)]
+    return tp is int or (typing.get_origin(tp) in (Union, types.UnionType, list) and args == [int])
+
+
+def _out_of_range(value: Any, f: dataclasses.Field) -> str | None:
+    """What is wrong with one conformed value of field `f` whatever its bounds say: an integer
+    outside the field's range, or a float that is not finite; None when it fits."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        low, high = _integer_range(f)
+        if not low <= value <= high:
+            return f"must be an integer between {low} and {high}, got {value}"
+    elif isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, got {value}"
+    return None
+
+
 def _check(value: Any, f: dataclasses.Field, tp: Any, key: str, where: str) -> Any:
     """`value` conformed to field `f` of type `tp`, or a ConfigError naming `where` and `key`."""
     try:
@@ -300,10 +345,17 @@ def _check(value: Any, f: dataclasses.Field, tp: Any, key: str, where: str) -> A
             problem = f"must be one of {allowed}; got {err.value!r}"
         else:
             problem = f"expected {describe_type(err.tp)}, got {_got(err.value)}"
+            if isinstance(err.value, float) and err.value.is_integer() and _takes_integers(tp):
+                problem += "; it must be a whole number between {} and {}".format(*_integer_range(f))
         raise ConfigError(f"{where}: {key}{err.index} {problem}") from None
     bounds = f.metadata.get("bounds")
     if bounds and value is not None and not BOUNDS[bounds](value):
         raise ConfigError(f"{where}: {key} must be {bounds}, got {value!r}")
+    items = [(f"[{i}]", item) for i, item in enumerate(value)] if isinstance(value, list) else [("", value)]
+    for index, item in items:
+        problem = _out_of_range(item, f)
+        if problem:
+            raise ConfigError(f"{where}: {key}{index} {problem}")
     return value
 
 

@@ -92,6 +92,9 @@ def test_amp_trains_under_bf16_autocast_and_is_recorded(tmp_path: Path, head: st
 @pytest.mark.slow
 @HEADS
 def test_compile_trains_a_compiled_forward_and_is_recorded(tmp_path: Path, head: str) -> None:
+    # the earlier heads' compiles of the same forward count towards dynamo's recompile limit,
+    # past which it runs the forward eagerly: each head starts from an empty dynamo cache
+    torch._dynamo.reset()
     compiling = []
     result, changed = _train(tmp_path, "train.compile=true", head=head,
                              watch=lambda model: _scoring_head(model).register_forward_hook(
@@ -132,3 +135,15 @@ def test_amp_on_a_device_without_bf16_is_a_config_error(tmp_path: Path, monkeypa
     with pytest.raises(ConfigError, match="train.amp=true.*set train.amp=false"):
         _train(tmp_path, "train.amp=true")
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_logit_adjustment_follows_the_class_counts() -> None:
+    """tau x log(share) per class with images, 0 for a class without; none for equal counts."""
+    from kgnet.engine.losses import logit_adjustment
+
+    labels = torch.tensor([0] * 8 + [1] * 2 + [3] * 2)
+    adjustment = logit_adjustment(labels, 4, tau=1.0)
+    torch.testing.assert_close(adjustment, torch.tensor([8 / 12, 2 / 12, 1.0, 2 / 12]).log() * torch.tensor(
+        [1.0, 1.0, 0.0, 1.0]))
+    assert logit_adjustment(torch.tensor([0, 0, 1, 1, 3, 3]), 4, tau=1.0) is None
+    assert logit_adjustment(labels, 4, tau=0.0) is None

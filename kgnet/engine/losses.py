@@ -41,6 +41,18 @@ def class_alignment_loss(
     return F.cross_entropy(logits, targets)
 
 
+def logit_adjustment(train_labels: Tensor, num_classes: int, tau: float) -> Tensor | None:
+    """`tau * log(prior)` per class from the training labels (classes without images get 0:
+    they are masked out of the loss); None when every class with images has as many, where
+    the adjustment is a constant shift that changes nothing."""
+    counts = torch.bincount(train_labels.long(), minlength=num_classes).float()
+    present = counts > 0
+    if tau == 0 or counts[present].min() == counts[present].max():
+        return None
+    prior = counts / counts.sum()
+    return torch.where(present, tau * prior.clamp_min(1e-12).log(), torch.zeros_like(prior))
+
+
 def training_loss(
     logits: Tensor,
     image_embeddings: Tensor,
@@ -51,6 +63,7 @@ def training_loss(
     stage: int,
     temperature: float = 0.1,
     align_weight: float = 0.1,
+    logit_adjustment: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The loss of one training step, and its parts.
 
@@ -68,13 +81,20 @@ def training_loss(
         stage: 1 = alignment only, 2 = cross-entropy plus `align_weight` times the alignment.
         temperature: Temperature of the alignment.
         align_weight: Weight of the alignment in stage 2.
+        logit_adjustment: [K] added to the logits inside the cross-entropy only (tau times the
+            log of each class's share of the training images: the logit-adjusted loss of Menon
+            et al., ICLR 2021), so a class with few images is not out-voted by its prior; the
+            model's own logits, which predictions read, stay unadjusted. None = plain
+            cross-entropy (also what equal class counts amount to).
 
     Returns:
         The loss, the cross-entropy, the alignment term (0 without class embeddings) and the
         masked logits (what training accuracy is counted on).
     """
     masked = logits.masked_fill(~seen, torch.finfo(logits.dtype).min)
-    ce = F.cross_entropy(masked, targets)
+    adjusted = masked if logit_adjustment is None else (logits + logit_adjustment).masked_fill(
+        ~seen, torch.finfo(logits.dtype).min)
+    ce = F.cross_entropy(adjusted, targets)
     align = (class_alignment_loss(image_embeddings, class_embeddings, targets, temperature=temperature,
                                   allowed_classes=seen)
              if class_embeddings is not None else ce.new_zeros(()))

@@ -38,7 +38,7 @@ from kgnet.engine.variants import aligns, check_variants, graph_hops, reads_text
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.figures.curves import plot_curves
 from kgnet.kg.build import build_class_graph
-from kgnet.kg.text_features import encode_texts
+from kgnet.kg.text_features import check_text_model, encode_texts
 from kgnet.models import create_model
 from kgnet.progress import interactive
 from kgnet.release import RESTORE_RELEASE, load_release, save_release
@@ -77,6 +77,8 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
         for what, path in named:
             if path is not None:
                 input_file(path, what)
+    if any(reads_text(variant_config(config, v)) for v in config.variants):
+        check_text_model(knowledge.text_model)
     if not resume:
         return {}
     if load_config(folder / "config.yaml") != config:

@@ -29,7 +29,7 @@ from kgnet.config import Config, TrainConfig, config_to_dict
 from kgnet.data.builder import DataBundle
 from kgnet.engine.checkpoint import load_training_state, save_training_state
 from kgnet.engine.distributed import DistributedContext, all_reduce_sum
-from kgnet.engine.losses import training_loss
+from kgnet.engine.losses import logit_adjustment, training_loss
 from kgnet.engine.scoring import predict
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.metrics.classification import topk_accuracy
@@ -156,7 +156,7 @@ class TrainingStep:
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, train_cfg: TrainConfig, *, seen: torch.Tensor,
-                 knowledge: bool) -> None:
+                 knowledge: bool, logit_adjustment: torch.Tensor | None = None) -> None:
         """Args:
             model: The model (or its DDP wrapper) to train.
             optimizer: Its optimiser (`make_optimizer`).
@@ -164,10 +164,11 @@ class TrainingStep:
             train_cfg: The loss settings, `amp` and `compile`.
             seen: [K] bool, the classes trained on (the others are masked out of the loss).
             knowledge: Whether the alignment term is trained (a knowledge variant).
+            logit_adjustment: [K] added to the logits in the cross-entropy (`losses.logit_adjustment`).
         """
         self.optimizer, self.scheduler, self.train_cfg = optimizer, scheduler, train_cfg
         self.forward = torch.compile(model) if train_cfg.compile else model
-        self.seen, self.knowledge = seen, knowledge
+        self.seen, self.knowledge, self.logit_adjustment = seen, knowledge, logit_adjustment
         self.device = seen.device
 
     def __call__(self, images: torch.Tensor, targets: torch.Tensor, totals: EpochTotals, stage: int) -> None:
@@ -176,7 +177,8 @@ class TrainingStep:
             out = self.forward(images)
             loss, ce, align, logits = training_loss(
                 out.logits, out.embedding, out.class_embeddings if self.knowledge else None, targets, seen=self.seen,
-                stage=stage, temperature=cfg.temperature, align_weight=cfg.align_weight)
+                stage=stage, temperature=cfg.temperature, align_weight=cfg.align_weight,
+                logit_adjustment=self.logit_adjustment)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -222,7 +224,8 @@ def short_training_warning(train_images: int, batch_size: int, epochs: int, pass
         return None
     return (f"training takes only {steps} optimiser steps ({epochs} epochs x {per_epoch} batches of {batch_size} "
             f"from {train_images} training images), which usually ends near chance; raise train.min_steps to "
-            f"{FEW_STEPS} or more (the default is 200), or train.epochs to {-(-FEW_STEPS // per_epoch)} or more")
+            f"{FEW_STEPS} or more (the default is {TrainConfig().min_steps}), or train.epochs to "
+            f"{-(-FEW_STEPS // per_epoch)} or more")
 
 
 def _idle_parameters(model: nn.Module) -> bool:
@@ -306,7 +309,10 @@ def train_variant(
     seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
     seen[bundle.seen_classes] = True
     step = start_epoch * steps_per_epoch
-    train_step = TrainingStep(ddp, optimizer, scheduler, train_cfg, seen=seen, knowledge=knowledge)
+    # classes with fewer images are not out-voted by their prior (every variant alike)
+    adjustment = logit_adjustment(bundle.train.labels, bundle.num_classes, train_cfg.logit_adjust_tau)
+    train_step = TrainingStep(ddp, optimizer, scheduler, train_cfg, seen=seen, knowledge=knowledge,
+                              logit_adjustment=adjustment.to(device) if adjustment is not None else None)
 
     for epoch in range(start_epoch, total_epochs):
         stage = 1 if epoch < align_epochs else 2
