@@ -67,6 +67,12 @@ class DataConfig:
         5, "Training images kept per class; null = all. The default, 5, is the embedded demo's few-shot "
         "regime, where the knowledge pays (docs/benchmarks.md); set null to train on every image.", "> 0")
     held_out_classes: list[str] = _field([], "Classes kept out of training and evaluated zero-shot.")
+    novel_classes: list[str] = _field(
+        [], "Classes trained on only data.novel_samples_per_class images each while the others (the base classes) "
+        "keep data.samples_per_class: the generalised few-shot setting, where knowledge learned on the base classes "
+        "should carry over. metrics.json then has novel_top1, base_top1 and gfsl_harmonic.")
+    novel_samples_per_class: int = _field(1, "Training images of each of data.novel_classes.", "> 0",
+                                          maximum=1_000_000)
     test_per_class: int | None = _field(
         None, "Test images scored per class: a fixed stratified subset, the same for every seed and variant "
         "(cheaper scoring for many short runs); null = the whole test split.", "> 0")

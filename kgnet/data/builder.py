@@ -8,7 +8,7 @@ the data set and the seed, augmentation only on (seed, epoch, image), never on t
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Union
 
@@ -75,6 +75,8 @@ class DataBundle:
         seen_classes: Label indices trained on.
         unseen_classes: Label indices held out (evaluate zero-shot on the test split).
         source: The folder the files were read from.
+        novel_classes: Label indices of the seen classes trained on few images
+            (`data.novel_classes`); the other seen classes are the base classes.
     """
 
     name: str
@@ -88,6 +90,7 @@ class DataBundle:
     seen_classes: list[int]
     unseen_classes: list[int]
     source: Path
+    novel_classes: list[int] = field(default_factory=list)
 
     @property
     def in_chans(self) -> int:
@@ -111,6 +114,7 @@ class DataBundle:
     def summary(self) -> str:
         """One line for logs: sizes of the splits, classes, image shape."""
         held = f", {len(self.unseen_classes)} held out" if self.unseen_classes else ""
+        held += f", {len(self.novel_classes)} novel" if self.novel_classes else ""
         return (f"{self.name}: {len(self.train)} train / {len(self.val)} val / {len(self.test)} test images, "
                 f"{self.num_classes} classes{held}, {self.in_chans}x{self.image_size}x{self.image_size}")
 
@@ -174,7 +178,7 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
     """
     name = cfg.name
     spec = preprocessing or resolve_preprocessing(cfg)
-    held_out = list(cfg.held_out_classes)
+    held_out, novel = list(cfg.held_out_classes), list(cfg.novel_classes)
     if name == "imagefolder":
         if cfg.root is None:
             raise ConfigError("data.root must name the image folder (holding train/ and val/ or test/) "
@@ -187,7 +191,7 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
         if verify:
             verify_images(tree.train_files + tree.test_files)
         aliases = dict(zip(tree.folders, tree.class_names))  # hold out by folder name (wnid) too
-        held_out = [aliases.get(n, n) for n in held_out]
+        held_out, novel = [aliases.get(n, n) for n in held_out], [aliases.get(n, n) for n in novel]
         class_names, wnids, card, source = tree.class_names, tree.wnids, tree.card, tree.root
         train_labels, test_labels = tree.train_labels, tree.test_labels
         full_train: ImageDataset = ImageFiles(tree.train_files, train_labels, preprocessing=spec, augment=augment,
@@ -205,7 +209,9 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
         test = InMemoryImages(arrays.test.images, test_labels, **common)
 
     splits = make_splits(train_labels, test_labels, class_names, val_fraction=cfg.val_fraction,
-                         samples_per_class=cfg.samples_per_class, held_out_classes=held_out, seed=seed)
+                         samples_per_class=cfg.samples_per_class, held_out_classes=held_out,
+                         novel_classes=novel,
+                         novel_samples_per_class=cfg.novel_samples_per_class, seed=seed)
     train = full_train.subset(splits.train)
     val = full_train.subset(splits.val).without_augment()
     if cfg.score_split == "validation":  # designs are chosen here; the test split only reports
@@ -219,7 +225,7 @@ def build_datasets(cfg: DataConfig, *, seed: int = 0, download: bool = False, au
         name=name, train=train, val=val, test=test, class_names=list(class_names),
         wnids=list(wnids) if wnids is not None else None, card=card, preprocessing=spec,
         seen_classes=splits.seen_classes,
-        unseen_classes=splits.unseen_classes, source=Path(source))
+        unseen_classes=splits.unseen_classes, source=Path(source), novel_classes=splits.novel_classes)
     log.info("%s", bundle.summary())
     return bundle
 

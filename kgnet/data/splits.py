@@ -131,6 +131,7 @@ class SplitIndices:
         unseen_classes: Label indices held out (evaluated zero-shot on the test split).
         val_unseen: Indices into the official training split of the held-out classes' share
             of validation (never trained on): their zero-shot validation images.
+        novel_classes: Label indices of the seen classes trained on few images (`data.novel_classes`).
     """
 
     train: np.ndarray
@@ -139,11 +140,13 @@ class SplitIndices:
     seen_classes: list[int]
     unseen_classes: list[int]
     val_unseen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    novel_classes: list[int] = field(default_factory=list)
 
 
 def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: Sequence[str], *,
                 val_fraction: float = 0.1, samples_per_class: int | None = None,
-                held_out_classes: Sequence[str] = (), seed: int = 0) -> SplitIndices:
+                held_out_classes: Sequence[str] = (), novel_classes: Sequence[str] = (),
+                novel_samples_per_class: int = 1, seed: int = 0) -> SplitIndices:
     """Split, subsample and hold out classes, in that order.
 
     The validation split is taken from the whole training split first (so it is the same
@@ -157,21 +160,40 @@ def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: 
         val_fraction: Fraction of each class's training images held back for validation.
         samples_per_class: Training images kept per class; None keeps all.
         held_out_classes: Class names removed from train and validation.
+        novel_classes: Class names trained on `novel_samples_per_class` images each (their
+            validation images stay, so designs are chosen on them too).
+        novel_samples_per_class: Training images kept per novel class.
         seed: The run's base seed.
 
     Raises:
-        KgnetError: Unknown held-out class names, all classes held out, or bad fractions.
+        KgnetError: Unknown held-out or novel class names, a class both, all classes held
+            out or novel, or bad fractions.
     """
     train_labels = np.asarray(train_labels, dtype=np.int64)
     unseen = resolve_class_names(held_out_classes, class_names)
     seen = [c for c in range(len(class_names)) if c not in set(unseen)]
     if not seen:
         raise KgnetError("data.held_out_classes holds out every class; nothing is left to train on")
+    novel = resolve_class_names(novel_classes, class_names, "data.novel_classes")
+    both = [class_names[c] for c in novel if c in set(unseen)]
+    if both:
+        raise KgnetError(f"data.novel_classes and data.held_out_classes both name {', '.join(both)}: a class is "
+                         "either held out (no training images) or novel (data.novel_samples_per_class of them)")
+    if novel and len(novel) == len(seen):
+        raise KgnetError("data.novel_classes names every trained class; leave some base classes with "
+                         "data.samples_per_class images (or set data.samples_per_class itself)")
     train, val = stratified_split(train_labels, val_fraction, seed)
     val_unseen = val[np.isin(train_labels[val], unseen)]
     if unseen:
         train = train[~np.isin(train_labels[train], unseen)]
         val = val[~np.isin(train_labels[val], unseen)]
+    is_novel = np.isin(train_labels[train], novel)
+    novel_train, train = train[is_novel], train[~is_novel]
     if samples_per_class is not None:
         train = subsample_per_class(train_labels, train, samples_per_class, seed, class_names)
-    return SplitIndices(train, val, np.arange(len(test_labels), dtype=np.int64), seen, unseen, val_unseen)
+    if novel:
+        novel_train = subsample_per_class(train_labels, novel_train, novel_samples_per_class, seed, class_names,
+                                          what="data.novel_samples_per_class")
+        train = np.sort(np.concatenate([train, novel_train]))
+    return SplitIndices(train, val, np.arange(len(test_labels), dtype=np.int64), seen, unseen, val_unseen,
+                        novel_classes=novel)

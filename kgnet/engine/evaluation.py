@@ -101,7 +101,8 @@ def _silhouette_line(metrics: dict[str, Any]) -> str:
 
 
 def scoring_task(class_names: list[str], seen: list[int], unseen: list[int], graph, *, seed: int,
-                 silhouettes: bool, no_graph_reason: str = "no class hierarchy") -> ScoringTask:
+                 silhouettes: bool, no_graph_reason: str = "no class hierarchy",
+                 novel: Sequence[int] = ()) -> ScoringTask:
     """What scoring a split needs, with the class hierarchy of `graph` (None = no hierarchy)."""
     from kgnet.metrics.embedding import superclasses
     from kgnet.metrics.hierarchy import ClassHierarchy
@@ -109,7 +110,8 @@ def scoring_task(class_names: list[str], seen: list[int], unseen: list[int], gra
     return ScoringTask(class_names=class_names, seen=seen, unseen=unseen,
                        lca_height=ClassHierarchy(graph).lca_height if graph is not None else None,
                        superclasses=superclasses(graph) if graph is not None and silhouettes else None,
-                       no_superclass_reason=no_graph_reason, silhouettes=silhouettes, seed=seed)
+                       no_superclass_reason=no_graph_reason, silhouettes=silhouettes, seed=seed,
+                       novel=list(novel))
 
 
 def merge_metrics(folder: Path, split: str, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -209,7 +211,8 @@ def _evaluate_claimed(folder, split, variants, *, device, projection, progress) 
         raise KgnetError(f"--split {split}: the run has no {split} images (data.val_fraction is 0?); use --split test")
     graph = next((r.graph for r in releases.values() if r.graph is not None), None)
     task = scoring_task(bundle.class_names, first.seen_classes, first.unseen_classes, graph, seed=config.seed,
-                        silhouettes=True, no_graph_reason="no class hierarchy (the run had no ontology)")
+                        silhouettes=True, no_graph_reason="no class hierarchy (the run had no ontology)",
+                        novel=bundle.novel_classes)
     supers = task.superclasses.names if task.superclasses is not None else None
     analysis = Analysis(folder, split, bundle.class_names, supers, projection=projection, seed=config.seed)
     results: dict[str, dict[str, Any]] = {}

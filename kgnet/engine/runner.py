@@ -286,7 +286,8 @@ def _run(config: Config, folder: Path, finished: dict[str, Any], *, resume: bool
             config, bundle, required=False, progress=show, hops=hierarchy_hops, text=False)
         analysis_on = config.train.analysis != "none"
         task = scoring_task(bundle.class_names, bundle.seen_classes, bundle.unseen_classes, graph, seed=config.seed,
-                            silhouettes=analysis_on, no_graph_reason=no_graph or "no class hierarchy")
+                            silhouettes=analysis_on, no_graph_reason=no_graph or "no class hierarchy",
+                            novel=bundle.novel_classes)
         analysis = None
         if context.is_primary:
             if not resume:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from kgnet.engine.distributed import DistributedContext, broadcast_buffers, gather_rows, shard
-from kgnet.metrics.classification import (area_under_seen_unseen_curve, generalized_zero_shot, per_class_accuracy,
+from kgnet.metrics.classification import (area_under_seen_unseen_curve, generalized_few_shot,
+                                          generalized_zero_shot, per_class_accuracy,
                                           restricted_top1, seen_offset, topk_accuracy)
 from kgnet.metrics.embedding import Superclasses
 from kgnet.progress import progress
@@ -55,6 +57,8 @@ class ScoringTask:
         gzsl_gamma: The calibrated-stacking constant subtracted from the seen classes' logits
             when choosing among all classes (chosen on validation, `kgnet.engine.gzsl`); None =
             no calibration (the run holds nothing out, or `train.gzsl_calibration` is none).
+        novel: Seen classes trained on few images (`data.novel_classes`); the other seen
+            classes are the base classes.
     """
 
     class_names: list[str]
@@ -66,6 +70,7 @@ class ScoringTask:
     silhouettes: bool = True
     seed: int = 0
     gzsl_gamma: float | None = None
+    novel: list[int] = dataclasses.field(default_factory=list)
 
 
 @torch.no_grad()
@@ -129,6 +134,9 @@ def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, 
       with the model's own scores (gamma 0), `gzsl_calibrated_*` with `gzsl_gamma` subtracted
       from the seen classes' logits (when the task has one), and `gzsl_ausuc` is the area under
       the seen-unseen accuracy curve as that constant sweeps over all values (chooses nothing);
+    - `novel_top1`, `base_top1` and `gfsl_harmonic` (their harmonic mean): with novel classes
+      (`task.novel`), the accuracy on the novel classes' images and on the base classes'
+      images, each choosing among all classes (the generalised few-shot task);
     - with `task.silhouettes`, the class and superclass silhouettes of the image embeddings.
     """
     from kgnet.metrics.calibration import expected_calibration_error
@@ -162,6 +170,8 @@ def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, 
             metrics |= {k.replace("gzsl_", "gzsl_calibrated_"): v
                         for k, v in generalized_zero_shot(chosen, labels, task.seen, unseen).items()}
         metrics["gzsl_ausuc"] = area_under_seen_unseen_curve(logits, labels, task.seen, unseen)
+    if task.novel:
+        metrics |= generalized_few_shot(chosen, labels, task.novel, [c for c in task.seen if c not in task.novel])
     if task.silhouettes and predictions.embeddings is not None:
         metrics |= embedding_metrics(predictions.embeddings, labels, task.superclasses, seed=task.seed,
                                      no_superclass_reason=task.no_superclass_reason)

@@ -45,14 +45,30 @@ def generalized_zero_shot(logits: Tensor, targets: Tensor, seen: Sequence[int], 
     classes' images; `gzsl_harmonic` is their harmonic mean (0 when either is 0).
     """
     predictions = logits.argmax(dim=1)
+    s, u = mean_class_accuracy(predictions, targets, seen), mean_class_accuracy(predictions, targets, unseen)
+    return {"gzsl_seen": s, "gzsl_unseen": u, "gzsl_harmonic": _harmonic(s, u)}
 
-    def mean_class_accuracy(classes: Sequence[int]) -> float:
-        accuracies = [(predictions[targets == c] == c).float().mean().item() for c in classes if (targets == c).any()]
-        return sum(accuracies) / len(accuracies) if accuracies else float("nan")
 
-    s, u = mean_class_accuracy(seen), mean_class_accuracy(unseen)
-    harmonic = 2 * s * u / (s + u) if s + u > 0 else 0.0
-    return {"gzsl_seen": s, "gzsl_unseen": u, "gzsl_harmonic": harmonic}
+def generalized_few_shot(logits: Tensor, targets: Tensor, novel: Sequence[int], base: Sequence[int]) -> dict[str, float]:
+    """Generalized few-shot accuracy (Hariharan & Girshick, 2017): predictions among ALL classes.
+
+    `novel_top1` / `base_top1` are per-class mean top-1 accuracies over the images of the
+    novel classes (trained on few images) / the base classes; `gfsl_harmonic` is their
+    harmonic mean (0 when either is 0).
+    """
+    predictions = logits.argmax(dim=1)
+    n, b = mean_class_accuracy(predictions, targets, novel), mean_class_accuracy(predictions, targets, base)
+    return {"novel_top1": n, "base_top1": b, "gfsl_harmonic": _harmonic(n, b)}
+
+
+def _harmonic(a: float, b: float) -> float:
+    return float(harmonic_mean(torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)))
+
+
+def mean_class_accuracy(predictions: Tensor, targets: Tensor, classes: Sequence[int]) -> float:
+    """Mean over `classes` (those with images) of the share of each class's images predicted as it; nan if none."""
+    accuracies = [(predictions[targets == c] == c).float().mean().item() for c in classes if (targets == c).any()]
+    return sum(accuracies) / len(accuracies) if accuracies else float("nan")
 
 
 def seen_offset(logits: Tensor, seen: Sequence[int], gamma: float) -> Tensor:
