@@ -40,6 +40,7 @@ from kgnet.figures.curves import plot_curves
 from kgnet.kg.build import build_class_graph
 from kgnet.kg.text_features import check_text_model, encode_texts
 from kgnet.models import create_model
+from kgnet.paths import resolve_ontology
 from kgnet.progress import interactive
 from kgnet.release import RESTORE_RELEASE, load_release, save_release
 
@@ -72,7 +73,8 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
                     "train.epochs to train")
     knowledge = config.knowledge
     if any(uses_knowledge(variant_config(config, v)) for v in config.variants):
-        named = [("knowledge.ontology", knowledge.ontology), ("knowledge.class_map", knowledge.class_map),
+        ontology = resolve_ontology(knowledge.ontology, "knowledge.ontology") if knowledge.ontology else None
+        named = [("knowledge.ontology", ontology), ("knowledge.class_map", knowledge.class_map),
                  *(("knowledge.imports", path) for path in knowledge.imports)]
         for what, path in named:
             if path is not None:
@@ -116,7 +118,9 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool, hops
     `graph_hops`); node texts are encoded only when a variant reads them (`text`).
     """
     knowledge = config.knowledge
-    ontology = knowledge.ontology or (bundle.card.ontology if bundle.card else None)
+    # a path, or the name of a shipped ontology (fashion_mnist_garments, kgnet:fashion_mnist)
+    ontology = (resolve_ontology(knowledge.ontology, "knowledge.ontology") if knowledge.ontology
+                else bundle.card.ontology if bundle.card else None)
     if ontology is None:
         if required:
             raise ConfigError("knowledge.ontology: this data set has no shipped ontology; give an RDF file "

@@ -1,9 +1,14 @@
 """`python -m kgnet.kg`: inspect ontologies, export WordNet subgraphs, check class mappings.
 
-    python -m kgnet.kg info kg/fashion_mnist.ttl [--json]
+    python -m kgnet.kg list
+    python -m kgnet.kg info fashion_mnist_garments [--json]
+    python -m kgnet.kg info my_ontology.owl
     python -m kgnet.kg wordnet --dataset cifar10 -o my_cifar10.ttl
     python -m kgnet.kg wordnet --wnids n02084071 n02121808 -o pets.ttl
     python -m kgnet.kg check my_ontology.owl --dataset fashion_mnist [--class-map map.yaml]
+
+An ontology is a path, or the name of one kgnet ships (`fashion_mnist`, or `kgnet:fashion_mnist`
+explicitly); `list` shows the shipped names.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Sequence
 
 from kgnet.checks import input_file, output_file
 from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.paths import resolve_ontology, shipped_ontologies
 
 
 def _hops(text: str) -> int:
@@ -34,10 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def ontology_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("path", help="RDF file (Turtle, RDF/XML/.owl, N-Triples, N-Quads, JSON-LD, TriG; .gz ok)")
+        p.add_argument("path", help="RDF file (Turtle, RDF/XML/.owl, N-Triples, N-Quads, JSON-LD, TriG; .gz ok), "
+                       "or the name of a shipped ontology (see `list`), e.g. fashion_mnist")
         p.add_argument("--format", help="rdflib format name when the suffix does not say (turtle, xml, nt, json-ld, ...)")
         p.add_argument("--imports", nargs="+", default=[], metavar="FILE", help="local files standing in for owl:imports")
         p.add_argument("--no-cache", action="store_true", help="compile afresh, ignoring the cache")
+
+    listing = sub.add_parser("list", help="the ontologies kgnet ships, by the name the other commands accept")
+    listing.add_argument("--json", action="store_true", help="print one JSON object {name: file}")
 
     info = sub.add_parser("info", help="counts, relations and warnings of an ontology")
     ontology_args(info)
@@ -47,7 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     ontology_args(check)
     check.add_argument("--dataset", required=True, help="dataset card name (see datasets/) or card file")
     check.add_argument("--class-map", help="mapping file: 'class name: node IRI' per line (YAML/JSON/CSV)")
-    check.add_argument("--predicate", help="IRI of a predicate whose literal names each class")
+    check.add_argument("--predicate", help="absolute IRI of a predicate whose literal names each class or gives "
+                       "its index, e.g. urn:kgnet:classIndex")
     check.add_argument("--hops", type=_hops, default=2, help="k of the k-hop subgraph to report (default 2)")
 
     wordnet = sub.add_parser("wordnet", help="export a WordNet 3.0 subgraph as RDF")
@@ -76,16 +87,42 @@ def _print_info(summary: dict, path: str) -> None:
         print(f"warning: {warning}")
 
 
+def _list_shipped(as_json: bool) -> None:
+    files = {name: str(resolve_ontology(f"kgnet:{name}")) for name in shipped_ontologies()}
+    if as_json:
+        json.dump(files, sys.stdout, indent=2)
+        print()
+        return
+    if not files:
+        print("this installation of kgnet ships no ontologies (its kg/ folder is missing)")
+        return
+    width = max(len(n) for n in files)
+    for name, path in files.items():
+        print(f"{name:<{width}}  {path}")
+    print("give a name to info/check (python -m kgnet.kg info NAME) or to knowledge.ontology")
+
+
 def _check_inputs(args: argparse.Namespace) -> None:
     """Every file this command reads, and where it writes, before any work is done."""
     if args.command == "wordnet":
         output_file(args.out, "-o")
         return
-    input_file(args.path)
+    if args.command == "list":
+        return
+    # A shipped ontology's name becomes its file; the name stays what the output shows.
+    args.shown = args.path
+    resolved = resolve_ontology(args.path)
+    if str(resolved) != args.path:
+        args.shown = f"{args.path} ({resolved})"
+    args.path = str(input_file(resolved))
     for path in args.imports:
         input_file(path, "--imports")
     if getattr(args, "class_map", None):
         input_file(args.class_map, "--class-map")
+    if getattr(args, "predicate", None) is not None:
+        from kgnet.kg.class_mapping import check_predicate_iri
+
+        check_predicate_iri(args.predicate, "--predicate")
 
 
 @user_errors_exit_2
@@ -96,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kgnet.kg.vocab import KGNET
 
     _check_inputs(args)
+    if args.command == "list":
+        _list_shipped(args.json)
+        return 0
     if args.command == "wordnet":
         from kgnet.kg.wordnet import export_ontology
 
@@ -114,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dump(summary, sys.stdout, indent=2)
             print()
         else:
-            _print_info(summary, args.path)
+            _print_info(summary, args.shown)
         return 0
 
     from kgnet.data.cards import load_card
@@ -122,10 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     card = load_card(args.dataset)
     bound = bind_classes(
-        kg, card.classes, mapping_file=args.class_map, predicate=args.predicate, wnids=card.wnids, source=args.path
+        kg, card.classes, mapping_file=args.class_map, predicate=args.predicate, wnids=card.wnids, source=args.path,
+        predicate_setting="--predicate",
     )
     sub = bound.k_hop_subgraph(args.hops)
-    print(f"all {len(card.classes)} classes of {card.name} bind to nodes of {args.path}:")
+    print(f"all {len(card.classes)} classes of {card.name} bind to nodes of {args.shown}:")
     for name, node in zip(bound.class_names, bound.class_index.tolist()):
         print(f"  {name:<24} -> <{bound.node_iris[node]}> {bound.node_labels[node]!r}")
     print(

@@ -26,11 +26,65 @@ import yaml
 
 from kgnet.checks import input_file
 from kgnet.errors import ClassMappingError
-from kgnet.kg.compile import local_name
+from kgnet.kg.compile import OTHER_LABELS, PREFERRED_LABELS, local_name
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.kg.vocab import KGNET
 
 WNID = re.compile(r"^[nvasr]\d{8}$")
+#: An absolute IRI: a scheme, a colon, then no spaces or characters IRIs never hold.
+ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]+$")
+#: Label predicates: the compiler makes their values node names, which binding matches anyway.
+_LABEL_PREDICATES = frozenset(str(p) for p in (*PREFERRED_LABELS, *OTHER_LABELS))
+_PREDICATE_EXAMPLE = "e.g. urn:kgnet:classIndex or http://example.org/onto#classCode"
+
+
+def check_predicate_iri(predicate: str, what: str = "knowledge.class_predicate") -> str:
+    """`predicate` if it is an absolute IRI, as class binding by predicate needs.
+
+    Raises:
+        ClassMappingError: a bare word ("label"), a string with spaces, an IRI in <...>.
+    """
+    if not ABSOLUTE_IRI.match(predicate):
+        hint = ""
+        if predicate.startswith("<") and predicate.endswith(">"):
+            hint = f"; drop the angle brackets: {predicate[1:-1]}"
+        shown = repr(predicate) if not predicate or re.search(r"\s", predicate) else predicate
+        raise ClassMappingError(
+            f"{what} {shown}: not an absolute IRI ({_PREDICATE_EXAMPLE}; for labels, "
+            f"http://www.w3.org/2000/01/rdf-schema#label){hint}"
+        )
+    return predicate
+
+
+def _check_predicate_used(kg: KnowledgeGraph, predicate: str, what: str, source: str) -> None:
+    """The predicate gives literal values in the graph (or is a label predicate).
+
+    Raises:
+        ClassMappingError: no triple uses it with a literal, naming the predicates that do.
+    """
+    if predicate in kg.literals or predicate in _LABEL_PREDICATES:
+        return
+    literal_predicates = sorted(kg.literals)
+    if predicate in kg.relation_iris:
+        why = ("it only links nodes to nodes here; binding by predicate needs one whose literal value is each "
+               "class's name or index")
+    else:
+        why = "no triple in " + source + " uses this predicate with a literal value"
+        if "://" not in predicate and not predicate.startswith("urn:"):
+            why += " (a prefixed name such as rdfs:label? give the full IRI)"
+    close = difflib.get_close_matches(predicate, literal_predicates, n=3, cutoff=0.6)
+    if close:
+        options = f"predicates with literal values there, close to it: {', '.join(close)}"
+    elif literal_predicates:
+        shown = literal_predicates[:8]
+        options = "predicates with literal values there: " + ", ".join(shown) + \
+            (f" and {len(literal_predicates) - len(shown)} more" if len(literal_predicates) > len(shown) else "")
+    else:
+        options = "it has no predicates with literal values besides labels and comments"
+    raise ClassMappingError(
+        f"{what} {predicate}: {why}; {options}; correct the IRI, or leave it out to bind the classes by wnid "
+        "and label"
+    )
 
 
 def normalise_name(name: str) -> str:
@@ -163,17 +217,23 @@ def bind_classes(
     predicate: str | None = None,
     wnids: Sequence[str | None] | None = None,
     source: str = "the ontology",
+    predicate_setting: str = "knowledge.class_predicate",
 ) -> KnowledgeGraph:
     """Bind every class to one node; return the graph with `class_names`/`class_index` set.
 
     The returned graph's `warnings` add what is legal but probably wrong: mapping-file entries
-    for classes the data set does not have.
+    for classes the data set does not have, a predicate that bound none of the classes.
+
+    `predicate_setting` names where `predicate` came from in messages ("--predicate").
 
     Raises:
         ClassMappingError: listing every class that matched no node or several, or that shares
             its node with another class, with close candidates, the mapping file's lines, and
-            what to do.
+            what to do; a predicate that is no absolute IRI, or that no triple uses.
     """
+    if predicate is not None:
+        check_predicate_iri(predicate, predicate_setting)
+        _check_predicate_used(kg, predicate, predicate_setting, source)
     index = _Index(kg)
     mapping = read_mapping_file(mapping_file) if mapping_file else None
     warnings: list[str] = []
@@ -192,6 +252,7 @@ def bind_classes(
     bound: list[int] = []
     unmapped: list[str] = []
     ambiguous: list[str] = []
+    by_predicate = 0
     for position, name in enumerate(class_names):
         if mapping is not None:
             entry = mapping[name]
@@ -211,6 +272,7 @@ def bind_classes(
         attempts = []
         if predicate:
             attempts.append(index.literal(predicate, name) or index.literal(predicate, str(position)))
+            by_predicate += bool(attempts[-1])
         wnid = wnids[position] if wnids else (name if WNID.match(name) else None)
         if wnid:
             attempts.append(index.by_wnid.get(wnid, set()))
@@ -247,6 +309,11 @@ def bind_classes(
                 "or add labels / kgnet:className literals to the ontology"
             )
         raise ClassMappingError("\n".join(lines))
+    if predicate and mapping is None and not by_predicate and predicate not in _LABEL_PREDICATES:
+        warnings.append(
+            f"{predicate_setting} {predicate}: no class's name or index (0 to {len(class_names) - 1}) is a value of "
+            f"this predicate in {source}, so every class was bound by wnid or label instead; check the predicate"
+        )
     result = kg.with_classes(list(class_names), bound)
     result.warnings = [*kg.warnings, *warnings]  # a new list: the unbound graph keeps its own
     return result
