@@ -187,6 +187,10 @@ class TrainConfig:
         1.0, "Learning rate of the graph encoder (R-GCN) as a multiple of train.lr.", "> 0")
     align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
     temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
+    balanced_sampling: bool = _field(
+        True, "When classes have different numbers of training images: each epoch draws its images with "
+        "replacement so every class is equally likely (rare classes repeated, differently augmented); every variant "
+        "alike. Equal counts are unaffected.")
     logit_adjust_tau: float = _field(
         1.0, "When classes have different numbers of training images (data.novel_classes, an imbalanced image "
         "folder): the cross-entropy adds tau x log(class share) to the logits (logit-adjusted loss, Menon et al. "

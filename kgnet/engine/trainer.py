@@ -365,6 +365,19 @@ def epoch_passes(train_images: int, batch_size: int, epochs: int, min_steps: int
     return math.ceil(min_steps / steps)
 
 
+def class_balanced_draw(labels: torch.Tensor, *, seed: int) -> list[int] | None:
+    """As many training positions as there are images, drawn with replacement so that every
+    class is equally likely (a class with few images is repeated, differently augmented);
+    None when the classes already have equal counts (the plain pass over the set)."""
+    counts = torch.bincount(labels.long())
+    present = counts[counts > 0]
+    if len(labels) == 0 or present.min() == present.max():
+        return None
+    weights = 1.0 / counts[labels.long()].double()
+    generator = torch.Generator().manual_seed(seed)
+    return torch.multinomial(weights, len(labels), replacement=True, generator=generator).tolist()
+
+
 def _epoch_batches(bundle, rank_batch: int, config: Config, context: DistributedContext, epoch: int, passes: int):
     """The batches of one epoch: `passes` passes over the training set, each in its own order
     and with its own augmentation (pass p of epoch e is augmented as epoch e * passes + p)."""
@@ -372,6 +385,9 @@ def _epoch_batches(bundle, rank_batch: int, config: Config, context: Distributed
         index = epoch * passes + p
         bundle.set_epoch(index)
         order = epoch_order(len(bundle.train), rank_batch, seed=epoch_seed(config.seed, 0, index), context=context)
+        if config.train.balanced_sampling:
+            drawn = class_balanced_draw(bundle.train.labels, seed=epoch_seed(config.seed, 1, index))
+            order = order if drawn is None else [drawn[i] for i in order]
         yield from DataLoader(bundle.train, batch_size=rank_batch, sampler=order,
                               num_workers=config.data.num_workers)
 

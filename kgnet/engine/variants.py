@@ -64,6 +64,14 @@ def _random_text(knowledge: KnowledgeConfig) -> None:
     knowledge.text_control = "random"
 
 
+def _empty_graph(knowledge: KnowledgeConfig) -> None:
+    if knowledge.head == "concept":
+        raise ConfigError("variants: kgnet-empty removes every edge, so a concept head links no class to any "
+                          "concept and scores every class alike (a constant model, not a control); use "
+                          "kgnet-noknowledge, or kgnet-empty with knowledge.head=prototype")
+    knowledge.graph_control = "empty"
+
+
 def _noknowledge(knowledge: KnowledgeConfig) -> None:
     # no edge is read (per-node layers in place of the R-GCN's messages) and the text is noise
     _set(head="concept", concept_control="identity", text_control="random")(knowledge)
@@ -97,7 +105,7 @@ _ENTRIES = (
     Variant("kgnet-shuffled", "control: the ontology's edges rewired at random, degrees kept", "control", "#e377c2",
             _set(graph_control="shuffled")),
     Variant("kgnet-randomtext", "control: node text replaced by random vectors", "control", "#8c564b", _random_text),
-    Variant("kgnet-empty", "control: the graph without edges", "control", "#7f7f7f", _set(graph_control="empty")),
+    Variant("kgnet-empty", "control: the graph without edges", "control", "#7f7f7f", _empty_graph),
     Variant("kgnet-no-rgcn", "ablation of kgnet-composed: node embeddings without message passing (text and "
             "learned inputs per node)", "ablation", "#bcbd22", _composed_without_relation),
     Variant("kgnet-no-infusion", "ablation of kgnet-composed: concepts scored on the backbone's own tokens (no "
