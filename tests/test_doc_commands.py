@@ -52,7 +52,7 @@ TINY_BUDGET = (
     "train.analysis=pca",
 )
 #: Fewest marked blocks: the runnable docs must not silently lose their markers.
-MIN_BLOCKS = 6
+MIN_BLOCKS = 5
 #: Seconds one block may take.
 BLOCK_TIMEOUT = 300
 
