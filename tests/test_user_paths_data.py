@@ -143,7 +143,7 @@ def test_plain_tree_counts_unchanged(tmp_path: Path) -> None:
 # --- 2. Named pipes and broken links named like images -------------------------------------------
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="this platform has no named pipes (os.mkfifo; Windows), so there is no FIFO to refuse")
 def test_fifo_named_like_an_image_is_refused(tmp_path: Path) -> None:
     root = _tree(tmp_path / "data")
     os.mkfifo(root / "train" / "bag" / "x.png")
@@ -151,7 +151,7 @@ def test_fifo_named_like_an_image_is_refused(tmp_path: Path) -> None:
     assert "bag/x.png is not a regular file" in message and "remove it" in message
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="this platform has no named pipes (os.mkfifo; Windows), so there is no FIFO to refuse")
 def test_fifo_with_verify_exits_2_instead_of_hanging(tmp_path: Path) -> None:
     root = _tree(tmp_path / "data")
     os.mkfifo(root / "train" / "shoe" / "pipe.jpg")

@@ -41,15 +41,23 @@ def class_alignment_loss(
     return F.cross_entropy(logits, targets)
 
 
+def unequal_class_counts(labels: Tensor, num_classes: int | None = None) -> Tensor | None:
+    """Images per class of `labels`, or None when every class with images has as many (where
+    neither imbalance correction changes anything)."""
+    counts = torch.bincount(labels.long(), minlength=num_classes or 0)
+    present = counts[counts > 0]
+    return None if len(present) == 0 or present.min() == present.max() else counts
+
+
 def logit_adjustment(train_labels: Tensor, num_classes: int, tau: float) -> Tensor | None:
     """`tau * log(prior)` per class from the training labels (classes without images get 0:
     they are masked out of the loss); None when every class with images has as many, where
     the adjustment is a constant shift that changes nothing."""
-    counts = torch.bincount(train_labels.long(), minlength=num_classes).float()
-    present = counts > 0
-    if tau == 0 or counts[present].min() == counts[present].max():
+    counts = unequal_class_counts(train_labels, num_classes)
+    if tau == 0 or counts is None:
         return None
-    prior = counts / counts.sum()
+    present = counts > 0
+    prior = counts.float() / counts.sum()
     return torch.where(present, tau * prior.clamp_min(1e-12).log(), torch.zeros_like(prior))
 
 

@@ -29,7 +29,7 @@ from kgnet.config import Config, TrainConfig, config_to_dict
 from kgnet.data.builder import DataBundle
 from kgnet.engine.checkpoint import load_training_state, save_training_state
 from kgnet.engine.distributed import DistributedContext, all_reduce_sum
-from kgnet.engine.losses import logit_adjustment, training_loss
+from kgnet.engine.losses import logit_adjustment, training_loss, unequal_class_counts
 from kgnet.engine.scoring import predict
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.metrics.classification import topk_accuracy
@@ -369,9 +369,8 @@ def class_balanced_draw(labels: torch.Tensor, *, seed: int) -> list[int] | None:
     """As many training positions as there are images, drawn with replacement so that every
     class is equally likely (a class with few images is repeated, differently augmented);
     None when the classes already have equal counts (the plain pass over the set)."""
-    counts = torch.bincount(labels.long())
-    present = counts[counts > 0]
-    if len(labels) == 0 or present.min() == present.max():
+    counts = unequal_class_counts(labels)
+    if counts is None:
         return None
     weights = 1.0 / counts[labels.long()].double()
     generator = torch.Generator().manual_seed(seed)
