@@ -30,12 +30,16 @@ from benchmarks.suite import CONTROLS, REPO, Suite
 #: and AUSUC only where the run calibrated its GZSL scores.
 ZERO_SHOT_METRICS = ("zero_shot_top1", "gzsl_seen", "gzsl_unseen", "gzsl_harmonic", "gzsl_calibrated_seen",
                      "gzsl_calibrated_unseen", "gzsl_calibrated_harmonic", "gzsl_ausuc")
+#: Generalized few-shot metrics (fractions, shown in percent): the novel classes' and the base
+#: classes' test images, each choosing among all classes, and their harmonic mean.
+NOVEL_METRICS = ("novel_top1", "base_top1", "gfsl_harmonic")
 #: Raw numbers (not fractions): the calibration constant subtracted from the seen classes' logits.
 ZERO_SHOT_RAW = ("gzsl_gamma",)
 METRIC_NAMES = {"zero_shot_top1": "zero-shot top-1 (unseen only)", "gzsl_seen": "GZSL seen",
                 "gzsl_unseen": "GZSL unseen", "gzsl_harmonic": "GZSL H", "gzsl_gamma": "gamma",
                 "gzsl_calibrated_seen": "calibrated seen", "gzsl_calibrated_unseen": "calibrated unseen",
-                "gzsl_calibrated_harmonic": "calibrated H", "gzsl_ausuc": "AUSUC"}
+                "gzsl_calibrated_harmonic": "calibrated H", "gzsl_ausuc": "AUSUC",
+                "novel_top1": "novel top-1", "base_top1": "base top-1", "gfsl_harmonic": "harmonic mean"}
 PLOT_NAMES = {"zero_shot_top1": "zero-shot\ntop-1\n(unseen only)", "gzsl_seen": "GZSL\nseen",
               "gzsl_unseen": "GZSL\nunseen", "gzsl_harmonic": "GZSL\nH", "gzsl_calibrated_seen": "calibrated\nseen",
               "gzsl_calibrated_unseen": "calibrated\nunseen", "gzsl_calibrated_harmonic": "calibrated\nH",
@@ -95,6 +99,26 @@ def _ontology(rows: list[dict], meta: dict) -> str:
         return "the data set's"
 
 
+def _kgnet_minus(rows: list[dict], regime: str, variant: str, metrics: Iterable[str]) -> dict[str, dict]:
+    """metric -> kgnet - variant on that metric, paired by seed."""
+    return {m: paired_difference(_by_seed(rows, regime, "kgnet", m), _by_seed(rows, regime, variant, m)).to_dict()
+            for m in metrics}
+
+
+def _novel_block(rows: list[dict], regime: str, variant: str) -> dict[str, Any]:
+    """A generalized few-shot variant's novel, base and harmonic accuracy: mean over seeds, the
+    paired difference to the baseline, and kgnet minus it."""
+    block: dict[str, Any] = {"novel": {}, "novel_vs_baseline": {}}
+    for m in NOVEL_METRICS:
+        mine = _by_seed(rows, regime, variant, m)
+        block["novel"][m] = describe([mine[s] for s in sorted(mine)]).to_dict()
+        if variant != "baseline":
+            block["novel_vs_baseline"][m] = paired_difference(mine, _by_seed(rows, regime, "baseline", m)).to_dict()
+    if variant != "kgnet":
+        block["novel_kgnet_minus"] = _kgnet_minus(rows, regime, variant, NOVEL_METRICS)
+    return block
+
+
 def planned(suite: Suite) -> dict[str, dict[str, int]]:
     """regime -> variant -> number of seeds the suite defines."""
     seeds: dict[str, dict[str, int]] = {}
@@ -134,6 +158,10 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
                 for metric in ZERO_SHOT_METRICS + ZERO_SHOT_RAW:
                     values = _by_seed(mine, name, variant, metric, 1.0 if metric in ZERO_SHOT_RAW else 100.0)
                     v["zero_shot"][metric] = describe([values[s] for s in sorted(values)]).to_dict()
+                if variant != "kgnet":
+                    v["zero_shot_kgnet_minus"] = _kgnet_minus(rows, name, variant, ZERO_SHOT_METRICS)
+            if meta.get("novel"):
+                v.update(_novel_block(rows, name, variant))
             entry[variant] = v
         regimes[name] = {"meta": meta, "cells": len(rows), "variants": entry,
                          "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in rows), 1)}
@@ -236,18 +264,21 @@ def _difference_check(regime: str, what: str, entry: dict | None, needs: str, pl
     return {"regime": regime, "check": what, "needs": needs, "measured": measured, "met": bool(ok(pd))}
 
 
-def _control_checks(suite: Suite, regime: str, variants: dict, plan: dict[str, int]) -> list[dict[str, Any]]:
-    """kgnet - control, interval above 0, for every control of CONTROLS (or why it is not run)."""
+def _control_checks(suite: Suite, regime: str, variants: dict, plan: dict[str, int],
+                    difference=lambda v: v.get("kgnet_minus"), on: str = "") -> list[dict[str, Any]]:
+    """kgnet - control, interval above 0, for every control of CONTROLS (or why it is not run);
+    `difference` picks the paired difference from a variant's entry (top-1 by default), `on`
+    names its metric in the check."""
     not_run = dict(suite.not_run)
     checks = []
     for control in CONTROLS:
-        what, needs = f"kgnet - {control}", "95% CI above 0 (control below kgnet)"
+        what, needs = f"kgnet - {control}{on}", "95% CI above 0 (control below kgnet)"
         if control in not_run or (control not in plan and control not in variants):
-            why = not_run.get(control, "not in this suite")
+            why = not_run.get(control, "not run in this regime (CPU budget)")
             checks.append({"regime": regime, "check": what, "needs": needs, "measured": f"not run: {why}",
                            "met": "not run"})
             continue
-        checks.append(_difference_check(regime, what, variants.get(control, {}).get("kgnet_minus"), needs,
+        checks.append(_difference_check(regime, what, difference(variants.get(control, {})), needs,
                                         plan.get(control, 0), lambda pd: pd.low > 0))
     return checks
 
@@ -282,7 +313,25 @@ def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str
                                   plan.get(name, {}).get("kgnet", 0), lambda pd: pd.high >= 0)]
         checks += mine
         per_regime.append((name, "no measurable loss", mine))
+    for name, points, controls in suite.novel_gains:
+        variants = regimes.get(name, {}).get("variants", {})
+        planned_n = plan.get(name, {}).get("kgnet", 0)
+        gain = variants.get("kgnet", {}).get("novel_vs_baseline", {})
+        mine = [_difference_check(name, "kgnet - baseline (novel top-1)", gain.get("novel_top1"),
+                                  f">= +{points:g} points, 95% CI above 0", planned_n,
+                                  lambda pd: pd.mean >= points and pd.low > 0),
+                _difference_check(name, "kgnet - baseline (base top-1)", gain.get("base_top1"),
+                                  f"mean >= -{suite.base_loss:g} point (base classes kept)", planned_n,
+                                  lambda pd: pd.mean >= -suite.base_loss)]
+        if controls:
+            mine += _control_checks(suite, name, variants, plan.get(name, {}),
+                                    lambda v: v.get("novel_kgnet_minus", {}).get("novel_top1"), " (novel top-1)")
+        checks += mine
+        per_regime.append((name, f"novel: kgnet - baseline >= +{points:g}"
+                           + (", every control below kgnet" if controls else "")
+                           + f", base top-1 at most {suite.base_loss:g} below the baseline", mine))
     zero_shot = [zero_shot_check(regimes, *goal) for goal in suite.zero_shot_goals]
+    zero_shot += [zero_shot_control_check(regimes, *goal, plan) for goal in suite.zero_shot_controls]
 
     met = _state([c["met"] for c in checks])
     head = {True: "goal met", False: "goal not met", None: "not yet decided (cells missing)"}[met]
@@ -301,8 +350,13 @@ def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str
     for name, points in suite.gains:
         by_points.setdefault(points, []).append(name)
     gains = ", ".join(f"+{p:g} points in {' and '.join(ns)}" for p, ns in by_points.items())
+    novel = ", ".join(f"+{p:g} in {n}" for n, p, _ in suite.novel_gains)
+    with_controls = [n for n, _, c in suite.novel_gains if c]
     goal = "; ".join(
-        ([f"kgnet - baseline at least {gains}"
+        ([f"on the novel classes (novel top-1), kgnet - baseline at least {novel}, each with its 95% interval "
+          f"above 0, every control below kgnet in {', '.join(with_controls)}, and base top-1 at most "
+          f"{suite.base_loss:g} point below the baseline"] if suite.novel_gains else [])
+        + ([f"kgnet - baseline at least {gains}"
           + ", each with its 95% interval above 0, and in each of those regimes every control below kgnet "
           "(the interval of kgnet - control above 0)"] if suite.gains else [])
         + ([f"no measurable loss in {' and '.join(suite.no_loss)} (the interval of kgnet - baseline reaching 0 "
@@ -322,6 +376,18 @@ def zero_shot_check(regimes: dict, regime: str, variant: str, metric: str, bound
     if s["n"] == 0:
         return {**base, "measured": f"not in the records ({metric} absent)", "met": None}
     return {**base, "measured": fmt_summary(s, ci=True) + f" n={s['n']}", "met": s["mean"] >= bound}
+
+
+def zero_shot_control_check(regimes: dict, regime: str, control: str, metric: str, points: float,
+                            plan: dict) -> dict[str, Any]:
+    """kgnet - control on a zero-shot metric, paired by seed: its mean against `points`."""
+    entry = regimes.get(regime, {}).get("variants", {}).get(control, {}).get("zero_shot_kgnet_minus", {}).get(metric)
+    check = _difference_check(regime, f"kgnet - {control}", entry, f"mean >= +{points:g} points",
+                              plan.get(regime, {}).get(control, 0), lambda pd: pd.mean >= points)
+    if check["met"] is None and entry and entry["n"] == 1:  # a mean is what is asked: one pair decides it
+        check.update(measured=fmt_diff(entry, n=True), met=entry["mean"] >= points)
+    return {"regime": regime, "variant": f"kgnet - {control}", "metric": metric, "needs": check["needs"],
+            "measured": check["measured"], "met": check["met"]}
 
 
 def wall_time_note(out: Path) -> str | None:
@@ -378,7 +444,7 @@ def _size_regimes(summary: dict) -> dict[str, list[tuple[str, dict]]]:
     """Data set -> its non-zero-shot regimes with a size, by size (2+ sizes only)."""
     datasets: dict[str, list[tuple[str, dict]]] = {}
     for name, r in summary["regimes"].items():
-        if not r["meta"].get("zero_shot") and r["meta"].get("per_class"):
+        if not r["meta"].get("zero_shot") and not r["meta"].get("novel") and r["meta"].get("per_class"):
             datasets.setdefault(r["meta"].get("dataset", "?"), []).append((name, r))
     return {d: sorted(rs, key=lambda nr: nr[1]["meta"]["per_class"]) for d, rs in datasets.items()
             if len({r["meta"]["per_class"] for _, r in rs}) >= 2}
@@ -459,6 +525,42 @@ def plot_differences(summary: dict, path: Path, gains: dict[str, float]) -> bool
     if not drawn:
         _plt().close(fig)
         return False
+    _save(fig, path)
+    return True
+
+
+def plot_novel(summary: dict, path: Path) -> bool:
+    """Novel-class and base-class accuracy vs novel images per class (generalized few-shot), one
+    line per variant, error bars = 95% t interval."""
+    rs = sorted(((n, r) for n, r in summary["regimes"].items() if r["meta"].get("novel")),
+                key=lambda nr: nr[1]["meta"].get("per_class") or 0)
+    if not rs:
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(16, 6), squeeze=False)
+    variants = _ordered({v for _, r in rs for v in r["variants"]}, VARIANT_ORDER)
+    for ax, metric in zip(axes[0], ("novel_top1", "base_top1")):
+        for i, variant in enumerate(variants):
+            pts = [(r["meta"]["per_class"], r["variants"][variant]["novel"][metric]) for _, r in rs
+                   if variant in r["variants"] and r["variants"][variant]["novel"][metric]["mean"] is not None]
+            if not pts:
+                continue
+            seeds = sorted({s["n"] for _, s in pts})
+            ax.errorbar([x * _jitter(i, len(variants)) for x, _ in pts], [s["mean"] for _, s in pts],
+                        yerr=[s.get("half_width") or 0 for _, s in pts], capsize=3, color=_colour(variant, i),
+                        marker=MARKERS[i % len(MARKERS)], markersize=5,
+                        label=f"{variant} ({' or '.join(map(str, seeds))} seeds)", **_style(variant))
+        xs = sorted({r["meta"]["per_class"] for _, r in rs})
+        ax.set_xscale("log")
+        ax.set_xticks(xs)
+        ax.set_xticklabels([str(x) for x in xs])
+        ax.minorticks_off()
+        ax.set_xlabel("training images per novel class (log scale)")
+        ax.set_ylabel(f"test {METRIC_NAMES[metric]} accuracy (%)")
+        ax.set_title(f"{METRIC_NAMES[metric]} among all classes vs novel shots\n"
+                     "(mean over seeds, error bars: 95% t interval)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
     _save(fig, path)
     return True
 
@@ -621,7 +723,8 @@ def where_lines(suite: Suite, summary: dict, out: Path) -> list[str]:
 
 def differences_lines(summary: dict, suite: Suite) -> list[str]:
     """kgnet against the baseline and each control (and the other designs), regime by regime."""
-    regimes = [(n, r) for n, r in summary["regimes"].items() if not r["meta"].get("zero_shot")]
+    regimes = [(n, r) for n, r in summary["regimes"].items()
+               if not r["meta"].get("zero_shot") and not r["meta"].get("novel")]
     if not regimes:
         return []
     not_run = dict(suite.not_run)
@@ -674,12 +777,41 @@ def zero_shot_lines(name: str, r: dict) -> list[str]:
                "gzsl_calibrated_unseen", "gzsl_calibrated_harmonic", "gzsl_ausuc")
     lines = [f"### Zero-shot: {name}, held out {held}", "",
              "Mean ± std over seeds (percent; `gamma` in logit units); `n/a`: not in the records.", "",
-             "| variant | ontology | seeds | " + " | ".join(METRIC_NAMES[m] for m in metrics) + " | seen-class top-1 |",
-             "|---|---|---:|" + "---:|" * (len(metrics) + 1)]
+             "| variant | ontology | seeds | " + " | ".join(METRIC_NAMES[m] for m in metrics)
+             + " | seen-class top-1 | kgnet - this, unseen-only top-1 |",
+             "|---|---|---:|" + "---:|" * (len(metrics) + 2)]
     for variant, v in r["variants"].items():
         z = v["zero_shot"]
+        minus = v.get("zero_shot_kgnet_minus", {}).get("zero_shot_top1")
         lines.append(f"| {variant} | {v.get('ontology') or '-'} | {v['top1']['n']} | "
-                     + " | ".join(fmt_summary(z[m]) for m in metrics) + f" | {fmt_summary(v['top1'])} |")
+                     + " | ".join(fmt_summary(z[m]) for m in metrics) + f" | {fmt_summary(v['top1'])} | "
+                     + (fmt_diff(minus, n=True) if variant != "kgnet" else "") + " |")
+    return lines + [""]
+
+
+def novel_lines(summary: dict, suite: Suite) -> list[str]:
+    """Generalized few-shot: per regime and variant the novel, base and harmonic accuracy, and
+    the paired differences to the baseline and from kgnet."""
+    regimes = [(n, r) for n, r in summary["regimes"].items() if r["meta"].get("novel")]
+    if not regimes:
+        return []
+    lines = ["### Generalized few-shot: base classes with images, novel classes with few", "",
+             "Each regime: " + regimes[0][1]["meta"].get("description", "").replace(" 1 each", " k each") + ". "
+             "`novel`: accuracy on the novel classes' test images, `base`: on the base classes' (both choosing "
+             "among all 10 classes; per-class means), `H`: their harmonic mean. Mean ± std over seeds; differences "
+             "paired by seed, mean [95% t interval] n=pairs.", "",
+             "| regime | novel images / class | variant | novel | base | H | novel: - baseline | novel: kgnet - this "
+             "| base: - baseline | base: kgnet - this |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in regimes:
+        for variant, v in r["variants"].items():
+            stats, vs, minus = v.get("novel", {}), v.get("novel_vs_baseline", {}), v.get("novel_kgnet_minus", {})
+            lines.append(f"| {name} | {r['meta'].get('per_class')} | {variant} | "
+                         + " | ".join(fmt_summary(stats.get(m)) for m in NOVEL_METRICS) + " | "
+                         + " | ".join(fmt_diff(d.get(m), n=True) if d else "" for m in ("novel_top1",)
+                                      for d in (vs, minus)) + " | "
+                         + " | ".join(fmt_diff(d.get(m), n=True) if d else "" for m in ("base_top1",)
+                                      for d in (vs, minus)) + " |")
     return lines + [""]
 
 
@@ -754,6 +886,7 @@ def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[s
                   *_check_table(v["zero_shot"], variant=True)]
     lines += where_lines(suite, summary, out)
     regimes = summary["regimes"]
+    lines += novel_lines(summary, suite)
     lines += differences_lines(summary, suite)
     for name, r in regimes.items():
         if r["meta"].get("zero_shot"):
@@ -766,7 +899,8 @@ def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[s
         lines += cost_lines(summary["cost"])
 
     gains = dict(suite.gains)
-    plots = [("accuracy_vs_size", "Top-1 vs training images per class", lambda p: plot_accuracy_vs_size(summary, p)),
+    plots = [("novel", "Novel and base accuracy vs novel images per class", lambda p: plot_novel(summary, p)),
+             ("accuracy_vs_size", "Top-1 vs training images per class", lambda p: plot_accuracy_vs_size(summary, p)),
              ("differences", "kgnet minus each variant vs training images per class",
               lambda p: plot_differences(summary, p, gains)),
              ("zero_shot", "Zero-shot", lambda p: plot_zero_shot(summary, p)),

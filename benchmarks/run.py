@@ -1,6 +1,6 @@
 """`python -m benchmarks.run`: run a benchmark suite cell by cell, resumably, then write its report.
 
-    python -m benchmarks.run --suite quick                      # Fashion-MNIST on a CPU, ~1 hour on 2 cores
+    python -m benchmarks.run --suite quick --jobs 2             # Fashion-MNIST on a CPU, ~1 hour on 2 cores
     python -m benchmarks.run --suite quick --only '^shot1-'     # only the cells whose id matches
     python -m benchmarks.run --suite quick --report-only        # tables and plots from the saved cells
     python -m benchmarks.run --suite full --data-root /data --device cuda
@@ -15,12 +15,19 @@ stopped; the run folder of a cell that did not finish is removed and the cell re
 end `<out>/summary.json` holds the aggregates, and the report (`docs/benchmarks.md` with its
 PNGs in `docs/benchmarks/`, when `--out` is the suite's default folder; else `<out>/report/`)
 is regenerated from every saved cell.
+
+`--jobs N` runs N processes over one queue: each takes the next cell nobody holds (a lock file
+`cells/.<cell id>.lock`, released by the kernel if a process dies), and the first process
+writes the summary and the report once all have finished. Each process gets `--threads`
+torch threads (default: the cores divided by N).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import fcntl
 import gc
 import json
 import logging
@@ -28,6 +35,7 @@ import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -280,13 +288,51 @@ def preflight(suite: Suite, cells: list[Cell], data_root: Path | None) -> dict[s
     return roots
 
 
+def claim_cell(out: Path, cell: Cell) -> int | None:
+    """A descriptor holding `cells/.<id>.lock` (the cell is this process's), or None when another
+    process of the same queue holds it."""
+    path = out / "cells" / f".{cell.id}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        os.close(fd)
+        if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return None
+        raise
+    return fd
+
+
+def worker_log(out: Path, number: int) -> Path:
+    return out / "runs" / f"worker{number}.log"
+
+
+def start_workers(argv: list[str], out: Path, jobs: int) -> list[subprocess.Popen]:
+    """Processes 2..jobs of a `--jobs` run: the same command as workers (no report), logging to
+    `runs/worker<N>.log`."""
+    (out / "runs").mkdir(parents=True, exist_ok=True)
+    workers = []
+    for number in range(2, jobs + 1):
+        with open(worker_log(out, number), "w") as log:
+            workers.append(subprocess.Popen([sys.executable, "-m", "benchmarks.run", *argv, "--worker"],
+                                            stdout=log, stderr=subprocess.STDOUT, cwd=REPO))
+    return workers
+
+
+def release_cell(out: Path, cell: Cell, fd: int) -> None:
+    (out / "cells" / f".{cell.id}.lock").unlink(missing_ok=True)  # while held: no one else holds this inode
+    os.close(fd)
+
+
 def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "cpu",
             data_root: Path | None = None, report_dir: Path | None = None,
-            report_sections: list[tuple[Suite, Path]] | None = None, console: TextIO | None = None) -> int:
-    """Run the (selected) cells of `suite` into `out`, skipping finished ones; then summary and report."""
+            report_sections: list[tuple[Suite, Path]] | None = None, console: TextIO | None = None,
+            report: bool = True, workers: list[subprocess.Popen] | None = None) -> int:
+    """Run the (selected) cells of `suite` into `out`, skipping finished ones and those another
+    process of the queue holds; then (with `report`, once the `workers` have ended) summary and report."""
     console = console or sys.stdout
     cells = select(suite, only)
-    out.mkdir(parents=True, exist_ok=True)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
     pending = [c for c in cells if cached_record(out / "cells" / f"{c.id}.json", c)[0] is None]
     roots = preflight(suite, pending, data_root)
     device = resolve_device(device)
@@ -299,31 +345,41 @@ def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "
         if record is not None:
             print(f"{head}cached: {describe_result(record)}", file=console, flush=True)
             continue
-        print(head + (f"({why}) " if why else ""), end="", file=console, flush=True)
-        start = time.perf_counter()
+        held = claim_cell(out, cell)
+        if held is None:
+            print(f"{head}running in another process", file=console, flush=True)
+            continue
         try:
-            if cell.kind == "train":
-                result_key, result = "metrics", run_train_cell(cell, out, device, roots.get(cell.regime, data_root))
-            else:
-                result_key, result = "result", run_cost_cell(cell, out, device)
-        except KeyboardInterrupt:
-            print("interrupted (rerun to continue)", file=console, flush=True)
-            raise
-        except BaseException:
-            print("failed", file=console, flush=True)
-            raise
-        wall = time.perf_counter() - start
-        regime = suite.regime(cell.regime)
-        record = {
-            "format": CELL_FORMAT, "suite": suite.name, "budget": suite.budget, "id": cell.id,
-            "cell": cell.to_dict(), "regime": regime.to_dict() if regime else None,
-            result_key: result, "wall_seconds": round(wall, 2), "machine": machine_info(device),
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "run_folder": f"runs/{cell.id}" if cell.kind == "train" else None,
-        }
-        write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+            record, why = cached_record(path, cell)  # finished by another process before the claim
+            if record is not None:
+                print(f"{head}done by another process: {describe_result(record)}", file=console, flush=True)
+                continue
+            print(head + (f"({why}) " if why else ""), end="", file=console, flush=True)
+            start = time.perf_counter()
+            try:
+                if cell.kind == "train":
+                    result_key, result = "metrics", run_train_cell(cell, out, device,
+                                                                   roots.get(cell.regime, data_root))
+                else:
+                    result_key, result = "result", run_cost_cell(cell, out, device)
+            except KeyboardInterrupt:
+                print("interrupted (rerun to continue)", file=console, flush=True)
+                raise
+            except BaseException:
+                print("failed", file=console, flush=True)
+                raise
+            wall = time.perf_counter() - start
+            _save_record(suite, cell, path, result_key, result, wall, device)
+        finally:
+            release_cell(out, cell, held)
         ran += 1
-        print(f"{describe_result(record)} ({wall:.0f} s)", file=console, flush=True)
+        print(f"{describe_result(json.loads(path.read_text()))} ({wall:.0f} s)", file=console, flush=True)
+    failed = [i for i, worker in enumerate(workers or (), 2) if worker.wait() != 0]
+    if failed:
+        raise CellFailed("other processes of the queue failed; their logs: "
+                         + ", ".join(str(worker_log(out, i)) for i in failed))
+    if not report:
+        return 0
     records = report_mod.load_records(out)
     summary = report_mod.aggregate(suite, records)
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
@@ -331,11 +387,24 @@ def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "
     report_dir = report_dir or out / "report"
     markdown = report_mod.write_report(sections, report_dir)
     elapsed = time.perf_counter() - started
-    print(f"{ran} cells run, {len(cells) - ran} cached ({elapsed / 60:.1f} min); "
-          f"summary: {out / 'summary.json'}; report: {markdown}", file=console, flush=True)
+    print(f"{ran} cells run here, {len(cells) - ran} cached or run by other processes ({elapsed / 60:.1f} min "
+          f"end to end); summary: {out / 'summary.json'}; report: {markdown}", file=console, flush=True)
     if summary.get("verdict"):
         print(summary["verdict"]["text"], file=console, flush=True)
     return 0
+
+
+def _save_record(suite: Suite, cell: Cell, path: Path, result_key: str, result: dict, wall: float,
+                 device: str) -> None:
+    regime = suite.regime(cell.regime)
+    record = {
+        "format": CELL_FORMAT, "suite": suite.name, "budget": suite.budget, "id": cell.id,
+        "cell": cell.to_dict(), "regime": regime.to_dict() if regime else None,
+        result_key: result, "wall_seconds": round(wall, 2), "machine": machine_info(device),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "run_folder": f"runs/{cell.id}" if cell.kind == "train" else None,
+    }
+    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def report_only(sections: list[tuple[Suite, Path]], suite: Suite, out: Path, report_dir: Path,
@@ -372,6 +441,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, metavar="N",
                         help="torch CPU threads (default: torch's, i.e. the cores; on a machine shared with "
                              "other jobs 1 can be many times faster than oversubscribed cores)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="processes sharing the queue of cells (default 1; 2 on a 2-core machine)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # a --jobs process: no report
     parser.add_argument("--report", metavar="DIR", help="report folder (default docs/ for the default --out, "
                                                         "else <out>/report)")
     return parser
@@ -384,12 +456,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError("--tiny applies to --suite full (the quick suite's budget is its point)")
     if len(set(args.seeds)) != len(args.seeds):
         raise ConfigError(f"--seeds: each seed once, got {args.seeds}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    threads = args.threads if args.threads is not None else (
+        max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None)
+    if threads is not None:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     suite = get_suite(args.suite, tuple(args.seeds), tiny=args.tiny)
     if args.list:
         for cell in select(suite, args.only):
@@ -409,8 +485,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_only(sections, suite, out, report_dir)
     data_root = Path(args.data_root).expanduser() if args.data_root else None
     device = args.device or ("cpu" if args.suite == "quick" else "auto")
+    workers = []
+    if args.jobs > 1:
+        argv = ["--suite", args.suite, "--out", str(out.resolve()), "--seeds", *map(str, args.seeds),
+                "--device", device, "--threads", str(threads)]
+        argv += (["--only", args.only] if args.only else []) + (["--tiny"] if args.tiny else [])
+        argv += ["--data-root", str(data_root.resolve())] if data_root else []
+        workers = start_workers(argv, out, args.jobs)
+        print(f"{args.jobs} processes, {threads} torch thread{'s' if threads > 1 else ''} each; the others log to "
+              + ", ".join(str(worker_log(out, i)) for i in range(2, args.jobs + 1)), flush=True)
     return execute(suite, out, only=args.only, device=device, data_root=data_root, report_dir=report_dir,
-                   report_sections=sections)
+                   report_sections=sections, report=not args.worker, workers=workers)
 
 
 if __name__ == "__main__":
