@@ -33,7 +33,7 @@ bench: install
 
 # the quick benchmark suite (Fashion-MNIST, CPU, ~1 hour on 2 cores; resumable), then its report
 bench-quick: install
-	$(PY) -m benchmarks.run --suite quick
+	$(PY) -m benchmarks.run --suite quick --jobs 2 --threads 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info
