@@ -12,7 +12,7 @@ import torch
 from kgnet.config import load_config
 from kgnet.engine.variants import variant_config
 from kgnet.explain.concept_removal import concept_precision, concept_removal
-from kgnet.explain.contributions import read_concepts, region_maps, top_contributions
+from kgnet.explain.contributions import class_map, read_concepts, region_maps, top_contributions
 from kgnet.explain.ontology_paths import ontology_paths, relation_label
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.models.class_concepts import class_concept_matrix
@@ -109,6 +109,32 @@ def test_explained_contribution_is_what_removal_takes_from_the_model_score(varia
     grid = reading.grid
     maps = region_maps(reading.scores[0], grid, [0, 1], (28, 28))
     assert maps.shape == (2, 28, 28) and reading.scores.shape[1] == grid[0] * grid[1]
+    # the exact class map: the regions' shares of every class add up to its score
+    assert reading.class_maps.shape == (3, grid[0] * grid[1], len(graph.class_names))
+    torch.testing.assert_close(reading.class_maps.sum(1) + reading.off_grid, out.logits, atol=1e-5, rtol=0)
+    assert float(reading.off_grid.abs().max()) == 0.0  # a CNN: every token has its place on the grid
+    shown = class_map(reading, 0, int(predicted[0]), (28, 28))
+    cell = (28 // grid[0]) * (28 // grid[1])
+    assert shown.shape == (28, 28) and shown.sum() / cell == pytest.approx(float(out.logits[0, predicted[0]]), abs=1e-4)
+
+
+@pytest.mark.parametrize("pool", ["max", "mean"])
+def test_token_contributions_add_up_to_the_logits(pool: str) -> None:
+    """Each concept's share is put on the token that found it (max) or spread as the mean does."""
+    torch.manual_seed(0)
+    head = ConceptHead(in_dim=8, embed_dim=4, weights=torch.tensor([[0.5, 0.0, 0.5], [0.2, 0.8, 0.0]]), pool=pool)
+    tokens = torch.randn(4, 6, 8)
+    with torch.no_grad():
+        logits = head(tokens).logits
+        shares = head.token_contributions(head.token_scores(tokens))
+    torch.testing.assert_close(shares.sum(1), logits, atol=1e-5, rtol=0)
+    if pool == "max":  # concept j's whole share sits on the token of its activation
+        scores = head.token_scores(tokens)
+        best = scores[0, :, 0].argmax()
+        assert float(shares[0, best, 0]) == pytest.approx(float(head.scale * 0.5 * scores[0, best, 0]
+                                                                 + (head.scale * 0.5 * scores[0, best, 2]
+                                                                    if scores[0, :, 2].argmax() == best else 0)),
+                                                          abs=1e-5)
 
 
 def test_concept_precision_counts_linked_concepts_of_correct_images() -> None:

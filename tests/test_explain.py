@@ -19,7 +19,9 @@ from conftest import photo_overrides
 from kgnet.explain.__main__ import main as explain_main
 from kgnet.explain.concepts import concept_faithfulness, concept_weights, infusion_blocks
 from kgnet.explain.faithfulness import SaliencyOrderPerturbation, deletion_insertion
+from kgnet.explain.gallery import _faithfulness_section
 from kgnet.explain.gradcam import gradcam, reshape_transform, target_layer
+from kgnet.explain.pipeline import saliency_scores
 from kgnet.models.infusion import InfusionBlock, masking_keys
 from kgnet.release import load_release
 
@@ -75,10 +77,18 @@ def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, varia
     report = json.loads((out / "faithfulness.json").read_text())
     assert report["settings"]["images"] == 4 and report["settings"]["steps"] == 8
     assert set(report["gradcam"]) == {"baseline", variant}
-    for scores in report["gradcam"].values():
+    # the concept head also gets its exact class map, which (unlike its Grad-CAM) never vanishes
+    assert set(report["class_map"]) == ({variant} if variant == "kgnet" else set())
+    for scores in [*report["gradcam"].values(), *report["class_map"].values()]:
+        assert 0.0 <= scores["zero_maps"] <= 1.0
+        if scores["deletion"] is None:  # every map zero: no number, the reason instead
+            assert "zero everywhere on 4 of 4 images" in scores["not_available"]
+            continue
         for metric in ("deletion", "insertion"):
             assert 0.0 <= scores[metric]["mean"] <= 1.0 and scores[metric]["std"] >= 0.0
-        assert len(scores["mean_deletion_curve"]) == 9
+        assert len(scores["mean_deletion_curve"]) == 9 and scores["images_scored"] >= 1
+    if variant == "kgnet":
+        assert report["class_map"]["kgnet"]["zero_maps"] == 0.0
     concepts = report["concepts"]
     assert concepts["images"] == 4 and 0.0 <= concepts["fraction_top_greater"] <= 1.0
     for key in ("top_drop_mean", "random_drop_mean"):
@@ -97,10 +107,36 @@ def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, varia
     for source in parser.sources:
         assert not re.match(r"[a-z]+://|/", source), f"not a relative path: {source}"
         assert (out / source).is_file(), source
-    assert "deletion AUC" in page and f"{report['gradcam'][variant]['deletion']['mean']:.3f}" in page
+    shown = report["class_map"].get(variant) or report["gradcam"][variant]
+    assert "deletion AUC" in page and f"{shown['deletion']['mean']:.3f}" in page
     if variant == "kgnet":
         assert "logit points" in page and f"{concepts['deletion_auc']['mean']:.3f}" in page
-    assert f"{variant} deletion AUC" in re.sub(r"\s+", " ", capsys.readouterr().out)
+    printed = re.sub(r"\s+", " ", capsys.readouterr().out)
+    assert f"{variant} {'class map' if variant == 'kgnet' else 'Grad-CAM'} deletion AUC" in printed
+
+
+def test_a_zero_map_gets_no_deletion_number_and_the_gallery_says_why(cnn_run: Path) -> None:
+    """A map that is zero everywhere orders pixels at random: no AUC is computed from it, and
+    the report says why instead of printing a number beside real ones."""
+    model = load_release(cnn_run / "kgnet").model.eval()
+    images = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    zero = np.zeros((3, 28, 28), np.float32)
+    entry, curves = saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean", progress="zero")
+    assert curves is None and entry["deletion"] is None and entry["insertion"] is None
+    assert entry["zero_maps"] == 1.0 and entry["images_scored"] == 0
+    assert "zero everywhere on 3 of 3 images" in entry["not_available"]
+    partly = zero.copy()
+    partly[1, :10] = 1.0  # one real map: only it is scored
+    entry, curves = saliency_scores(model, images, partly, [0, 1, 2], steps=4, fill="mean", progress="partly")
+    assert entry["images_scored"] == 1 and curves["deletion"].shape == (1,)
+    assert entry["zero_maps"] == pytest.approx(2 / 3) and "2 of 3 images" in entry["zero_maps_why"]
+    report = {"settings": {"images": 3, "steps": 4, "fill_description": "mean"},
+              "gradcam": {"kgnet": {**saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean",
+                                                      progress="zero")[0], "layer": "layer4"}},
+              "class_map": {"kgnet": entry}}
+    page = _faithfulness_section(report, None)
+    assert "not available: the map is zero everywhere on 3 of 3 images" in page
+    assert f"{entry['deletion']['mean']:.3f}" in page and "(the 1 images with a non-zero map)" in page
 
 
 def test_explain_images_gallery_escapes_names(cnn_run: Path, tmp_path: Path) -> None:

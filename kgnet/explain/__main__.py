@@ -57,9 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                          steps=args.steps, fill=args.fill, device=args.device)
     if result.faithfulness:
         f = result.faithfulness
-        for name, scores in f["gradcam"].items():
-            print(f"{name:<12} deletion AUC {scores['deletion']['mean']:.3f} +- {scores['deletion']['std']:.3f}   "
-                  f"insertion AUC {scores['insertion']['mean']:.3f} +- {scores['insertion']['std']:.3f}")
+        for what, by_variant in (("Grad-CAM", f["gradcam"]), ("class map", f.get("class_map", {}))):
+            for name, scores in by_variant.items():
+                if scores["deletion"] is None:
+                    print(f"{name:<12} {what}: no deletion/insertion AUC: {scores['not_available']}")
+                    continue
+                left_out = (f" ({100 * scores['zero_maps']:.0f}% zero maps left out)" if scores["zero_maps"] else "")
+                print(f"{name:<12} {what} deletion AUC {scores['deletion']['mean']:.3f} +- "
+                      f"{scores['deletion']['std']:.3f}   insertion AUC {scores['insertion']['mean']:.3f} +- "
+                      f"{scores['insertion']['std']:.3f}{left_out}")
+        diff = f.get("energy_on_object_difference")
+        if diff and diff["mean"] is not None:
+            interval = (f" [{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}]" if diff["ci_low"] is not None
+                        else "")
+            print(f"energy on the object, {diff['of']}: {100 * diff['mean']:+.1f} points{interval} over "
+                  f"{diff['images']} images")
         c = f["concepts"]
         verb = "removing the top-contributing" if c.get("head") == "concept" else "masking the top"
         print(f"{c['variant']:<12} {verb} concept: drop {c['top_drop_mean']:+.4f}, a random one: "

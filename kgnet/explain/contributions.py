@@ -10,6 +10,11 @@ removing it (c_j := 0) moves the score by exactly that and leaves every other te
 The region that activated a concept is its token score cos(W v_t, e_j) over the spatial tokens,
 laid on the token grid and upsampled to the image (a ViT's class token is scored too, but has no
 place on the grid).
+
+A class's map (`ConceptReading.class_maps`) is exact in the same sense: each concept's
+contribution is placed on the token where it was found, so the regions' shares of a class add
+up to its score (plus, for a ViT, the share found on its class token, `off_grid`). Unlike
+Grad-CAM it cannot vanish on a scale-invariant cosine head.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class ConceptReading:
     scores: Tensor  # [B, T, M] cos of each spatial token with each concept
     grid: tuple[int, int]  # (h, w) of the T spatial tokens
     logits: Tensor  # [B, K]
+    class_maps: Tensor  # [B, T, K] logit points each spatial token adds to each class
+    off_grid: Tensor  # [B, K] logit points found on tokens with no place on the grid (a ViT's class token)
 
 
 @torch.no_grad()
@@ -53,16 +60,27 @@ def read_concepts(model: KgnetModel, images: Tensor, batch_size: int = 64) -> Co
     if head.explains != "contributions":
         raise ValueError("the model has no concept head")
     nodes = model.node_embeddings()
-    activations, scores, logits, grid = [], [], [], (1, 1)
+    activations, scores, logits, maps, off_grid, grid = [], [], [], [], [], (1, 1)
     for start in range(0, len(images), batch_size):
         features = model.forward_features(images[start:start + batch_size])
         tokens, grid = model.backbone.to_tokens(features)
         c, per_token = head.concept_activations(tokens, nodes)
-        spatial = grid[0] * grid[1]
+        prefix = per_token.shape[1] - grid[0] * grid[1]
+        shares = head.token_contributions(per_token).float()
         activations.append(c.float())
-        scores.append(per_token[:, per_token.shape[1] - spatial:].float())
+        scores.append(per_token[:, prefix:].float())
         logits.append(head.logits_from_concepts(c).float())
-    return ConceptReading(torch.cat(activations), torch.cat(scores), grid, torch.cat(logits))
+        maps.append(shares[:, prefix:])
+        off_grid.append(shares[:, :prefix].sum(1))
+    return ConceptReading(torch.cat(activations), torch.cat(scores), grid, torch.cat(logits), torch.cat(maps),
+                          torch.cat(off_grid))
+
+
+def class_map(reading: ConceptReading, image: int, cls: int, size: tuple[int, int]) -> np.ndarray:
+    """[H, W]: one image's exact map of class `cls` (logit points per token, `class_maps`) laid
+    on the token grid and shown at `size` (nearest: each token's block keeps its value)."""
+    grid = reading.class_maps[image, :, cls].reshape(1, 1, *reading.grid).float()
+    return F.interpolate(grid, size=size, mode="nearest")[0, 0].cpu().numpy()
 
 
 def top_contributions(model: KgnetModel, reading: ConceptReading, k: int,

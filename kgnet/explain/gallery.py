@@ -50,22 +50,34 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
         return "<h2>Faithfulness</h2><p class=note>Not computed (run with <code>--faithfulness N</code>).</p>"
     settings = faithfulness["settings"]
     rows = []
-    for variant, scores in faithfulness["gradcam"].items():
-        rows.append(f"<tr><td>{_e(variant)}</td>"
-                    f"<td>{scores['deletion']['mean']:.3f} &plusmn; {scores['deletion']['std']:.3f}</td>"
-                    f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}</td>"
-                    f"<td>{100 * scores.get('zero_maps', 0.0):.0f}%</td></tr>")
+    maps = [("Grad-CAM", faithfulness["gradcam"]), ("exact class map", faithfulness.get("class_map", {}))]
+    for what, by_variant in maps:
+        for variant, scores in by_variant.items():
+            zero = f"<td>{100 * scores.get('zero_maps', 0.0):.0f}%</td>"
+            if scores.get("deletion") is None:  # every map zero: no number, the reason instead
+                rows.append(f"<tr><td>{_e(variant)}</td><td>{what}</td><td colspan=2>not available: "
+                            f"{_e(scores.get('not_available', 'no map'))}</td>{zero}</tr>")
+                continue
+            scored = scores.get("images_scored", settings["images"])
+            rows.append(f"<tr><td>{_e(variant)}</td><td>{what}</td>"
+                        f"<td>{scores['deletion']['mean']:.3f} &plusmn; {scores['deletion']['std']:.3f}</td>"
+                        f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}"
+                        + (f" (the {scored} images with a non-zero map)" if scored < settings["images"] else "")
+                        + f"</td>{zero}</tr>")
     parts = [
         "<h2>Faithfulness</h2>",
         f"<p class=note>Grad-CAM deletion and insertion AUC (RISE) over {settings['images']} test images: "
         f"pixels removed or revealed in saliency order in {settings['steps']} steps, removed pixels set to "
         f"{_e(settings['fill_description'])}; area under the probability of the predicted class. "
-        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images. An all-zero "
-        "map (last column) orders pixels at random, so its AUCs say nothing about the model.</p>",
-        "<table><tr><th>variant</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th>"
+        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images. A map that is "
+        "zero everywhere (last column) orders pixels at random: those images are left out, and where every map "
+        "is zero there is no number. A concept head's exact class map places each concept's contribution on "
+        "the region that found it, so its regions add up to the class's score.</p>",
+        "<table><tr><th>variant</th><th>map</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th>"
         "<th>all-zero maps</th></tr>",
         *rows, "</table>",
     ]
+    parts += _pointing_rows(faithfulness)
     if curves:
         parts.append(f'<p><img src="{_e(curves)}" alt="mean deletion and insertion curves" '
                      'style="max-width:60rem;width:100%"></p>')
@@ -84,6 +96,30 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
             "</table>",
         ]
     return "\n".join(parts)
+
+
+def _pointing_rows(faithfulness: dict[str, Any]) -> list[str]:
+    """The energy-based pointing game (`kgnet.explain.pointing`): the share of each map on the object."""
+    energy = faithfulness.get("energy_on_object") or {}
+    if "not_available" in energy:
+        return [f"<p class=note>Energy on the object: not available ({_e(energy['not_available'])}).</p>"]
+    if not energy:
+        return []
+    rows = [f"<tr><td>{_e(name)}</td><td>{_e(e['map'])}</td><td>"
+            + (f"{100 * e['mean']:.1f}%" if e["mean"] is not None else "not available: every map is zero")
+            + f"</td><td>{e['images']}</td></tr>" for name, e in energy.items()]
+    diff = faithfulness.get("energy_on_object_difference")
+    if diff and diff["mean"] is not None:
+        ci = (f" [{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}]" if diff["ci_low"] is not None
+              else " (one image: no interval)")
+        rows.append(f"<tr><td colspan=2>{_e(diff['of'])}, paired by image (95% t interval)</td>"
+                    f"<td>{100 * diff['mean']:+.1f} points{ci}</td><td>{diff['images']}</td></tr>")
+    first = next(iter(energy.values()))
+    return [f"<p class=note>Where each map points: the share of its positive energy on the object's pixels (the "
+            f"non-zero pixels: {100 * first['object_pixels']:.0f}% of the image on average), the energy-based "
+            "pointing game of Score-CAM. Higher: the map sits on the garment, not the background.</p>",
+            "<table><tr><th>variant</th><th>map</th><th>energy on the object</th><th>images</th></tr>", *rows,
+            "</table>"]
 
 
 def _concept_removal_rows(c: dict[str, Any]) -> list[str]:

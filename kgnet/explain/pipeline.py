@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from kgnet.atomic import write_text_atomic
@@ -28,6 +29,7 @@ from kgnet.explain.faithfulness import STEPS, deletion_insertion, mean_std
 from kgnet.explain.gallery import Card, write_gallery
 from kgnet.explain.gradcam import LogitsOnly, gradcam, target_layer
 from kgnet.explain.ontology_paths import ontology_paths
+from kgnet.explain.pointing import energy_on_object, object_masks, paired_difference
 from kgnet.figures.explanation import BARS, MAPS, ClassScores, Prediction, curves_figure, explanation_figure
 from kgnet.progress import progress
 
@@ -236,7 +238,7 @@ def explain_run(
     report = curves_name = None
     if faithfulness:
         report, curves = _faithfulness(models, variant, scored, class_names, device=device, steps=steps, fill=fill,
-                                       seed=seed)
+                                       seed=seed, preprocessing=preprocessing, baseline=baseline)
         report["run"] = str(run)
         write_text_atomic(out / "faithfulness.json", json.dumps(report, indent=2) + "\n")
         curves_name = "faithfulness.png"
@@ -296,44 +298,107 @@ def model_layer_name(model) -> str:
     return next(name for name, module in model.backbone.model.named_modules() if module is layer)
 
 
+def _exact_class_maps(model, images: Tensor, classes: list[int]) -> np.ndarray:
+    """[B, H, W]: each image's exact class map of `classes` (`read_concepts`), upsampled
+    bilinearly so the pixel order within a token follows its neighbours."""
+    reading = read_concepts(model, images)
+    maps = reading.class_maps[torch.arange(len(classes)), :, torch.tensor(classes)]  # [B, T]
+    grid = maps.reshape(len(classes), 1, *reading.grid)
+    return F.interpolate(grid, size=tuple(images.shape[-2:]), mode="bilinear", align_corners=False)[:, 0].cpu().numpy()
+
+
+#: Why a zero map has no deletion/insertion number: it orders the pixels at random (ties).
+ZERO_MAP_WHY = ("the map is zero everywhere on {zero} of {images} images (on a cosine head Grad-CAM's gradient "
+                "x activation vanishes: the score does not change with the feature scale); a zero map orders pixels "
+                "at random, so its deletion/insertion AUC would say nothing about the model")
+
+
+def saliency_scores(model, images: Tensor, saliency: np.ndarray, classes: list[int], *, steps: int, fill: str,
+                    progress: str) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """Deletion/insertion AUCs of `saliency` over the images whose map is not zero everywhere.
+
+    Returns the numbers (`zero_maps`: the share of zero maps; `images_scored`; the AUCs, or
+    None with `not_available` saying why when every map is zero) and the curves (None then).
+    """
+    zero = saliency.reshape(len(saliency), -1).max(axis=1) <= 0 if len(saliency) else np.zeros(0, bool)
+    keep = np.flatnonzero(~zero)
+    entry: dict[str, Any] = {"zero_maps": float(zero.mean()) if len(zero) else 0.0, "images_scored": int(len(keep))}
+    if zero.any():
+        entry["zero_maps_why"] = ZERO_MAP_WHY.format(zero=int(zero.sum()), images=len(zero))
+        log.warning("%s: zero everywhere on %d of %d images; those are left out of deletion/insertion", progress,
+                    int(zero.sum()), len(zero))
+    if not len(keep):
+        return {**entry, "deletion": None, "insertion": None, "not_available": entry["zero_maps_why"]}, None
+    index = torch.as_tensor(keep, device=images.device)
+    result = deletion_insertion(LogitsOnly(model), images[index], saliency[keep], [classes[i] for i in keep],
+                                steps=steps, fill=fill, progress=progress)
+    return {**entry, "deletion": mean_std(result["deletion"]), "insertion": mean_std(result["insertion"]),
+            "mean_deletion_curve": [round(float(v), 5) for v in result["deletion_curve"].mean(axis=0)],
+            "mean_insertion_curve": [round(float(v), 5) for v in result["insertion_curve"].mean(axis=0)]}, result
+
+
 def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names: list[str], *, device: str,
-                  steps: int, fill: str, seed: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
-    """Deletion/insertion AUC of each model's Grad-CAM, and the concept checks of `variant`."""
+                  steps: int, fill: str, seed: int, preprocessing, baseline: str | None = None,
+                  ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Deletion/insertion AUC of each model's Grad-CAM (and of a concept head's exact class
+    map), where each model's map points (energy on the object), and the concept checks of `variant`."""
     images = torch.stack([s.image for s in samples]).to(device)
-    gradcam_scores, curves = {}, {}
+    gradcam_scores, class_map_scores, curves, shown = {}, {}, {}, {}
     for name, model in models.items():
         probabilities, _, _ = _predict(model, images)
         classes = probabilities.argmax(dim=1).tolist()
         saliency = gradcam(model, images, classes)
-        result = deletion_insertion(LogitsOnly(model), images, saliency, classes, steps=steps, fill=fill,
-                                    progress=f"deletion/insertion {name}")
-        curves[name] = result
-        # an all-zero map orders pixels at random (ties): its AUCs then say nothing about the model
-        zero = float((saliency.reshape(len(saliency), -1).max(axis=1) <= 0).mean()) if len(saliency) else 0.0
-        if zero > 0:
-            log.warning("Grad-CAM of %s is zero everywhere on %.0f%% of the images; their deletion/insertion "
-                        "AUC is that of a random pixel order", name, 100 * zero)
-        gradcam_scores[name] = {
-            "zero_maps": zero,
-            "deletion": mean_std(result["deletion"]),
-            "insertion": mean_std(result["insertion"]),
-            "layer": model_layer_name(model),
-            "mean_deletion_curve": [round(float(v), 5) for v in result["deletion_curve"].mean(axis=0)],
-            "mean_insertion_curve": [round(float(v), 5) for v in result["insertion_curve"].mean(axis=0)],
-        }
+        entry, result = saliency_scores(model, images, saliency, classes, steps=steps,
+                                        fill=fill, progress=f"deletion/insertion {name} Grad-CAM")
+        gradcam_scores[name] = {**entry, "layer": model_layer_name(model)}
+        shown[name] = ("Grad-CAM", saliency, entry["zero_maps"])
+        if result is not None:
+            curves[f"{name} Grad-CAM"] = result
+        if getattr(model.head, "explains", None) == "contributions":
+            exact = _exact_class_maps(model, images, classes)
+            entry, result = saliency_scores(model, images, exact, classes,
+                                            steps=steps, fill=fill, progress=f"deletion/insertion {name} class map")
+            class_map_scores[name] = entry
+            shown[name] = ("exact class map", exact, entry["zero_maps"])
+            if result is not None:
+                curves[f"{name} exact class map"] = result
     labels = torch.tensor([class_names.index(s.true_label) for s in samples], device=images.device)
     report = {
         "settings": {
             "images": len(samples), "split": "test", "steps": steps, "fill": fill,
             "fill_description": FILL_DESCRIPTIONS[fill],
             "target": "probability of each model's own predicted class",
-            "saliency": "Grad-CAM (pytorch-grad-cam) on the backbone's last feature stage",
-            "auc": "area under probability vs fraction of pixels changed (0..1), sklearn.metrics.auc",
+            "saliency": "Grad-CAM (pytorch-grad-cam) on the backbone's last feature stage; for a concept head also "
+                        "its exact class map (each concept's contribution placed on the token that found it)",
+            "auc": "area under probability vs fraction of pixels changed (0..1), sklearn.metrics.auc, over the "
+                   "images whose map is not zero everywhere",
         },
         "gradcam": gradcam_scores,
+        "class_map": class_map_scores,
+        "zero_maps": {name: zero for name, (_, _, zero) in shown.items()},
+        **_pointing(shown, images, preprocessing, variant, baseline),
         "concepts": _concept_checks(models[variant], variant, images, labels, seed=seed),
     }
     return report, curves
+
+
+def _pointing(shown: dict[str, tuple[str, np.ndarray, float]], images: Tensor, preprocessing, variant: str,
+              baseline: str | None) -> dict[str, Any]:
+    """Each model's share of map energy on the object (the map the gallery shows: a concept
+    head's exact class map, else Grad-CAM), and `variant` minus `baseline`, paired by image."""
+    if images.shape[1] != 1:
+        why = "needs the object's pixels: only grayscale images on a black background (Fashion-MNIST) have them"
+        return {"energy_on_object": {"not_available": why}}
+    masks = object_masks(np.stack([_display(image, preprocessing) for image in images]))
+    shares = {name: energy_on_object(saliency, masks) for name, (_, saliency, _) in shown.items()}
+    result: dict[str, Any] = {"energy_on_object": {
+        name: {"map": shown[name][0], "mean": float(np.nanmean(v)) if np.isfinite(v).any() else None,
+               "images": int(np.isfinite(v).sum()), "object_pixels": float(masks.mean())}
+        for name, v in shares.items()}}
+    if baseline in shares and variant in shares and baseline != variant:
+        result["energy_on_object_difference"] = {"of": f"{variant} - {baseline}",
+                                                 **paired_difference(shares[variant], shares[baseline])}
+    return result
 
 
 def _concept_checks(model, variant: str, images: Tensor, labels: Tensor, *, seed: int) -> dict[str, Any]:

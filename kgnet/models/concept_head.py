@@ -241,6 +241,18 @@ class ConceptHead(nn.Module):
         """[B, K, M]: concept j's exact share of class k's logit."""
         return self.scale * c[:, None, :] * self.weights[None]
 
+    def token_contributions(self, scores: Tensor) -> Tensor:
+        """[B, T, K]: how much each token adds to each class's logit, from the per-token scores
+        [B, T, M] (`token_scores`). Each concept's contribution is placed where it was found
+        (max pooling: on the token that gave its activation; mean pooling: spread over the
+        tokens as the mean does), so the tokens' shares add up to the logit exactly."""
+        if self.pool == "max":
+            found = F.one_hot(scores.argmax(1), scores.shape[1]).transpose(1, 2).to(scores.dtype)  # [B, T, M]
+            placed = found * scores
+        else:
+            placed = scores / scores.shape[1]
+        return self.scale * placed @ self.weights.T
+
     def forward(self, tokens: Tensor, nodes: Tensor | None = None) -> HeadOutput:
         """Logits [B, K]; the concept activations [B, M] are both the embedding and the concepts."""
         c_used = self._pool(self._used_scores(tokens, nodes))
