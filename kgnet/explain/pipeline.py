@@ -210,7 +210,10 @@ def explain_run(
         predicted[name] = probabilities[name].argmax(dim=1)
         if name == variant:
             kg_attention, kg_grid = attention, grid
-        cams[name] = gradcam(model, batch, predicted[name].tolist())
+        if getattr(model.head, "explains", None) == "contributions":  # its Grad-CAM vanishes; this map is exact
+            cams[name] = ("exact class map", _relative(_exact_class_maps(model, batch, predicted[name].tolist())))
+        else:
+            cams[name] = ("Grad-CAM", gradcam(model, batch, predicted[name].tolist()))
     size = tuple(batch.shape[-2:])
     if models[variant].head.explains == "contributions":
         explained = _contribution_panels(models[variant], release.graph, class_names, batch, size)
@@ -219,7 +222,7 @@ def explain_run(
     cards, figures = [], []
     for i, sample in enumerate(progress(chosen, desc="figures", unit="figure")):
         preds = [Prediction(name, class_names[int(predicted[name][i])], float(probabilities[name][i].max()),
-                            cams[name][i]) for name in models]
+                            cams[name][1][i], cams[name][0]) for name in models]
         concepts, maps, scores = explained(i)
         if scores is not None:
             listed = [(c.label, f"{c.contribution:+.2f}") for c in concepts[:5]]
@@ -305,6 +308,13 @@ def _exact_class_maps(model, images: Tensor, classes: list[int]) -> np.ndarray:
     maps = reading.class_maps[torch.arange(len(classes)), :, torch.tensor(classes)]  # [B, T]
     grid = maps.reshape(len(classes), 1, *reading.grid)
     return F.interpolate(grid, size=tuple(images.shape[-2:]), mode="bilinear", align_corners=False)[:, 0].cpu().numpy()
+
+
+def _relative(maps: np.ndarray) -> np.ndarray:
+    """Maps' positive part scaled to [0, 1] per image (for drawing); a map with none stays 0."""
+    positive = np.clip(maps, 0, None)
+    top = positive.reshape(len(positive), -1).max(axis=1).reshape(-1, 1, 1) if len(positive) else positive
+    return np.divide(positive, top, out=np.zeros_like(positive), where=top > 0)
 
 
 #: Why a zero map has no deletion/insertion number: it orders the pixels at random (ties).

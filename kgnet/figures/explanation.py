@@ -2,8 +2,8 @@
 
 One figure per image, two rows, so the two kinds of evidence sit together:
 
-- top: the input, the baseline's and the knowledge variant's Grad-CAM (each titled with its own
-  prediction and probability), and a bar chart of the knowledge variant's top concepts: for a
+- top: the input, the baseline's Grad-CAM and the knowledge variant's map (a concept head's
+  exact class map, else Grad-CAM), each titled with its own prediction and probability, and a bar chart of the knowledge variant's top concepts: for a
   concept head, each concept's contribution to the predicted class and to the runner-up (logit
   points; removing the concept moves the score by exactly that); for the prototype design, the
   most-attended concepts;
@@ -38,12 +38,13 @@ BARS = 8
 
 @dataclass
 class Prediction:
-    """One model's answer for the image and the Grad-CAM that explains it."""
+    """One model's answer for the image and the map that explains it."""
 
     variant: str
     label: str
     probability: float
     cam: np.ndarray  # [H, W] in [0, 1]
+    map_name: str = "Grad-CAM"  # what `cam` is: "Grad-CAM", or a concept head's "exact class map"
 
 
 @dataclass
@@ -105,10 +106,10 @@ def explanation_figure(
     for ax, prediction in zip(axes[1:], predictions):
         _show_image(ax, image)
         cam_image = ax.imshow(prediction.cam, cmap="jet", alpha=0.5, vmin=0, vmax=1, interpolation="bilinear")
-        ax.set_title(f"{prediction.variant} Grad-CAM\npredicted: {_wrap(prediction.label, 24)} "
+        ax.set_title(f"{prediction.variant} {prediction.map_name}\npredicted: {_wrap(prediction.label, 24)} "
                      f"({100 * prediction.probability:.1f}%)", fontsize=11)
     if cam_image is not None:
-        top.colorbar(cam_image, ax=list(axes[1:-1]), shrink=0.8, label="Grad-CAM (relative)")
+        top.colorbar(cam_image, ax=list(axes[1:-1]), shrink=0.8, label="map (relative to its maximum)")
 
     chart = axes[-1]
     variant = predictions[-1].variant + ": " if predictions else ""
@@ -191,7 +192,7 @@ def _contribution_chart(ax, bars: list[ConceptContribution], scores: ClassScores
 
 
 def curves_figure(path: str | Path, curves: dict[str, dict[str, np.ndarray]], *, fill: str) -> None:
-    """Mean deletion and insertion curves of each variant's Grad-CAM (a band of +- one std).
+    """Mean deletion and insertion curves of each map, Grad-CAM or exact class map (a band of +- one std).
 
     Args:
         path: The PNG to write.
