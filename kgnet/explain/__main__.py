@@ -1,13 +1,16 @@
 """`python -m kgnet.explain`: why the baseline and the knowledge variant of a run decided as they did.
 
-Per image, one figure: the input, the Grad-CAM of the baseline and of the knowledge variant side
-by side, the knowledge variant's top concepts and where in the image each was found. With a
-concept head (the default kgnet) each concept's bar is its exact contribution to the predicted
-class and to the runner-up (logit points: removing it moves the score by exactly that), with the
-ontology path linking it to the class; with the prototype design, its attention weight. Plus
-faithfulness numbers over test images (deletion/insertion AUC of both Grad-CAMs; the fall of the
-predicted class's probability when the top vs a random concept is removed; for a concept head
-the concept deletion AUC and concept precision) and an index.html gallery of it all.
+Per image, one figure: the input, the baseline's Grad-CAM and the knowledge variant's map side by
+side (a concept head's exact class map: each concept's contribution on the region that found it,
+adding up to the score; else Grad-CAM), the knowledge variant's top concepts and where in the
+image each was found. With a concept head (the default kgnet) each concept's bar is its exact
+contribution to the predicted class and to the runner-up (logit points: removing it moves the
+score by exactly that), with the ontology path linking it to the class; with the prototype
+design, its attention weight. Plus faithfulness numbers over test images (deletion/insertion AUC
+of each map, none from a map that is zero everywhere; the share of each map's energy on the
+object; the fall of the predicted class's probability when the top vs a random concept is
+removed; for a concept head the concept deletion AUC and concept precision) and an index.html
+gallery of it all.
 
     python -m kgnet.explain --run runs/exp1 --samples 12
     python -m kgnet.explain --run runs/exp1 --images shoe.png shirt.jpg --faithfulness 200
