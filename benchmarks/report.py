@@ -148,7 +148,8 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
             v: dict[str, Any] = {"top1": describe([top1[s] for s in sorted(top1)]).to_dict(), "seeds": sorted(top1),
                                  "planned_seeds": plan.get(name, {}).get(variant, 0),
                                  "ontology": _ontology(mine, meta) if variant != "baseline" else None,
-                                 "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in mine), 1)}
+                                 "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in mine), 1),
+                                 "cell_seconds": [round(r.get("wall_seconds", 0), 1) for r in mine]}
             if variant != "baseline":
                 v["vs_baseline"] = paired_difference(top1, base).to_dict()
             if variant != "kgnet":
@@ -690,8 +691,8 @@ def where_lines(suite: Suite, summary: dict, out: Path) -> list[str]:
     lines = ["### What runs where", "",
              "Seeds finished per regime and variant (`3/10`: 3 of 10 planned; `-`: not run in that regime).", "",
              "| regime | images / class | " + " | ".join(_short(v) for v in variants)
-             + " | cells | wall time (sum of cells) |",
-             "|---|---:|" + "---:|" * len(variants) + "---:|---:|"]
+             + " | cells | wall time (sum of cells) | one cell (median) |",
+             "|---|---:|" + "---:|" * len(variants) + "---:|---:|---:|"]
     for name in regimes:
         r = summary["regimes"].get(name, {})
         meta = suite.regime(name)
@@ -704,7 +705,7 @@ def where_lines(suite: Suite, summary: dict, out: Path) -> list[str]:
         total_done = sum(r.get("variants", {}).get(v, {}).get("top1", {}).get("n", 0) for v in variants)
         lines.append(f"| {name} | {per_class} | " + " | ".join(cells)
                      + f" | {total_done}/{sum(plan.get(name, {}).values())}"
-                     + f" | {r.get('wall_seconds', 0) / 60:.1f} min |")
+                     + f" | {r.get('wall_seconds', 0) / 60:.1f} min | {_median_cell(r)} |")
     not_run = [f"`{c}`: {why}" for c, why in suite.not_run]
     if not_run:
         lines += ["", "Not run: " + "; ".join(not_run) + "."]
@@ -719,6 +720,15 @@ def where_lines(suite: Suite, summary: dict, out: Path) -> list[str]:
         ok = wall_time_check(note, suite.wall_minutes)
         lines.append(f"Within the {suite.wall_minutes:g}-minute target: **{WORDS[ok]}**.")
     return lines + [""]
+
+
+def _median_cell(regime: dict) -> str:
+    """The median wall time of one of the regime's cells (`n/a` before any has run)."""
+    times = sorted(t for v in regime.get("variants", {}).values() for t in v.get("cell_seconds", []))
+    if not times:
+        return "n/a"
+    middle = len(times) // 2
+    return f"{(times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2):.0f} s"
 
 
 def differences_lines(summary: dict, suite: Suite) -> list[str]:

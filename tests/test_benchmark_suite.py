@@ -503,9 +503,9 @@ def test_report_from_hand_written_cells(tmp_path: Path) -> None:
            "| n/a | n/a | n/a | n/a | n/a | 80.00 (n=1) | +15.00 (n=1, no CI) |" in text  # no calibrated keys
     # what runs where, and the wall times: 210 training cells x 30 s + one cost cell of 60 s
     assert ("| regime | images / class | baseline | kgnet | permuted | noknowledge | shuffled | wordnet "
-            "| cells | wall time (sum of cells) |") in text
-    assert "| gfsl1 | 1 | 10 | 10 | 10 | 10 | 10 | - | 50/50 | 25.0 min |" in text
-    assert "| zs-hard | 100 | - | 2 | 2 | - | - | 1 | 5/5 | 2.5 min |" in text
+            "| cells | wall time (sum of cells) | one cell (median) |") in text
+    assert "| gfsl1 | 1 | 10 | 10 | 10 | 10 | 10 | - | 50/50 | 25.0 min | 30 s |" in text
+    assert "| zs-hard | 100 | - | 2 | 2 | - | - | 1 | 5/5 | 2.5 min | 30 s |" in text
     assert "Not run: " + "; ".join(f"`{c}`: {why}" for c, why in NOT_RUN.items()) + "." in text
     assert "Sum of the cells' own wall times: 106.0 min (cost cells 1.0 min included)" in text
     assert "Measured end-to-end wall time: 52.5 min (2 processes)." in text
@@ -564,7 +564,7 @@ def test_verdict_follows_the_numbers(tmp_path: Path) -> None:
             "| -3.50 [-3.50, -3.50] n=10 | **not met** |") in text
     assert "| shot10 | kgnet - baseline | >= +2 points, 95% CI above 0 | no cells yet | **not measured** |" in text
     assert "| full | kgnet - baseline | 95% CI reaching 0 or above (no measurable loss) | -1.95" in text
-    assert "| shot10 | 10 | 0/2 | 0/2 | - | - | - | - | 0/4 | 0.0 min |" in text
+    assert "| shot10 | 10 | 0/2 | 0/2 | - | - | - | - | 0/4 | 0.0 min | n/a |" in text
     assert "Within the 60-minute target: **not met**." in text
 
     one = {"shot1": {k: v[:1] for k, v in _hand()["shot1"].items()}}  # one seed: no interval
