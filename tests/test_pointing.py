@@ -12,7 +12,7 @@ from kgnet.explain.pointing import energy_on_object, object_masks, paired_differ
 
 
 def test_energy_share_counts_positive_energy_on_the_object_pixels() -> None:
-    pixels = np.zeros((3, 4, 4))
+    pixels = np.full((3, 4, 4), 1e-8)  # a black background after normalising and back
     pixels[:, :2, :] = 0.5  # the object: the top half
     masks = object_masks(pixels)
     assert masks.sum() == 3 * 8

@@ -15,8 +15,9 @@ import math
 import numpy as np
 from scipy import stats
 
-#: A pixel belongs to the object when its [0, 1] value exceeds this (black background).
-OBJECT_THRESHOLD = 0.0
+#: A pixel belongs to the object when its [0, 1] value exceeds this: half an 8-bit level, so a
+#: background pixel that normalising and unnormalising left at 1e-8 is still background.
+OBJECT_THRESHOLD = 0.5 / 255
 
 
 def object_masks(pixels: np.ndarray) -> np.ndarray:
