@@ -647,6 +647,11 @@ HOW_TO_READ = """\
   concept per class (the machinery without knowledge), `kgnet-shuffled` rewires the
   ontology's edges (degrees kept), `kgnet-randomtext` replaces node texts by random vectors.
   If the gain comes from the knowledge, every control scores below `kgnet`.
+- Generalized few-shot (`gfsl*`): most classes (base) have plenty of images, two (novel) have
+  1-10; every test image is classified among all classes. `novel` and `base` are the mean
+  per-class accuracies of each group, `H` their harmonic mean. A gain on novel classes that a
+  control also gets is the machinery's, not the knowledge's; a gain bought with base accuracy
+  is an operating point, not a better model.
 - Zero-shot: the held-out classes are never trained on. `zero-shot top-1` ranks only the
   unseen classes; GZSL ranks all classes, `seen`/`unseen` are accuracies on each group's test
   images and `H` their harmonic mean, uncalibrated and (where the run has a calibration
