@@ -466,6 +466,21 @@ def _jitter(i: int, count: int) -> float:
     return 1 + 0.03 * (i - (count - 1) / 2)  # side by side, so the error bars stay readable
 
 
+def _variant_lines(ax, rs: list[tuple[str, dict]], variants: list[str], stats) -> None:
+    """One line per variant over the regimes' `per_class` (jittered side by side), error bars =
+    95% t interval; `stats` picks a variant entry's describe() dict."""
+    for i, variant in enumerate(variants):
+        pts = [(r["meta"]["per_class"], stats(r["variants"][variant])) for _, r in rs
+               if variant in r["variants"] and stats(r["variants"][variant])["mean"] is not None]
+        if not pts:
+            continue
+        seeds = sorted({s["n"] for _, s in pts})
+        ax.errorbar([x * _jitter(i, len(variants)) for x, _ in pts], [s["mean"] for _, s in pts],
+                    yerr=[s.get("half_width") or 0 for _, s in pts], capsize=3, color=_colour(variant, i),
+                    marker=MARKERS[i % len(MARKERS)], markersize=5,
+                    label=f"{variant} ({' or '.join(map(str, seeds))} seeds)", **_style(variant))
+
+
 def plot_accuracy_vs_size(summary: dict, path: Path) -> bool:
     """Top-1 vs training images per class (log x), one line per variant, error bars = 95% t interval."""
     datasets = _size_regimes(summary)
@@ -475,16 +490,7 @@ def plot_accuracy_vs_size(summary: dict, path: Path) -> bool:
     fig, axes = plt.subplots(1, len(datasets), figsize=(9 * len(datasets), 6), squeeze=False)
     for ax, (dataset, rs) in zip(axes[0], datasets.items()):
         variants = _ordered({v for _, r in rs for v in r["variants"]}, VARIANT_ORDER)
-        for i, variant in enumerate(variants):
-            pts = [(r["meta"]["per_class"], r["variants"][variant]["top1"]) for _, r in rs
-                   if variant in r["variants"] and r["variants"][variant]["top1"]["mean"] is not None]
-            if not pts:
-                continue
-            seeds = sorted({s["n"] for _, s in pts})
-            ax.errorbar([x * _jitter(i, len(variants)) for x, _ in pts], [s["mean"] for _, s in pts],
-                        yerr=[s.get("half_width") or 0 for _, s in pts], capsize=3, color=_colour(variant, i),
-                        marker=MARKERS[i % len(MARKERS)], markersize=5,
-                        label=f"{variant} ({' or '.join(map(str, seeds))} seeds)", **_style(variant))
+        _variant_lines(ax, rs, variants, lambda v: v["top1"])
         _size_axis(ax, rs)
         ax.set_ylabel("test top-1 accuracy (%)")
         ax.set_title(f"{dataset}: top-1 vs training images per class\n(mean over seeds, error bars: 95% t interval)")
@@ -541,16 +547,7 @@ def plot_novel(summary: dict, path: Path) -> bool:
     fig, axes = plt.subplots(1, 2, figsize=(16, 6), squeeze=False)
     variants = _ordered({v for _, r in rs for v in r["variants"]}, VARIANT_ORDER)
     for ax, metric in zip(axes[0], ("novel_top1", "base_top1")):
-        for i, variant in enumerate(variants):
-            pts = [(r["meta"]["per_class"], r["variants"][variant]["novel"][metric]) for _, r in rs
-                   if variant in r["variants"] and r["variants"][variant]["novel"][metric]["mean"] is not None]
-            if not pts:
-                continue
-            seeds = sorted({s["n"] for _, s in pts})
-            ax.errorbar([x * _jitter(i, len(variants)) for x, _ in pts], [s["mean"] for _, s in pts],
-                        yerr=[s.get("half_width") or 0 for _, s in pts], capsize=3, color=_colour(variant, i),
-                        marker=MARKERS[i % len(MARKERS)], markersize=5,
-                        label=f"{variant} ({' or '.join(map(str, seeds))} seeds)", **_style(variant))
+        _variant_lines(ax, rs, variants, lambda v, m=metric: v["novel"][m])
         xs = sorted({r["meta"]["per_class"] for _, r in rs})
         ax.set_xscale("log")
         ax.set_xticks(xs)

@@ -12,7 +12,7 @@ import torch
 from kgnet.config import load_config
 from kgnet.engine.variants import variant_config
 from kgnet.explain.concept_removal import concept_precision, concept_removal
-from kgnet.explain.contributions import class_map, read_concepts, region_maps, top_contributions
+from kgnet.explain.contributions import class_map_images, read_concepts, region_maps, top_contributions
 from kgnet.explain.ontology_paths import ontology_paths, relation_label
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.models.class_concepts import class_concept_matrix
@@ -113,7 +113,7 @@ def test_explained_contribution_is_what_removal_takes_from_the_model_score(varia
     assert reading.class_maps.shape == (3, grid[0] * grid[1], len(graph.class_names))
     torch.testing.assert_close(reading.class_maps.sum(1) + reading.off_grid, out.logits, atol=1e-5, rtol=0)
     assert float(reading.off_grid.abs().max()) == 0.0  # a CNN: every token has its place on the grid
-    shown = class_map(reading, 0, int(predicted[0]), (28, 28))
+    shown = class_map_images(reading, predicted.tolist(), (28, 28))[0]
     cell = (28 // grid[0]) * (28 // grid[1])
     assert shown.shape == (28, 28) and shown.sum() / cell == pytest.approx(float(out.logits[0, predicted[0]]), abs=1e-4)
 

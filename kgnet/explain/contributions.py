@@ -20,6 +20,7 @@ Grad-CAM it cannot vanish on a scale-invariant cosine head.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -76,11 +77,15 @@ def read_concepts(model: KgnetModel, images: Tensor, batch_size: int = 64) -> Co
                           torch.cat(off_grid))
 
 
-def class_map(reading: ConceptReading, image: int, cls: int, size: tuple[int, int]) -> np.ndarray:
-    """[H, W]: one image's exact map of class `cls` (logit points per token, `class_maps`) laid
-    on the token grid and shown at `size` (nearest: each token's block keeps its value)."""
-    grid = reading.class_maps[image, :, cls].reshape(1, 1, *reading.grid).float()
-    return F.interpolate(grid, size=size, mode="nearest")[0, 0].cpu().numpy()
+def class_map_images(reading: ConceptReading, classes: Sequence[int], size: tuple[int, int],
+                     mode: str = "nearest") -> np.ndarray:
+    """[B, H, W]: each image's exact map of its class in `classes` (logit points per token,
+    `class_maps`) laid on the token grid and resized to `size` ("nearest": each token's block
+    keeps its value; "bilinear": smooth, for ordering pixels)."""
+    maps = reading.class_maps[torch.arange(len(classes)), :, torch.as_tensor(list(classes))]  # [B, T]
+    grid = maps.reshape(len(classes), 1, *reading.grid).float()
+    smooth = {"align_corners": False} if mode == "bilinear" else {}
+    return F.interpolate(grid, size=size, mode=mode, **smooth)[:, 0].cpu().numpy()
 
 
 def top_contributions(model: KgnetModel, reading: ConceptReading, k: int,

@@ -17,14 +17,13 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from kgnet.atomic import write_text_atomic
 from kgnet.errors import KgnetError
 from kgnet.explain.concept_removal import concept_precision, concept_removal, summarise_concept_removal
 from kgnet.explain.concepts import concept_faithfulness, concept_maps, summarise_concept_faithfulness, top_concepts
-from kgnet.explain.contributions import read_concepts, region_maps, top_contributions
+from kgnet.explain.contributions import class_map_images, read_concepts, region_maps, top_contributions
 from kgnet.explain.faithfulness import STEPS, deletion_insertion, mean_std
 from kgnet.explain.gallery import Card, write_gallery
 from kgnet.explain.gradcam import LogitsOnly, gradcam, target_layer
@@ -302,12 +301,9 @@ def model_layer_name(model) -> str:
 
 
 def _exact_class_maps(model, images: Tensor, classes: list[int]) -> np.ndarray:
-    """[B, H, W]: each image's exact class map of `classes` (`read_concepts`), upsampled
-    bilinearly so the pixel order within a token follows its neighbours."""
-    reading = read_concepts(model, images)
-    maps = reading.class_maps[torch.arange(len(classes)), :, torch.tensor(classes)]  # [B, T]
-    grid = maps.reshape(len(classes), 1, *reading.grid)
-    return F.interpolate(grid, size=tuple(images.shape[-2:]), mode="bilinear", align_corners=False)[:, 0].cpu().numpy()
+    """[B, H, W]: each image's exact class map of `classes`, upsampled bilinearly so the pixel
+    order within a token follows its neighbours."""
+    return class_map_images(read_concepts(model, images), classes, tuple(images.shape[-2:]), mode="bilinear")
 
 
 def _relative(maps: np.ndarray) -> np.ndarray:
