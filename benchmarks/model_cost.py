@@ -82,6 +82,7 @@ from kgnet.engine.variants import graph_hops, variant_config  # noqa: E402
 from kgnet.kg.build import build_class_graph  # noqa: E402
 from kgnet.kg.graph import KnowledgeGraph  # noqa: E402
 from kgnet.models import KgnetModel, create_model  # noqa: E402
+from kgnet.models.backbone import SMALL_INPUT_OUTPUT_STRIDE  # noqa: E402
 
 BATCH = 128
 INPUTS = {"28x28 gray": (1, 28), "32x32 rgb": (3, 32)}
@@ -237,11 +238,12 @@ def summarise(times: dict[str, list[float]], base: str = "baseline", other: str 
 
 def measure_input(in_chans: int, size: int, rounds: int, backbone: str | None = None, batch: int = BATCH,
                   device: str = "cpu", graph: KnowledgeGraph | None = None, graph_file: Path | None = None,
-                  memory: bool = True, variant: str = VARIANT) -> dict:
-    """Training step, inference, host syncs and peak memory of `variant` vs its baseline for one input shape."""
+                  memory: bool = True, variant: str = VARIANT, config: Config | None = None) -> dict:
+    """Training step, inference, host syncs and peak memory of `variant` vs its baseline for one
+    input shape (`config`: the settings both are built from; None = the defaults)."""
     torch.manual_seed(0)
     dev = torch.device(device)
-    models = {name: m.to(dev) for name, m in build_models(in_chans, size, graph, backbone=backbone,
+    models = {name: m.to(dev) for name, m in build_models(in_chans, size, graph, config=config, backbone=backbone,
                                                           variant=variant).items()}
     images = torch.randn(batch, in_chans, size, size, device=dev)
     labels = torch.randint(0, len(graph.class_names), (batch,), device=dev)
@@ -356,7 +358,7 @@ def measure(backbone: str | None = None, inputs: dict[str, tuple[int, int]] | No
     results: dict = {
         "machine": machine(device),
         "setup": {"backbone": backbone, "batch": batch, "rounds": rounds, "device": device, "variant": variant,
-                  "config": f"defaults (small_input, output_stride 16), variant {variant}",
+                  "config": f"defaults (small_input, output_stride {SMALL_INPUT_OUTPUT_STRIDE}), variant {variant}",
                   "default_graph": GRAPHS[DEFAULT_GRAPH]},
         "targets": TARGETS,
     }

@@ -104,8 +104,9 @@ class ModelConfig:
     embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
     dropout: float = _field(0.1, "Dropout before the classification head.", "in [0, 1)")
     output_stride: int | None = _field(
-        None, "CNN output stride where timm supports it; null = 16 with small_input (2x2 tokens at 28-32 px), "
-        "else the model's; 8 gives 4x4 tokens at ~1.8x the cost of 16.", "> 0")
+        None, "CNN output stride where timm supports it; 4 = timm's 8 with the stem max-pool dropped; "
+        "null = 4 with small_input (7x7 tokens at 28 px, a map that can locate a part), else the model's; "
+        "16 gives 2x2 tokens at about half the cost.", "> 0")
     patch_size: int | None = _field(
         None, "ViT patch size; null = about image_size / 7 with small_input (28 px -> 4), else the model's.", "> 0")
 

@@ -68,8 +68,8 @@ def eval_logits(model: KgnetModel, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("backbone,chans,size,grid", [
-    ("resnet18", 1, 28, (2, 2)),
-    ("resnet18", 3, 32, (2, 2)),
+    ("resnet18", 1, 28, (7, 7)),
+    ("resnet18", 3, 32, (8, 8)),
     ("vit_tiny_patch16_224", 1, 28, (7, 7)),
     ("deit_tiny_patch16_224", 3, 32, (8, 8)),
 ])
@@ -123,9 +123,17 @@ def test_the_backbone_pools_and_normalises_its_own_features(graph, text, backbon
 
 def test_small_input_keeps_tokens_and_grayscale_reaches_the_stem(graph) -> None:
     cfg = config(scales=[])
-    assert create_model(cfg, graph, in_chans=1, image_size=28)(images()).token_grid == (2, 2)
+    model = create_model(cfg, graph, in_chans=1, image_size=28)  # output stride 4: timm's 8, stem max-pool dropped
+    assert model(images()).token_grid == (7, 7) and isinstance(model.backbone.model.maxpool, torch.nn.Identity)
     cfg.model.output_stride = 8
     assert create_model(cfg, graph, in_chans=1, image_size=28)(images()).token_grid == (4, 4)
+    cfg.model.output_stride = 16
+    assert create_model(cfg, graph, in_chans=1, image_size=28)(images()).token_grid == (2, 2)
+    cfg.model.output_stride = 4
+    cfg.model.backbone = "efficientnet_b0"  # takes an output stride, has no stem max-pool
+    with pytest.raises(ConfigError, match="output_stride: 4 needs a stem max-pool to drop and efficientnet_b0"):
+        create_model(cfg, graph, in_chans=1, image_size=28)
+    cfg.model.backbone = "resnet18"
     cfg.model.output_stride, cfg.model.small_input = None, False
     model = create_model(cfg, graph, in_chans=1, image_size=28)
     assert model(images()).token_grid == (1, 1)  # the ImageNet stem: one token left at 28 px
@@ -419,7 +427,7 @@ def test_early_infusion_feeds_later_stages(graph, text) -> None:
         torch.testing.assert_close(copy.deepcopy(early)(images()).logits, early(images()).logits)
     early.train()
     out = early(images(2))
-    assert out.stage_attention[3].shape == (2, 4, 4, graph.num_nodes)  # layer3 is 2x2 at 28 px
+    assert out.stage_attention[3].shape == (2, 4, 49, graph.num_nodes)  # layer3 is 7x7 at 28 px
     out.logits.sum().backward()
     assert early.stage_infusion["3"].query.weight.grad.abs().sum() > 0
     assert early.backbone.model.conv1.weight.grad.abs().sum() > 0

@@ -15,12 +15,16 @@ exception to "take timm's defaults". An ImageNet model reduces 28 px to a 1x1 ma
 nothing to attend from); kgnet makes it keep a few tokens as cheaply as the model allows:
 
 - a model whose constructor takes `output_stride` (ResNets, EfficientNets, RegNets, ...) gets
-  `output_stride=16` (or `model.output_stride`): the last stage is dilated instead of strided,
-  so 28-32 px leave a 2x2 map (8 gives 4x4). Measured on resnet18, batch 128, 2 CPU threads
-  (`benchmarks/model_cost.py --stems`), relative to the ImageNet stem's training step:
-  output_stride 16 ~1.7-1.8x (2x2 map), dropping the max-pool ~2.6-3x (also 2x2),
-  output_stride 8 ~3-3.2x (4x4); a CIFAR stem (3x3 stride 1, no max-pool) is ~16x
-  (docs of the project's machines);
+  `output_stride=4` (or `model.output_stride`): timm's smallest, 8 (the last two stages dilated
+  instead of strided), with the stem's max-pool dropped, so 28-32 px leave a 7x7 or 8x8 map,
+  fine enough for a map to locate a part of the object (issue 22); 16 gives 2x2 and 8 gives
+  4x4. Measured on the default run (resnet10t, 28 px; `benchmarks/token_grid.py`): the
+  training step costs about twice that of output stride 16 for the baseline and kgnet alike,
+  and top-1 is unchanged within seed noise. Models without a stem max-pool take 8 or more.
+  Earlier, on resnet18, batch 128, 2 CPU threads (`benchmarks/model_cost.py --stems`),
+  relative to the ImageNet stem's training step: output_stride 16 ~1.7-1.8x (2x2 map),
+  dropping the max-pool ~2.6-3x (also 2x2), output_stride 8 ~3-3.2x (4x4); a CIFAR stem (3x3
+  stride 1, no max-pool) is ~16x;
 - a patch-embedding model (ViT, DeiT, ...) gets `img_size` and a `patch_size` of about a
   seventh of the image (28 px -> 4 px patches -> 7x7 = 49 tokens), or `model.patch_size`;
 - any other CNN gets the stride of its first convolution (`pretrained_cfg["first_conv"]`)
@@ -43,8 +47,11 @@ from kgnet.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Output stride a small-input CNN gets unless `model.output_stride` says otherwise.
-SMALL_INPUT_OUTPUT_STRIDE = 16
+#: Output stride a small-input CNN with a stem max-pool gets unless `model.output_stride` says
+#: otherwise (one without gets timm's smallest, 8).
+SMALL_INPUT_OUTPUT_STRIDE = 4
+#: The smallest output stride timm's CNNs take; below it kgnet drops the stem max-pool (4 = 8 without it).
+TIMM_MIN_OUTPUT_STRIDE = 8
 #: A small-input ViT's patch grid is about this many patches across.
 SMALL_INPUT_PATCH_GRID = 7
 
@@ -70,7 +77,7 @@ def timm_kwargs(
     small_input: bool,
     output_stride: int | None = None,
     patch_size: int | None = None,
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[dict[str, Any], str | None]:
     """The keywords `timm.create_model(name, ...)` gets for these inputs (see the module doc).
 
     Args:
@@ -78,14 +85,15 @@ def timm_kwargs(
         in_chans: Image channels (1 for grayscale).
         img_size: Image side length, passed to models that take `img_size`; None = theirs.
         small_input: Apply the small-input option.
-        output_stride: Output stride for models that take one; None = 16 with `small_input`,
+        output_stride: Output stride for models that take one; None = 4 with `small_input`,
             else the model's default.
         patch_size: Patch size for patch-embedding models; None = about img_size / 7 with
             `small_input`, else the model's default.
 
     Returns:
-        The keywords, and whether the first convolution's stride must be set to 1 after
-        creation (the fallback for CNNs that take neither).
+        The keywords, and what must change in the stem after creation: "drop_stem_pool" (an
+        output stride below timm's 8), "first_conv_stride" (set to 1: the fallback for CNNs
+        that take neither keyword) or None.
     """
     probe = _probe(name)
     accepts = inspect.signature(type(probe).__init__).parameters
@@ -98,15 +106,22 @@ def timm_kwargs(
         patch_size = min(default, max(1, img_size // SMALL_INPUT_PATCH_GRID))
     if patch_size is not None and "patch_size" in accepts:
         kwargs["patch_size"] = patch_size
+    stem_pool = isinstance(getattr(probe, "maxpool", None), nn.MaxPool2d)
     if output_stride is None and small_input and patch_embed is None:
-        output_stride = SMALL_INPUT_OUTPUT_STRIDE
+        output_stride = SMALL_INPUT_OUTPUT_STRIDE if stem_pool else TIMM_MIN_OUTPUT_STRIDE
+    drop_stem_pool = output_stride is not None and output_stride < TIMM_MIN_OUTPUT_STRIDE and "output_stride" in accepts
+    if drop_stem_pool and not stem_pool:
+        raise ConfigError(f"model.output_stride: {output_stride} needs a stem max-pool to drop and {name} has none; "
+                          f"use {TIMM_MIN_OUTPUT_STRIDE} or more")
     if output_stride is not None and "output_stride" in accepts:
-        kwargs["output_stride"] = output_stride
+        kwargs["output_stride"] = max(output_stride, TIMM_MIN_OUTPUT_STRIDE)
     if patch_embed is not None and "img_size" in accepts and small_input and img_size is None:
         raise ConfigError(f"model.small_input: {name} needs the image size (data.image_size) "
                           "to build its patch grid for small images")
+    if drop_stem_pool:
+        return kwargs, "drop_stem_pool"
     reduce_stem = small_input and patch_embed is None and "output_stride" not in accepts
-    return kwargs, reduce_stem
+    return kwargs, "first_conv_stride" if reduce_stem else None
 
 
 class Backbone(nn.Module):
@@ -145,14 +160,16 @@ class Backbone(nn.Module):
         """
         super().__init__()
         self.name = name
-        kwargs, reduce_stem = timm_kwargs(
+        kwargs, stem_change = timm_kwargs(
             name, in_chans=in_chans, img_size=img_size, small_input=small_input,
             output_stride=output_stride, patch_size=patch_size)
         try:
             self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
         except (AssertionError, ValueError) as err:  # e.g. an output_stride the model lacks
             raise ConfigError(f"model.backbone: timm cannot build {name} with {kwargs}: {err}") from None
-        if reduce_stem:
+        if stem_change == "drop_stem_pool":
+            self.model.maxpool = nn.Identity()
+        elif stem_change == "first_conv_stride":
             self._reduce_stem_stride()
         self.num_features = int(self.model.num_features)
         self.pooled_features = int(getattr(self.model, "head_hidden_size", None) or self.num_features)
