@@ -93,10 +93,24 @@ def test_explained_contribution_is_what_removal_takes_from_the_model_score(varia
     torch.testing.assert_close(reading.logits, out.logits)
     torch.testing.assert_close(reading.activations, out.concepts)
     paths = ontology_paths(graph, model.class_concepts)
-    explained, predicted, runner_up = top_contributions(model, reading, 4, paths)
+    everything = len(model.concept_names)  # ask for every concept: none may be padding
+    explained, predicted, runner_up = top_contributions(model, reading, paths, predicted=everything,
+                                                        runner_up=everything)
     assert torch.equal(predicted, out.logits.argmax(dim=1))
+    weights = model.head.weights
     for i, concepts in enumerate(explained):
-        assert [c.contribution for c in concepts] == sorted((c.contribution for c in concepts), reverse=True)
+        p, r = int(predicted[i]), int(runner_up[i])
+        mine = [c for c in concepts if not c.for_runner_up]
+        own = [c for c in concepts if c.for_runner_up]
+        assert concepts == mine + own  # the predicted class's first, then the runner-up's own
+        assert [c.contribution for c in mine] == sorted((c.contribution for c in mine), reverse=True)
+        assert [c.runner_up for c in own] == sorted((c.runner_up for c in own), reverse=True)
+        # exactly the concepts the ontology links to each class: nothing adding 0 is listed
+        assert {c.position for c in mine} == set(torch.nonzero(weights[p]).flatten().tolist())
+        assert {c.position for c in own} == set(torch.nonzero((weights[r] != 0) & (weights[p] == 0)).flatten().tolist())
+        assert all(c.contribution != 0 for c in mine) and all(c.contribution == 0 and c.runner_up != 0 for c in own)
+        for concept in own:
+            assert concept.path.startswith(graph.class_names[r] + " -")
         for concept in concepts:
             removed = reading.activations[i:i + 1].clone()
             removed[0, concept.position] = 0.0

@@ -22,6 +22,7 @@ from kgnet.explain.faithfulness import SaliencyOrderPerturbation, deletion_inser
 from kgnet.explain.gallery import _faithfulness_section
 from kgnet.explain.gradcam import gradcam, reshape_transform, target_layer
 from kgnet.explain.pipeline import saliency_scores
+from kgnet.explain.road import PERCENTILES, road_scores
 from kgnet.models.infusion import InfusionBlock, masking_keys
 from kgnet.release import load_release
 
@@ -86,6 +87,7 @@ def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, varia
             continue
         for metric in ("deletion", "insertion"):
             assert 0.0 <= scores[metric]["mean"] <= 1.0 and scores[metric]["std"] >= 0.0
+        assert -1.0 <= scores["road"]["mean"] <= 1.0 and scores["road"]["percentiles"] == list(PERCENTILES)
         assert len(scores["mean_deletion_curve"]) == 9 and scores["images_scored"] >= 1
     if variant == "kgnet":
         assert report["class_map"]["kgnet"]["zero_maps"] == 0.0
@@ -109,10 +111,15 @@ def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, varia
         assert (out / source).is_file(), source
     shown = report["class_map"].get(variant) or report["gradcam"][variant]
     assert "deletion AUC" in page and f"{shown['deletion']['mean']:.3f}" in page
+    assert f"{shown['road']['mean']:+.3f} &plusmn; {shown['road']['std']:.3f}" in page
     if variant == "kgnet":
         assert "logit points" in page and f"{concepts['deletion_auc']['mean']:.3f}" in page
+    # the page opens with what the run scored (its metrics.json), then the images, then the numbers
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert page.index(f"{100 * metrics[variant]['top1']:.1f}%") < page.index("figures/") < page.index("deletion AUC")
     printed = re.sub(r"\s+", " ", capsys.readouterr().out)
     assert f"{variant} {'class map' if variant == 'kgnet' else 'Grad-CAM'} deletion AUC" in printed
+    assert f"ROAD {shown['road']['mean']:+.3f}" in printed
 
 
 def test_a_zero_map_gets_no_deletion_number_and_the_gallery_says_why(cnn_run: Path) -> None:
@@ -121,22 +128,24 @@ def test_a_zero_map_gets_no_deletion_number_and_the_gallery_says_why(cnn_run: Pa
     model = load_release(cnn_run / "kgnet").model.eval()
     images = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     zero = np.zeros((3, 28, 28), np.float32)
-    entry, curves = saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean", progress="zero")
-    assert curves is None and entry["deletion"] is None and entry["insertion"] is None
+    entry, curves = saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean", what="zero")
+    assert curves is None and entry["deletion"] is None and entry["insertion"] is None and entry["road"] is None
     assert entry["zero_maps"] == 1.0 and entry["images_scored"] == 0
     assert "zero everywhere on 3 of 3 images" in entry["not_available"]
     partly = zero.copy()
     partly[1, :10] = 1.0  # one real map: only it is scored
-    entry, curves = saliency_scores(model, images, partly, [0, 1, 2], steps=4, fill="mean", progress="partly")
+    entry, curves = saliency_scores(model, images, partly, [0, 1, 2], steps=4, fill="mean", what="partly")
     assert entry["images_scored"] == 1 and curves["deletion"].shape == (1,)
+    assert np.isfinite(entry["road"]["mean"]) and entry["road"]["percentiles"] == list(PERCENTILES)
     assert entry["zero_maps"] == pytest.approx(2 / 3) and "2 of 3 images" in entry["zero_maps_why"]
     report = {"settings": {"images": 3, "steps": 4, "fill_description": "mean"},
               "gradcam": {"kgnet": {**saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean",
-                                                      progress="zero")[0], "layer": "layer4"}},
+                                                      what="zero")[0], "layer": "layer4"}},
               "class_map": {"kgnet": entry}}
     page = _faithfulness_section(report, None)
     assert "not available: the map is zero everywhere on 3 of 3 images" in page
     assert f"{entry['deletion']['mean']:.3f}" in page and "(the 1 images with a non-zero map)" in page
+    assert f"{entry['road']['mean']:+.3f}" in page
 
 
 def test_explain_images_gallery_escapes_names(cnn_run: Path, tmp_path: Path) -> None:
@@ -216,6 +225,22 @@ def test_deletion_insertion_on_a_model_with_a_known_answer() -> None:
     random = deletion_insertion(_RegionModel(), image, noise, [0], steps=steps)
     assert results["right"]["deletion"][0] < random["deletion"][0] < results["inverted"]["deletion"][0]
     assert results["right"]["insertion"][0] > random["insertion"][0] > results["inverted"]["insertion"][0]
+
+
+def test_road_scores_a_map_on_the_evidence_above_one_off_it() -> None:
+    """pytorch-grad-cam's ROAD on 1-channel images (Fashion-MNIST's) and RGB alike: removing the
+    region the model reads (imputed from its dark surroundings) drops the class, removing the
+    rest leaves it."""
+    y, x = np.mgrid[:8, :8]
+    toward = (14 - y - x).astype(np.float32)  # highest on the top-left region
+    maps = np.stack([toward, toward[::-1, ::-1].copy()])  # on the region, then off it
+    for channels in (1, 3):
+        images = torch.zeros(2, channels, 8, 8)
+        images[:, :, :3, :3] = 1.0
+        scores = road_scores(_RegionModel(), images, maps, [0, 0], batch_size=1)
+        assert scores.shape == (2,) and scores[0] > 0.3 and scores[1] < -0.3
+        again = road_scores(_RegionModel(), images, maps, [0, 0], batch_size=1)
+        np.testing.assert_array_equal(scores, again)  # the imputation's noise is seeded
 
 
 def test_each_step_changes_exactly_its_share_of_pixels_even_with_ties() -> None:

@@ -1,6 +1,6 @@
 """Explanations of trained kgnet runs: Grad-CAM side by side, concept contributions (or attention), faithfulness.
 
 `python -m kgnet.explain --run DIR --samples 8` writes, under DIR/explain, one figure per image,
-`faithfulness.json` (deletion/insertion AUC of each variant's Grad-CAM, the concept-removal
+`faithfulness.json` (deletion/insertion AUC and ROAD of each variant's map, the concept-removal
 checks) and an `index.html` gallery. `kgnet.explain.pipeline.explain_run` is the same from Python.
 """

@@ -3,14 +3,14 @@
 Per image, one figure: the input, the baseline's Grad-CAM and the knowledge variant's map side by
 side (a concept head's exact class map: each concept's contribution on the region that found it,
 adding up to the score; else Grad-CAM), the knowledge variant's top concepts and where in the
-image each was found. With a concept head (the default kgnet) each concept's bar is its exact
-contribution to the predicted class and to the runner-up (logit points: removing it moves the
-score by exactly that), with the ontology path linking it to the class; with the prototype
-design, its attention weight. Plus faithfulness numbers over test images (deletion/insertion AUC
-of each map, none from a map that is zero everywhere; the share of each map's energy on the
-object; the fall of the predicted class's probability when the top vs a random concept is
-removed; for a concept head the concept deletion AUC and concept precision) and an index.html
-gallery of it all.
+image each was found. With a concept head (the default kgnet) the bars are the concepts that add
+to the predicted class and the runner-up's own strongest ones, each its exact contribution
+(logit points: removing it moves the score by exactly that), with the ontology path linking it
+to the class; with the prototype design, its attention weight. Plus faithfulness numbers over
+test images (deletion/insertion AUC and pytorch-grad-cam's ROAD of each map, none from a map
+that is zero everywhere; the share of each map's energy on the object; the fall of the
+predicted class's probability when the top vs a random concept is removed; for a concept head
+the concept deletion AUC and concept precision) and an index.html gallery of it all.
 
     python -m kgnet.explain --run runs/exp1 --samples 12
     python -m kgnet.explain --run runs/exp1 --images shoe.png shirt.jpg --faithfulness 200
@@ -63,12 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for what, by_variant in (("Grad-CAM", f["gradcam"]), ("class map", f.get("class_map", {}))):
             for name, scores in by_variant.items():
                 if scores["deletion"] is None:
-                    print(f"{name:<12} {what}: no deletion/insertion AUC: {scores['not_available']}")
+                    print(f"{name:<12} {what}: no deletion/insertion AUC or ROAD: {scores['not_available']}")
                     continue
                 left_out = (f" ({100 * scores['zero_maps']:.0f}% zero maps left out)" if scores["zero_maps"] else "")
                 print(f"{name:<12} {what} deletion AUC {scores['deletion']['mean']:.3f} +- "
                       f"{scores['deletion']['std']:.3f}   insertion AUC {scores['insertion']['mean']:.3f} +- "
-                      f"{scores['insertion']['std']:.3f}{left_out}")
+                      f"{scores['insertion']['std']:.3f}   ROAD {scores['road']['mean']:+.3f} +- "
+                      f"{scores['road']['std']:.3f}{left_out}")
         diff = f.get("energy_on_object_difference")
         if diff and diff["mean"] is not None:
             interval = (f" [{100 * diff['ci_low']:+.1f}, {100 * diff['ci_high']:+.1f}]" if diff["ci_low"] is not None

@@ -39,7 +39,8 @@ class ConceptContribution:
     activation: float  # c_j(x)
     contribution: float  # logit points it adds to the predicted class
     runner_up: float  # logit points it adds to the runner-up class
-    path: str  # the ontology path from the predicted class to the concept
+    path: str  # the ontology path from the class it is shown for to the concept
+    for_runner_up: bool = False  # one of the runner-up's own concepts (it adds nothing to the predicted class)
 
 
 @dataclass
@@ -88,15 +89,21 @@ def class_map_images(reading: ConceptReading, classes: Sequence[int], size: tupl
     return F.interpolate(grid, size=size, mode=mode, **smooth)[:, 0].cpu().numpy()
 
 
-def top_contributions(model: KgnetModel, reading: ConceptReading, k: int,
-                      paths: dict[tuple[int, int], str]) -> tuple[list[list[ConceptContribution]], Tensor, Tensor]:
-    """The `k` concepts adding most to each image's predicted class, largest first.
+def top_contributions(model: KgnetModel, reading: ConceptReading, paths: dict[tuple[int, int], str], *,
+                      predicted: int, runner_up: int) -> tuple[list[list[ConceptContribution]], Tensor, Tensor]:
+    """Per image, the concepts that explain its prediction: those adding most to the predicted
+    class, then the runner-up's strongest own concepts (why it lost), largest first in each.
+
+    A concept with no contribution is never listed: the predicted class's concepts are those
+    the ontology links to it (a nonzero contribution), the runner-up's own are those it links to
+    the runner-up and not to the predicted class.
 
     Args:
         model: The concept-head model `reading` came from.
         reading: Its `read_concepts` of the images.
-        k: Concepts per image.
         paths: (class, concept column) -> ontology path text (`ontology_paths`); missing = "".
+        predicted: At most this many concepts of the predicted class.
+        runner_up: At most this many of the runner-up's own concepts.
 
     Returns:
         The concepts per image, the predicted class [B] and the runner-up class [B].
@@ -105,15 +112,26 @@ def top_contributions(model: KgnetModel, reading: ConceptReading, k: int,
     with torch.no_grad():
         shares = head.contributions(reading.activations).float()  # [B, K, M]
     ranked = reading.logits.topk(min(2, reading.logits.shape[1]), dim=1).indices
-    predicted, runner_up = ranked[:, 0], ranked[:, -1]
+    first, second = ranked[:, 0], ranked[:, -1]
     out = []
     for i in range(len(shares)):
-        p, r = int(predicted[i]), int(runner_up[i])
-        top = shares[i, p].topk(min(k, shares.shape[2]))
-        out.append([ConceptContribution(int(j), names[int(j)], float(reading.activations[i, j]), float(v),
-                                        float(shares[i, r, j]), paths.get((p, int(j)), ""))
-                    for v, j in zip(top.values.tolist(), top.indices.tolist())])
-    return out, predicted, runner_up
+        p, r = int(first[i]), int(second[i])
+        mine, theirs = shares[i, p], shares[i, r]
+
+        def concept(j: int, own: bool) -> ConceptContribution:
+            return ConceptContribution(j, names[j], float(reading.activations[i, j]), float(mine[j]),
+                                       float(theirs[j]), paths.get((r if own else p, j), ""), own)
+
+        adds = _largest(mine, mine != 0, predicted)
+        lost = _largest(theirs, (mine == 0) & (theirs != 0), runner_up)  # none when r == p (one class)
+        out.append([concept(j, False) for j in adds] + [concept(j, True) for j in lost])
+    return out, first, second
+
+
+def _largest(values: Tensor, where: Tensor, k: int) -> list[int]:
+    """Up to `k` indices where `where` holds, largest value first."""
+    candidates = torch.nonzero(where).flatten()
+    return candidates[values[candidates].argsort(descending=True)[:k]].tolist()
 
 
 def region_maps(scores: Tensor, grid: tuple[int, int], positions: list[int], size: tuple[int, int]) -> np.ndarray:

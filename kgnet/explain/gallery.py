@@ -19,13 +19,20 @@ h1 { font-size: 1.5rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; margin: 0.5rem 0; background: white; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.7rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+.lead { font-size: 1.05rem; max-width: 48rem; }
 .note { color: #555; font-size: 0.9rem; max-width: 60rem; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 60rem), 1fr)); gap: 1rem; }
-.card { background: white; border: 1px solid #ddd; border-radius: 6px; padding: 0.8rem; }
-.card img { width: 100%; height: auto; display: block; }
-.card dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2rem 0.8rem; margin: 0.5rem 0 0; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(17rem, 1fr)); gap: 0.8rem; }
+.card { background: white; border: 1px solid #ddd; border-radius: 6px; padding: 0.5rem; margin: 0;
+        font-size: 0.85rem; }
+.card.wrong { border-color: #b00020; }
+.shot { position: relative; }
+.card img { width: 100%; height: auto; display: block; border: 3px solid transparent; box-sizing: border-box; }
+.card.wrong img { border-color: #b00020; }
+.card dd.wrong { color: #b00020; font-weight: 600; }
+.badge { position: absolute; bottom: 6px; left: 6px; background: #b00020; color: white; font-weight: 600;
+         font-size: 0.75rem; padding: 0.1rem 0.4rem; border-radius: 3px; }
+.card dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 0.6rem; margin: 0.3rem 0 0; }
 .card dt { font-weight: 600; } .card dd { margin: 0; }
-.wrong { color: #b00020; }
 """
 
 
@@ -35,6 +42,7 @@ class Card:
 
     title: str
     figure: str  # path relative to index.html
+    thumbnail: str  # the small strip the grid shows (input and maps), relative to index.html
     true_label: str | None
     predictions: dict[str, tuple[str, float]]  # variant -> (class, probability)
     concepts: list[tuple[str, str]] = field(default_factory=list)  # (name, its number as shown)
@@ -55,7 +63,7 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
         for variant, scores in by_variant.items():
             zero = f"<td>{100 * scores.get('zero_maps', 0.0):.0f}%</td>"
             if scores.get("deletion") is None:  # every map zero: no number, the reason instead
-                rows.append(f"<tr><td>{_e(variant)}</td><td>{what}</td><td colspan=2>not available: "
+                rows.append(f"<tr><td>{_e(variant)}</td><td>{what}</td><td colspan=3>not available: "
                             f"{_e(scores.get('not_available', 'no map'))}</td>{zero}</tr>")
                 continue
             scored = scores.get("images_scored", settings["images"])
@@ -63,18 +71,22 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
                         f"<td>{scores['deletion']['mean']:.3f} &plusmn; {scores['deletion']['std']:.3f}</td>"
                         f"<td>{scores['insertion']['mean']:.3f} &plusmn; {scores['insertion']['std']:.3f}"
                         + (f" (the {scored} images with a non-zero map)" if scored < settings["images"] else "")
-                        + f"</td>{zero}</tr>")
+                        + f"</td><td>{scores['road']['mean']:+.3f} &plusmn; {scores['road']['std']:.3f}</td>"
+                        f"{zero}</tr>")
     parts = [
         "<h2>Faithfulness</h2>",
         f"<p class=note>Grad-CAM deletion and insertion AUC (RISE) over {settings['images']} test images: "
         f"pixels removed or revealed in saliency order in {settings['steps']} steps, removed pixels set to "
         f"{_e(settings['fill_description'])}; area under the probability of the predicted class. "
-        "Deletion: lower is better; insertion: higher is better. Mean &plusmn; std over images. A map that is "
-        "zero everywhere (last column) orders pixels at random: those images are left out, and where every map "
-        "is zero there is no number. A concept head's exact class map places each concept's contribution on "
-        "the region that found it, so its regions add up to the class's score.</p>",
+        "Deletion: lower is better; insertion: higher is better. ROAD (pytorch-grad-cam's "
+        "<code>ROADCombined</code>) removes the most and, separately, the least relevant pixels, fills them "
+        "from their neighbours, and scores half the difference of the two changes in probability, averaged over "
+        "a few shares removed: higher is better. Mean &plusmn; std over images. "
+        "A map that is zero everywhere (last column) orders pixels at random: those images are left out, and "
+        "where every map is zero there is no number. A concept head's exact class map places each concept's "
+        "contribution on the region that found it, so its regions add up to the class's score.</p>",
         "<table><tr><th>variant</th><th>map</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th>"
-        "<th>all-zero maps</th></tr>",
+        "<th>ROAD &uarr;</th><th>all-zero maps</th></tr>",
         *rows, "</table>",
     ]
     parts += _pointing_rows(faithfulness)
@@ -146,45 +158,101 @@ def _concept_removal_rows(c: dict[str, Any]) -> list[str]:
     ]
 
 
+def wrong_variants(card: Card) -> list[str]:
+    """The variants whose prediction for the card's image is not its true class (none when unknown)."""
+    if card.true_label is None:
+        return []
+    return [variant for variant, (label, _) in card.predictions.items() if label != card.true_label]
+
+
 def _card(card: Card) -> str:
+    wrong = wrong_variants(card)
+    badge = f"<span class=badge>wrong: {_e(', '.join(wrong))}</span>" if wrong else ""
     items = [f"<dt>true</dt><dd>{_e(card.true_label) if card.true_label is not None else 'unknown'}</dd>"]
     for variant, (label, probability) in card.predictions.items():
-        wrong = card.true_label is not None and label != card.true_label
-        items.append(f"<dt>{_e(variant)}</dt><dd{' class=wrong' if wrong else ''}>{_e(label)} "
-                     f"({100 * probability:.1f}%)</dd>")
+        mark = " class=wrong" if variant in wrong else ""
+        items.append(f"<dt>{_e(variant)}</dt><dd{mark}>{_e(label)} ({100 * probability:.0f}%)</dd>")
     if card.concepts:
-        names = ", ".join(f"{_e(name)} ({_e(value)})" for name, value in card.concepts)
-        items.append(f"<dt>{_e(card.concepts_title)}</dt><dd>{names}</dd>")
-    return (f'<div class=card><h3>{_e(card.title)}</h3>'
-            f'<a href="{_e(card.figure)}"><img src="{_e(card.figure)}" alt="{_e(card.title)}" loading="lazy"></a>'
-            f"<dl>{''.join(items)}</dl></div>")
+        names = ", ".join(f"{_e(name)} {_e(value)}" for name, value in card.concepts)
+        items.append(f"<dt>why</dt><dd title=\"{_e(card.concepts_title)}\">{names}</dd>")
+    return (f'<figure class="card{" wrong" if wrong else ""}"><div class=shot>'
+            f'<a href="{_e(card.figure)}"><img src="{_e(card.thumbnail)}" alt="{_e(card.title)}" loading="lazy"></a>'
+            f"{badge}</div><figcaption><b>{_e(card.title)}</b><dl>{''.join(items)}</dl></figcaption></figure>")
+
+
+#: The one sentence the page opens with about what the bars mean, by how the variant explains.
+MEANING = {
+    "contributions": "A concept's contribution is how much finding it in the image (a part, material or parent "
+                     "class the ontology links to the class) raised the class's score: remove the concept and the "
+                     "score falls by exactly that much.",
+    "attention": "A concept's bar is how much attention the image paid to it; attention does not add up to the "
+                 "class's score.",
+}
+
+
+def _summary(cards: Sequence[Card], scores: dict[str, dict[str, Any]], explains: str) -> str:
+    """What the run scored, how the shown images fared, and what a bar means."""
+    variants = list(dict.fromkeys([*scores, *(v for card in cards for v in card.predictions)]))
+    known = [card for card in cards if card.true_label is not None]
+    rows = []
+    for variant in variants:
+        score = scores.get(variant)
+        top1 = (f"{100 * score['top1']:.1f}%" + (f" of {score['images']:,} images" if score["images"] else "")
+                if score else "not in metrics.json")
+        wrong = sum(variant in wrong_variants(card) for card in known)
+        rows.append(f"<tr><td>{_e(variant)}</td><td>{top1}</td>"
+                    + (f"<td>{wrong} of {len(known)}</td>" if known else "") + "</tr>")
+    shown = "<th>wrong below</th>" if known else ""
+    return "\n".join([
+        "<section id=summary>",
+        "<table><tr><th>variant</th><th>test top-1</th>" + shown + "</tr>", *rows, "</table>",
+        f"<p class=lead>{MEANING.get(explains, '')}</p>",
+        "</section>",
+    ])
+
+
+def _reading_notes(explains: str) -> str:
+    """How the figures are drawn, for a reader who wants the details (after the numbers)."""
+    if explains == "contributions":
+        bars = ("With a concept head (the default kgnet) a class's score (logit) is the sum of its concepts' "
+                "contributions: concept j adds scale &times; A<sub>kj</sub> &times; c<sub>j</sub> logit points to "
+                "class k, where c<sub>j</sub> is the best cosine of an image region with the concept and "
+                "A<sub>kj</sub> the weight the ontology gives it for class k. Blue bars: the concepts that add to "
+                "the predicted class; orange: what they and the runner-up's own strongest concepts add to the "
+                "runner-up, which is why it lost. Each heat map shows where its concept was found (the cosine of "
+                "each region with it), with the ontology path that links it to its class underneath.")
+    else:
+        bars = ("With the prototype design (kgnet-prototype) the bars are the mean attention of the image's "
+                "tokens to each concept and the heat maps where each concept was attended; attention weights "
+                "do not add up to the score.")
+    return ("<h2>Reading the figures</h2><p class=note>Per image: the input, the baseline's Grad-CAM and the "
+            "knowledge variant's map (each for its own predicted class; a red frame and &ldquo;wrong&rdquo; mark "
+            f"a wrong prediction), then the knowledge variant's concepts. {bars}</p>")
 
 
 def write_gallery(path: str | Path, *, run: str, cards: Sequence[Card], faithfulness: dict[str, Any] | None,
-                  curves: str | None = None) -> None:
-    """Write index.html with the faithfulness numbers and one card per image."""
+                  curves: str | None = None, scores: dict[str, dict[str, Any]] | None = None,
+                  explains: str = "contributions") -> None:
+    """Write index.html: what the run scored, a grid of the images, then the faithfulness numbers.
+
+    Args:
+        scores: variant -> {"top1", "images"}: the run's test scores (metrics.json).
+        explains: How the knowledge variant explains: "contributions" (concept head) or "attention".
+    """
     page = "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>kgnet explanations: {_e(run)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>kgnet explanations: {_e(run)}</h1>",
-        "<p class=note>Per image: the input, the Grad-CAM of the baseline and of the knowledge variant "
-        "(each for its own predicted class), and the knowledge variant's top concepts with where in the image "
-        "each was found. With a concept head (the default kgnet) a class's score (logit) is the sum of its "
-        "concepts' contributions: a contribution is the logit points concept j adds to class k "
-        "(scale &times; A<sub>kj</sub> &times; c<sub>j</sub>, where c<sub>j</sub> is the concept's activation: "
-        "the best cosine of an image region with it, and A<sub>kj</sub> the weight the ontology gives it for "
-        "class k). Removing the concept moves that class's score by exactly its contribution. Blue bars: the "
-        "predicted class; orange: the runner-up. The heat maps show the cosine of each region with the "
-        "concept, and the line under each names the ontology path linking the concept to the predicted class. "
-        "For the prototype design (kgnet-prototype) the bars are attention weights, which do not add up to "
-        "the score.</p>",
-        _faithfulness_section(faithfulness, curves),
-        f"<h2>Images ({len(cards)})</h2>",
+        _summary(cards, scores or {}, explains),
+        f"<section id=images><h2>Images ({len(cards)})</h2>",
         '<div class="cards">',
         *(_card(card) for card in cards),
-        "</div></body></html>",
+        "</div></section>",
+        f"<section id=numbers>{_faithfulness_section(faithfulness, curves)}</section>",
+        _reading_notes(explains),
+        "</body></html>",
         "",
     ])
     write_text_atomic(path, page)

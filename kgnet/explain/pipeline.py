@@ -29,7 +29,10 @@ from kgnet.explain.gallery import Card, write_gallery
 from kgnet.explain.gradcam import LogitsOnly, gradcam, target_layer
 from kgnet.explain.ontology_paths import ontology_paths
 from kgnet.explain.pointing import energy_on_object, object_masks, paired_difference
-from kgnet.figures.explanation import BARS, MAPS, ClassScores, Prediction, curves_figure, explanation_figure
+from kgnet.explain.road import PERCENTILES as ROAD_PERCENTILES
+from kgnet.explain.road import road_scores
+from kgnet.figures.explanation import (BARS, MAPS, PREDICTED_CONCEPTS, RUNNER_UP_CONCEPTS, ClassScores, Prediction,
+                                       curves_figure, explanation_figure, thumbnail_figure)
 from kgnet.progress import progress
 
 log = logging.getLogger(__name__)
@@ -201,7 +204,6 @@ def explain_run(
     # Read every image before the first figure is written: a bad one fails with nothing written.
     scored = _test_samples(bundle, order[:min(faithfulness, len(order))]) if faithfulness else []
 
-    figures_dir = out / "figures"
     batch = torch.stack([s.image for s in chosen]).to(device)
     probabilities, predicted, cams = {}, {}, {}
     for name, model in models.items():
@@ -224,17 +226,19 @@ def explain_run(
                             cams[name][1][i], cams[name][0]) for name in models]
         concepts, maps, scores = explained(i)
         if scores is not None:
-            listed = [(c.label, f"{c.contribution:+.2f}") for c in concepts[:5]]
+            listed = [(c.label, f"{c.contribution:+.2f}") for c in concepts if not c.for_runner_up][:3]
         else:
-            listed = [(c.label, f"{c.weight:.3f}") for c in concepts[:5]]
-        path = figures_dir / f"{i:03d}-{sample.slug}.png"
-        explanation_figure(path, image=_display(sample.image, preprocessing), title=sample.title,
-                           true_label=sample.true_label, predictions=preds, concepts=concepts, maps=maps,
+            listed = [(c.label, f"{c.weight:.3f}") for c in concepts[:3]]
+        path, small = (out / folder / f"{i:03d}-{sample.slug}.png" for folder in ("figures", "thumbnails"))
+        pixels = _display(sample.image, preprocessing)
+        explanation_figure(path, image=pixels, title=sample.title, true_label=sample.true_label, predictions=preds,
+                           concepts=concepts, maps=maps,
                            uniform_weight=None if scores is not None else 1.0 / len(models[variant].token_labels),
                            scores=scores)
+        thumbnail_figure(small, image=pixels, true_label=sample.true_label, predictions=preds)
         figures.append(path)
-        cards.append(Card(sample.title, path.relative_to(out).as_posix(), sample.true_label,
-                          {p.variant: (p.label, p.probability) for p in preds}, listed,
+        cards.append(Card(sample.title, path.relative_to(out).as_posix(), small.relative_to(out).as_posix(),
+                          sample.true_label, {p.variant: (p.label, p.probability) for p in preds}, listed,
                           CONTRIBUTIONS_TITLE if scores is not None else "top concepts (attention)"))
 
     report = curves_name = None
@@ -245,12 +249,22 @@ def explain_run(
         write_text_atomic(out / "faithfulness.json", json.dumps(report, indent=2) + "\n")
         curves_name = "faithfulness.png"
         curves_figure(out / curves_name, curves, fill=fill)
-    write_gallery(out / "index.html", run=run.name, cards=cards, faithfulness=report, curves=curves_name)
+    write_gallery(out / "index.html", run=run.name, cards=cards, faithfulness=report, curves=curves_name,
+                  scores=run_scores(run, list(models)), explains=models[variant].head.explains)
     _remove_stale(out, figures, faithfulness=bool(faithfulness))
     return ExplainResult(out=out, figures=figures, faithfulness=report)
 
 
 CONTRIBUTIONS_TITLE = "top concepts (logit points to the predicted class)"
+
+
+def run_scores(run: Path, variants: list[str]) -> dict[str, dict[str, Any]]:
+    """variant -> {"top1", "images"}: the test top-1 the run's metrics.json holds for each variant
+    (a run scored on the validation split, or still training, has none)."""
+    path = run / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    return {name: {"top1": metrics[name]["top1"], "images": metrics[name].get("test_images")}
+            for name in variants if "top1" in metrics.get(name, {})}
 
 
 def _attention_panels(model, attention: Tensor, grid: tuple[int, int], size: tuple[int, int]):
@@ -265,14 +279,15 @@ def _attention_panels(model, attention: Tensor, grid: tuple[int, int], size: tup
 
 
 def _contribution_panels(model, graph, class_names: list[str], images: Tensor, size: tuple[int, int]):
-    """image index -> (top-contributing concepts, the regions that activated them, the predicted
-    and runner-up class with their logits)."""
+    """image index -> (the concepts adding to the predicted class and the runner-up's own, the
+    regions that activated them, the predicted and runner-up class with their logits)."""
     reading = read_concepts(model, images)
     paths = ontology_paths(graph, model.class_concepts) if graph is not None else {}
-    concepts, predicted, runner_up = top_contributions(model, reading, max(BARS, MAPS), paths)
+    concepts, predicted, runner_up = top_contributions(model, reading, paths, predicted=PREDICTED_CONCEPTS,
+                                                       runner_up=RUNNER_UP_CONCEPTS)
 
     def panels(i: int):
-        maps = region_maps(reading.scores[i], reading.grid, [c.position for c in concepts[i][:MAPS]], size)
+        maps = region_maps(reading.scores[i], reading.grid, [c.position for c in concepts[i]], size)
         p, r = int(predicted[i]), int(runner_up[i])
         scores = ClassScores(class_names[p], float(reading.logits[i, p]), class_names[r], float(reading.logits[i, r]))
         return concepts[i], maps, scores
@@ -283,12 +298,14 @@ def _contribution_panels(model, graph, class_names: list[str], images: Tensor, s
 def _remove_stale(out: Path, figures: list[Path], *, faithfulness: bool) -> None:
     """Delete what an earlier call wrote to `out` and this one did not, so the folder matches the gallery.
 
-    Only this command's own outputs are touched: NNN-*.png under figures/ and faithfulness.*.
+    Only this command's own outputs are touched: NNN-*.png under figures/ and thumbnails/, and
+    faithfulness.*.
     """
     keep = {p.name for p in figures}
-    for old in (out / "figures").glob("[0-9][0-9][0-9]-*.png"):
-        if old.name not in keep:
-            old.unlink()
+    for folder in ("figures", "thumbnails"):
+        for old in (out / folder).glob("[0-9][0-9][0-9]-*.png"):
+            if old.name not in keep:
+                old.unlink()
     if not faithfulness:
         for name in ("faithfulness.json", "faithfulness.png"):
             (out / name).unlink(missing_ok=True)
@@ -316,29 +333,33 @@ def _relative(maps: np.ndarray) -> np.ndarray:
 #: Why a zero map has no deletion/insertion number: it orders the pixels at random (ties).
 ZERO_MAP_WHY = ("the map is zero everywhere on {zero} of {images} images (on a cosine head Grad-CAM's gradient "
                 "x activation vanishes: the score does not change with the feature scale); a zero map orders pixels "
-                "at random, so its deletion/insertion AUC would say nothing about the model")
+                "at random, so its deletion/insertion AUC and ROAD would say nothing about the model")
 
 
 def saliency_scores(model, images: Tensor, saliency: np.ndarray, classes: list[int], *, steps: int, fill: str,
-                    progress: str) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
-    """Deletion/insertion AUCs of `saliency` over the images whose map is not zero everywhere.
+                    what: str) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+    """Deletion/insertion AUCs and ROAD of `saliency` over the images whose map is not zero everywhere.
 
-    Returns the numbers (`zero_maps`: the share of zero maps; `images_scored`; the AUCs, or
-    None with `not_available` saying why when every map is zero) and the curves (None then).
+    Returns the numbers (`zero_maps`: the share of zero maps; `images_scored`; the AUCs and
+    ROAD, or None with `not_available` saying why when every map is zero) and the curves (None then).
     """
     zero = saliency.reshape(len(saliency), -1).max(axis=1) <= 0 if len(saliency) else np.zeros(0, bool)
     keep = np.flatnonzero(~zero)
     entry: dict[str, Any] = {"zero_maps": float(zero.mean()) if len(zero) else 0.0, "images_scored": int(len(keep))}
     if zero.any():
         entry["zero_maps_why"] = ZERO_MAP_WHY.format(zero=int(zero.sum()), images=len(zero))
-        log.warning("%s: zero everywhere on %d of %d images; those are left out of deletion/insertion", progress,
-                    int(zero.sum()), len(zero))
+        log.warning("%s: zero everywhere on %d of %d images; those are left out of deletion/insertion and ROAD",
+                    what, int(zero.sum()), len(zero))
     if not len(keep):
-        return {**entry, "deletion": None, "insertion": None, "not_available": entry["zero_maps_why"]}, None
+        return {**entry, "deletion": None, "insertion": None, "road": None,
+                "not_available": entry["zero_maps_why"]}, None
     index = torch.as_tensor(keep, device=images.device)
-    result = deletion_insertion(LogitsOnly(model), images[index], saliency[keep], [classes[i] for i in keep],
-                                steps=steps, fill=fill, progress=progress)
+    kept = [classes[i] for i in keep]
+    result = deletion_insertion(LogitsOnly(model), images[index], saliency[keep], kept, steps=steps, fill=fill,
+                                progress=f"deletion/insertion {what}")
+    road = road_scores(LogitsOnly(model), images[index], saliency[keep], kept, progress=f"ROAD {what}")
     return {**entry, "deletion": mean_std(result["deletion"]), "insertion": mean_std(result["insertion"]),
+            "road": {**mean_std(road), "percentiles": list(ROAD_PERCENTILES)},
             "mean_deletion_curve": [round(float(v), 5) for v in result["deletion_curve"].mean(axis=0)],
             "mean_insertion_curve": [round(float(v), 5) for v in result["insertion_curve"].mean(axis=0)]}, result
 
@@ -355,7 +376,7 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names
         classes = probabilities.argmax(dim=1).tolist()
         saliency = gradcam(model, images, classes)
         entry, result = saliency_scores(model, images, saliency, classes, steps=steps,
-                                        fill=fill, progress=f"deletion/insertion {name} Grad-CAM")
+                                        fill=fill, what=f"{name} Grad-CAM")
         gradcam_scores[name] = {**entry, "layer": model_layer_name(model)}
         shown[name] = ("Grad-CAM", saliency, entry["zero_maps"])
         if result is not None:
@@ -363,7 +384,7 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names
         if getattr(model.head, "explains", None) == "contributions":
             exact = _exact_class_maps(model, images, classes)
             entry, result = saliency_scores(model, images, exact, classes,
-                                            steps=steps, fill=fill, progress=f"deletion/insertion {name} class map")
+                                            steps=steps, fill=fill, what=f"{name} class map")
             class_map_scores[name] = entry
             shown[name] = ("exact class map", exact, entry["zero_maps"])
             if result is not None:
@@ -378,6 +399,9 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names
                         "its exact class map (each concept's contribution placed on the token that found it)",
             "auc": "area under probability vs fraction of pixels changed (0..1), sklearn.metrics.auc, over the "
                    "images whose map is not zero everywhere",
+            "road": "pytorch_grad_cam.metrics.road.ROADCombined over the same images: removed pixels imputed from "
+                    "their neighbours, (LeRF - MoRF) / 2 of the probability change averaged over the percentiles "
+                    f"{list(ROAD_PERCENTILES)}; higher = more faithful",
         },
         "gradcam": gradcam_scores,
         "class_map": class_map_scores,

@@ -8,6 +8,19 @@ from typing import Any
 from kgnet.figures import plt, save_png
 
 
+def loss_title(histories: dict[str, list[dict[str, Any]]]) -> str:
+    """The loss panel's title, by the stages the histories hold: only a variant with stage-1 rows
+    had an alignment stage (the others train with cross-entropy from the first epoch)."""
+    trained = [name for name, rows in histories.items() if rows]
+    aligned = [name for name in trained if any(int(r["stage"]) == 1 for r in histories[name])]
+    if not aligned:
+        return "Training loss (cross-entropy)"
+    stages = "alignment, then cross-entropy + alignment (dotted line)"
+    if len(aligned) == len(trained):
+        return f"Training loss\n{stages}"
+    return f"Training loss\n{', '.join(aligned)}: {stages};\nothers: cross-entropy"
+
+
 def plot_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path) -> None:
     """Two panels (train loss, validation top-1) with one line per variant."""
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
@@ -21,8 +34,9 @@ def plot_curves(histories: dict[str, list[dict[str, Any]]], path: str | Path) ->
         if stage_two and stage_two[0] > 1:
             for ax in (loss_ax, acc_ax):
                 ax.axvline(stage_two[0] - 0.5, color="grey", linestyle=":", linewidth=1)
-    loss_ax.set(title="Training loss (stage 1: alignment, stage 2: CE + alignment)", xlabel="epoch", ylabel="loss")
-    acc_ax.set(title="Validation top-1", xlabel="epoch", ylabel="accuracy (%)")
+    loss_ax.set(title=loss_title(histories), xlabel="epoch", ylabel="loss")
+    # from 0: a cut axis would magnify the gaps between variants
+    acc_ax.set(title="Validation top-1", xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
         if ax.lines:
