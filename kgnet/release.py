@@ -39,7 +39,11 @@ from kgnet.errors import KgnetError
 from kgnet.kg.graph import KnowledgeGraph
 
 #: The `format` of model.json this version writes and reads.
-FORMAT = "kgnet-release-2"
+FORMAT = "kgnet-release-3"
+#: Older formats this version still reads, and the settings their nulls meant: until format 3 a
+#: small-input CNN's null `model.output_stride` meant 16 (a 2x2 grid at 28 px; now 4, 7x7), so
+#: their models are built as they were trained.
+LEGACY_FORMATS = {"kgnet-release-2": {"output_stride": 16}}
 WEIGHTS, META = "model.safetensors", "model.json"
 #: What to do about a damaged release.
 RESTORE_RELEASE = "restore it from a copy, or train the run again"
@@ -167,11 +171,19 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise KgnetError(f"{Path(folder)}: no {WEIGHTS} + {META}; is it a variant folder of a kgnet run?") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise KgnetError(f"{path}: not a readable release description ({err})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or (meta.get("format") != FORMAT and meta.get("format") not in LEGACY_FORMATS):
         found = meta.get("format") if isinstance(meta, dict) else None
         raise KgnetError(f"{path}: release format {found!r}, but this kgnet reads {FORMAT!r}; "
                          "train the run again with this version")
     return meta
+
+
+def _as_trained(config: Config, release_format: str) -> Config:
+    """`config` with the nulls of an older release format replaced by what they meant then."""
+    meant = LEGACY_FORMATS.get(release_format, {})
+    if "output_stride" in meant and config.model.small_input and config.model.output_stride is None:
+        return dataclasses.replace(config, model=dataclasses.replace(config.model, output_stride=meant["output_stride"]))
+    return config
 
 
 def load_release(folder: str | Path, device: torch.device | str | None = None) -> Release:
@@ -196,7 +208,7 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
         tensors = load_file(str(weights))
     except (SafetensorError, OSError) as err:
         raise KgnetError(f"{weights}: not a readable safetensors file ({err}); {RESTORE_RELEASE}") from None
-    config = config_from_dict(meta["config"], source=str(folder / META))
+    config = _as_trained(config_from_dict(meta["config"], source=str(folder / META)), meta["format"])
     graph = None
     if meta.get("graph"):
         graph = KnowledgeGraph.from_dict(

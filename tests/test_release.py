@@ -92,3 +92,22 @@ def test_a_release_of_another_format_is_refused(tiny_run, tmp_path: Path) -> Non
         load_release(folder)
     with pytest.raises(KgnetError, match="no model.safetensors"):
         load_release(tmp_path)
+
+
+def test_a_release_of_the_previous_format_is_built_as_it_was_trained(tiny_run, tmp_path: Path) -> None:
+    """Format 2 was written while a null model.output_stride meant 16 (2x2 tokens at 28 px): it
+    loads with that grid, not the 7x7 of today's null, so its predictions are the ones it trained."""
+    import shutil
+
+    from kgnet.release import load_release
+
+    folder = tmp_path / "kgnet"
+    shutil.copytree(tiny_run.folder / "kgnet", folder)
+    meta = json.loads((folder / "model.json").read_text())
+    assert meta["config"]["model"]["output_stride"] == 16  # the tiny run's, written out
+    meta["config"]["model"]["output_stride"] = None
+    images = torch.zeros(1, 1, 28, 28)
+    (folder / "model.json").write_text(json.dumps({**meta, "format": "kgnet-release-2"}))
+    assert load_release(folder).model(images).token_grid == (2, 2)
+    (folder / "model.json").write_text(json.dumps(meta))  # today's format: null is 4
+    assert load_release(folder).model(images).token_grid == (7, 7)

@@ -87,7 +87,7 @@ class Analysis:
         plot_embedding_projection(
             self.panels, self.class_names, self.superclass_names, path,
             axis_name="t-SNE" if self.projection == "tsne" else "PC",
-            title=f"Image embeddings (KgnetOutput.embedding) on the {self.split} split: {self.method} of "
+            title=f"Image embeddings (what each head classifies from) on the {self.split} split: {self.method} of "
                   f"{len(self.sample):,} images (stratified sample)\n"
                   "colour = class, marker = superclass (the class's parent in the ontology)")
 
