@@ -656,7 +656,12 @@ HOW_TO_READ = """\
   calibrated; `AUSUC` is the area under the seen-unseen accuracy curve as the constant sweeps.
   The baseline has no way to name an unseen class, so its unseen numbers are the floor.
 - Cost: the median over interleaved rounds of the per-round time ratio kgnet / baseline
-  (batch 128), and the peak memory of a few training steps (method stated in the table).
+  (batch 128), and the peak memory of a few training steps (method stated in the table), for
+  today's default model.
+- The Fashion-MNIST training cells pin resnet10t's output stride at 16 (a 2x2 token grid at
+  28 px), the default when they ran. The default is now 4 (7x7, so explanation maps can
+  locate a part): on the default run it costs about 2.7x the step time, with top-1 the same
+  within seed noise (`benchmarks/token_grid.py`, `benchmarks/results/token_grid.json`).
 """
 
 
