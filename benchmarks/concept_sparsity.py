@@ -19,9 +19,7 @@ Run folders live under `--runs` and are reused when complete. Writes
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from benchmarks.default_run import last_val_top1, train  # noqa: E402
 from benchmarks.stats import describe, paired_difference  # noqa: E402
 from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import load_config  # noqa: E402
@@ -45,26 +44,10 @@ from kgnet.release import load_release  # noqa: E402
 KEYS = {"hops": "knowledge.concept_hops", "decay": "knowledge.concept_decay"}
 
 
-def run_folder(runs: Path, setting: str, seed: int) -> Path:
-    """The default kgnet with `setting` (`hops=2`, `decay=0.3`) and `seed`, trained unless complete."""
-    key, value = setting.split("=", 1)
-    folder = runs / f"{key}{value}_s{seed}"
-    if not (folder / "metrics.json").exists():
-        log = folder.with_suffix(".log")
-        with log.open("w") as out:
-            done = subprocess.run([sys.executable, "-m", "kgnet.train", "--out", str(folder), "--set", "variants=[kgnet]",
-                                   "--set", f"{KEYS[key]}={value}", "--set", f"seed={seed}"],
-                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        if done.returncode != 0:
-            raise SystemExit(f"training with {setting}, seed {seed} failed: see {log}")
-    return folder
-
-
 @torch.no_grad()
 def validation_scores(folder: Path, images: int) -> dict[str, float]:
     """Last-epoch validation top-1 (%), the removal drops on validation images, and A's density."""
-    with (folder / "kgnet" / "log.csv").open() as f:
-        val_top1 = 100 * float(list(csv.DictReader(f))[-1]["val_top1"])
+    val_top1 = last_val_top1(folder / "kgnet")
     release = load_release(folder / "kgnet")
     config = load_config(folder / "config.yaml")
     val = build_datasets(config.data, seed=config.seed, download=False, augment=False,
@@ -95,7 +78,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs.mkdir(parents=True, exist_ok=True)
     results = {}
     for setting in args.settings:
-        per_seed = {seed: validation_scores(run_folder(runs, setting, seed), args.images) for seed in args.seeds}
+        key, value = setting.split("=", 1)
+        per_seed = {seed: validation_scores(train(runs / f"{key}{value}_s{seed}", "variants=[kgnet]",
+                                                  f"{KEYS[key]}={value}", f"seed={seed}"), args.images)
+                    for seed in args.seeds}
         results[setting] = {"runs": {str(s): v for s, v in per_seed.items()},
                             "mean": {k: describe([v[k] for v in per_seed.values()]).to_dict()
                                      for k in ("val_top1", "top_drop", "random_drop", "fraction_top_greater",

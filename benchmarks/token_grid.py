@@ -18,9 +18,7 @@ by seed use `benchmarks/stats.py`. Writes `benchmarks/results/token_grid.json`.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,6 +31,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import model_cost  # noqa: E402
+from benchmarks.default_run import last_val_top1, train  # noqa: E402
 from benchmarks.stats import describe, paired_difference  # noqa: E402
 from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import Config  # noqa: E402
@@ -42,30 +41,11 @@ VARIANTS = ("baseline", "kgnet")
 BATCHES = (Config().train.batch_size, model_cost.BATCH)
 
 
-def run_folder(runs: Path, stride: int, seed: int) -> Path:
-    """The default run at `stride` and `seed`, trained unless its metrics are there."""
-    folder = runs / f"os{stride}_s{seed}"
-    if not (folder / "metrics.json").exists():
-        log = folder.with_suffix(".log")
-        with log.open("w") as out:
-            done = subprocess.run([sys.executable, "-m", "kgnet.train", "--out", str(folder),
-                                   "--set", f"model.output_stride={stride}", "--set", f"seed={seed}"],
-                                  cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
-        if done.returncode != 0:
-            raise SystemExit(f"the default run at output stride {stride}, seed {seed} failed: see {log}")
-    return folder
-
-
 def run_scores(folder: Path) -> dict[str, dict[str, float]]:
     """Per variant: last-epoch validation top-1, test top-1 (%) and training seconds."""
     metrics = json.loads((folder / "metrics.json").read_text())
-    scores = {}
-    for variant in VARIANTS:
-        with (folder / variant / "log.csv").open() as f:
-            last = list(csv.DictReader(f))[-1]
-        scores[variant] = {"val_top1": 100 * float(last["val_top1"]), "test_top1": 100 * metrics[variant]["top1"],
-                           "train_seconds": metrics[variant]["train_seconds"]}
-    return scores
+    return {variant: {"val_top1": last_val_top1(folder / variant), "test_top1": 100 * metrics[variant]["top1"],
+                      "train_seconds": metrics[variant]["train_seconds"]} for variant in VARIANTS}
 
 
 def cost(stride: int, rounds: int, workdir: Path) -> dict:
@@ -99,7 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs.mkdir(parents=True, exist_ok=True)
     strides = {}
     for stride in args.strides:
-        per_seed = {seed: run_scores(run_folder(runs, stride, seed)) for seed in args.seeds}
+        per_seed = {seed: run_scores(train(runs / f"os{stride}_s{seed}", f"model.output_stride={stride}",
+                                                  f"seed={seed}")) for seed in args.seeds}
         strides[str(stride)] = {
             "runs": {str(s): v for s, v in per_seed.items()},
             "mean": {v: {k: describe([per_seed[s][v][k] for s in args.seeds]).to_dict()
