@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kgnet-installed
 
-.PHONY: install data demo test test-slow bench bench-quick clean
+.PHONY: install data demo test test-slow bench bench-quick bench-long clean
 
 install: $(STAMP) data
 
@@ -34,6 +34,11 @@ bench: install
 # the quick benchmark suite (Fashion-MNIST, CPU, ~1 hour on 2 cores; resumable), then its report
 bench-quick: install
 	$(PY) -m benchmarks.run --suite quick --jobs 2 --threads 1
+
+# the long suite (all of Fashion-MNIST, a ResNet and a ViT trained to near convergence, CPU,
+# hours on 2 cores; resumable: a killed run continues where it stopped), then its report
+bench-long: install
+	$(PY) -m benchmarks.run --suite long --jobs 2 --threads 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -870,12 +870,105 @@ def ablation_lines(suite: Suite, records: dict[str, dict]) -> list[str]:
     return lines
 
 
+# ---------------------------------------------------------------------------------------------
+# the long suite (issue 24)
+
+
+def long_checks(suite: Suite, summary: dict) -> list[dict[str, Any]]:
+    """The long suite's goals: the default backbone's baseline reaches its floor, and per backbone
+    kgnet and kgnet-prototype minus the baseline: a gain (95% interval above 0) and, at the
+    least, no measurable loss (the interval reaches 0)."""
+    checks: list[dict[str, Any]] = []
+    regimes, plan = summary["regimes"], summary["planned"]
+    for regime, floor in suite.baseline_floor:
+        top1 = regimes.get(regime, {}).get("variants", {}).get("baseline", {}).get("top1")
+        n = top1["n"] if top1 else 0
+        measured = f"{fmt_summary(top1)} n={n} of {plan.get(regime, {}).get('baseline', 0)}" if n else "no cells yet"
+        checks.append({"regime": regime, "check": "baseline top-1", "needs": f">= {floor:g}%",
+                       "measured": measured, "met": (top1["mean"] >= floor) if n else None})
+    for regime in suite.no_loss:
+        variants = regimes.get(regime, {}).get("variants", {})
+        for variant in ("kgnet", "kgnet-prototype"):
+            entry, planned_n = variants.get(variant, {}).get("vs_baseline"), plan.get(regime, {}).get(variant, 0)
+            checks.append(_difference_check(regime, f"{variant} - baseline: gain", entry, "95% CI above 0",
+                                            planned_n, lambda pd: pd.low > 0))
+            checks.append(_difference_check(regime, f"{variant} - baseline: no loss", entry,
+                                            "95% CI reaches 0 or above", planned_n, lambda pd: pd.high >= 0))
+    return checks
+
+
+def long_lines(suite: Suite, summary: dict) -> list[str]:
+    """The learning-rate choice on validation, then per backbone each variant's test top-1 and its
+    paired difference from the baseline, the goals, and the wall time per cell."""
+    regimes = summary["regimes"]
+    lines = ["### Learning rate, chosen on validation", "",
+             "Each candidate trains the baseline once (seed 0) with the budget below; its top-1 is on the "
+             "6,000 validation images, never the test split. The higher one is the backbone's learning rate "
+             "for every variant.", "", "| backbone | peak lr | validation top-1 | cell minutes |", "|---|---:|---:|---:|"]
+    for regime in suite.regimes:
+        if not regime.name.startswith("lval-"):
+            continue
+        base = regimes.get(regime.name, {}).get("variants", {}).get("baseline")
+        backbone, lr = regime.name[len("lval-"):].rsplit("-lr", 1)
+        minutes = f"{base['wall_seconds'] / 60:.0f}" if base else "pending"
+        lines.append(f"| {backbone} | {lr} | {fmt_summary(base['top1']) if base else 'pending'} | {minutes} |")
+    lines += ["", "### Test top-1 per backbone", "",
+              "Mean ± sd over seeds; `x - baseline` is paired by seed (mean [95% t interval] n=pairs). With 2 "
+              "seeds the interval is the mean ± 12.7 x sd / sqrt(2), so only a gain as steady as the seeds "
+              "can clear 0.", ""]
+    for regime in suite.regimes:
+        if not regime.name.startswith("long-") or regime.name not in regimes:
+            continue
+        lines += [f"**{regime.name}**: {regime.description}.", "",
+                  "| variant | what it is | test top-1 | x - baseline | minutes per cell |", "|---|---|---:|---:|---:|"]
+        for variant, v in regimes[regime.name]["variants"].items():
+            minutes = ", ".join(f"{s / 60:.0f}" for s in v["cell_seconds"])
+            lines.append(f"| {variant} | {ROLE.get(variant, '')} | {fmt_summary(v['top1'])} | "
+                         f"{fmt_diff(v.get('vs_baseline'), n=True) if variant != 'baseline' else ''} | {minutes} |")
+        lines.append("")
+    lines += ["### Goals", "", *_check_table(long_checks(suite, summary))]
+    lines.append(f"Cells' wall time: {summary['wall_seconds_total'] / 3600:.1f} h in all (two cells at a time with "
+                 "`--jobs 2`, so the suite's end-to-end time is about half).")
+    return lines + [""]
+
+
+def plot_learning_curves(suite: Suite, records: dict[str, dict], path: Path) -> bool:
+    """Validation top-1 per epoch, one panel per backbone, a line per variant and seed (from the
+    `history` each training cell keeps)."""
+    panels = [r.name for r in suite.regimes if r.name.startswith("long-")]
+    rows = [r for r in _train_records(records) if r["cell"]["regime"] in panels and r.get("history")]
+    if not rows:
+        return False
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, regime in zip(axes[0], panels):
+        mine = [r for r in rows if r["cell"]["regime"] == regime]
+        variants = _ordered({r["cell"]["variant"] for r in mine}, VARIANT_ORDER)
+        for i, variant in enumerate(variants):
+            for j, r in enumerate(sorted((r for r in mine if r["cell"]["variant"] == variant),
+                                         key=lambda r: r["cell"]["seed"])):
+                epochs = [h["epoch"] for h in r["history"]]
+                ax.plot(epochs, [100 * h["val_top1"] for h in r["history"]], color=_colour(variant, i),
+                        alpha=0.9 if j == 0 else 0.5, label=variant if j == 0 else None, **_style(variant))
+        ax.set_title(regime.replace("long-", ""))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation top-1 (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("Learning curves (each line one seed)")
+    fig.tight_layout()
+    _save(fig, path)
+    return True
+
+
 def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[str, list[Path]]:
     records = load_records(out)
     pngs: list[Path] = []
     title = f"## {suite.title}"
     if records and suite.name == "ablation":
         return "\n".join([title, "", *_notes(out), *ablation_lines(suite, records)]), pngs
+    if records and suite.name == "long":
+        return _long_section(suite, out, records, png_dir, png_prefix)
     if not records:
         what = ("the full suite needs the data sets and a GPU; see the README's Benchmarks section"
                 if suite.name == "full" else f"run `python -m benchmarks.run --suite {suite.name}`")
@@ -1028,6 +1121,23 @@ def _rel(path: Path) -> str:
         return str(Path(path).resolve().relative_to(REPO))
     except ValueError:
         return str(path)
+
+
+def _long_section(suite: Suite, out: Path, records: dict[str, dict], png_dir: Path,
+                  png_prefix: str) -> tuple[str, list[Path]]:
+    summary = aggregate(suite, records)
+    lines = [f"## {suite.title}", "", *_notes(out),
+             f"Results: `{_rel(out)}` ({summary['cells_finished']} of {summary['cells_defined']} cells finished).",
+             "", "Machine: " + "; ".join(f"{m['machine']} ({m['cells']} cells)" for m in summary["machines"]) + ".", "",
+             *long_lines(suite, summary)]
+    if summary["cells_missing"]:
+        lines[4:4] = [f"Pending: {len(summary['cells_missing'])} cells ({', '.join(summary['cells_missing'])}).", ""]
+    pngs = []
+    path = png_dir / f"{png_prefix}_learning_curves.png"
+    if plot_learning_curves(suite, records, path):
+        pngs.append(path)
+        lines += ["### Plots", "", f"![Learning curves]({png_dir.name}/{path.name})", ""]
+    return "\n".join(lines).rstrip() + "\n", pngs
 
 
 def write_report(sections: list[tuple[Suite, Path]], report_dir: Path) -> Path:

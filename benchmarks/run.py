@@ -3,6 +3,7 @@
     python -m benchmarks.run --suite quick --jobs 2             # Fashion-MNIST on a CPU, ~1 hour on 2 cores
     python -m benchmarks.run --suite quick --only '^shot1-'     # only the cells whose id matches
     python -m benchmarks.run --suite quick --report-only        # tables and plots from the saved cells
+    python -m benchmarks.run --suite long --jobs 2 --threads 1  # all of Fashion-MNIST, ResNet + ViT, hours
     python -m benchmarks.run --suite full --data-root /data --device cuda
     python -m benchmarks.run --suite full --tiny --data-root /tmp/tiny-cifar --only 'cifar10-resnet18-scratch'
     python -m benchmarks.run --suite full --list                # the cell ids, in running order
@@ -44,6 +45,7 @@ from typing import Any, Iterator, Sequence, TextIO
 from kgnet.atomic import write_text_atomic
 from kgnet.cli import user_errors_exit_2
 from kgnet.config import Config, load_config
+from kgnet.engine.trainer import read_history
 from kgnet.errors import ConfigError, DataMissingError, KgnetError
 
 from benchmarks import report as report_mod
@@ -369,7 +371,7 @@ def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "
                 print("failed", file=console, flush=True)
                 raise
             wall = time.perf_counter() - start
-            _save_record(suite, cell, path, result_key, result, wall, device)
+            _save_record(suite, cell, path, result_key, result, wall, device, cell_history(out, cell))
         finally:
             release_cell(out, cell, held)
         ran += 1
@@ -394,8 +396,17 @@ def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "
     return 0
 
 
+def cell_history(out: Path, cell: Cell) -> list[dict[str, float]] | None:
+    """A training cell's epoch rows (its `log.csv`: losses, train and validation top-1, lr, seconds),
+    kept in its record so the report can draw learning curves without the (uncommitted) run folder."""
+    if cell.kind != "train":
+        return None
+    return [{k: round(v, 6) for k, v in row.items()}
+            for row in read_history(out / "runs" / cell.id / cell.train_variant / "log.csv")]
+
+
 def _save_record(suite: Suite, cell: Cell, path: Path, result_key: str, result: dict, wall: float,
-                 device: str) -> None:
+                 device: str, history: list[dict[str, float]] | None = None) -> None:
     regime = suite.regime(cell.regime)
     record = {
         "format": CELL_FORMAT, "suite": suite.name, "budget": suite.budget, "id": cell.id,
@@ -404,6 +415,8 @@ def _save_record(suite: Suite, cell: Cell, path: Path, result_key: str, result: 
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "run_folder": f"runs/{cell.id}" if cell.kind == "train" else None,
     }
+    if history is not None:
+        record["history"] = history
     write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
@@ -425,7 +438,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--suite", choices=("quick", "full", "ablation"), required=True)
+    parser.add_argument("--suite", choices=("quick", "full", "ablation", "long"), required=True)
     parser.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/<suite>)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
     parser.add_argument("--only", metavar="REGEX", help="run only the cells whose id matches (re.search)")
@@ -478,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report_dir = Path(args.report) if args.report else (DOCS if is_default else out / "report")
     if is_default:  # the committed report covers every suite from their default folders
         sections = [(get_suite(name, tuple(args.seeds)) if name == args.suite else get_suite(name),
-                     default_out(name)) for name in ("quick", "ablation", "full")]
+                     default_out(name)) for name in ("quick", "ablation", "long", "full")]
     else:
         sections = [(suite, out)]
     if args.report_only:

@@ -10,6 +10,7 @@ came from (e.g. "--out", "train.device"), printed before it.
 from __future__ import annotations
 
 import os
+import pickle
 import zipfile
 from pathlib import Path
 
@@ -179,8 +180,6 @@ def readable_checkpoint(path: str | os.PathLike, what: str = "",
             detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise KgnetError(f"{name}: not a readable safetensors file ({detail}); {damaged}") from None
         return path
-    import pickle
-
     import torch
 
     if not zipfile.is_zipfile(path):

@@ -674,3 +674,67 @@ def test_model_cost_section_checks_each_graph_against_its_target(tmp_path: Path)
     assert rows["imagenet1k"].endswith("| **no** |")  # train x1.30 > x1.25
     assert rows["wordnet"].endswith("| reported |")
     assert "kgnet-prototype (R-GCN" not in text and "GPU section: no GPU" in text
+
+
+def test_long_suite_definition() -> None:
+    """The learning-rate candidates first (baseline, seed 0, scored on validation), then the
+    baseline, kgnet and kgnet-prototype with 2 seeds per backbone, the ResNet first; every cell on
+    all of Fashion-MNIST with the same epochs within a backbone."""
+    from benchmarks.suite import LONG_EPOCHS, LONG_LR, LONG_LR_CANDIDATES, long_suite
+
+    suite = long_suite()
+    ids = [c.id for c in suite.cells]
+    assert ids[:4] == ["lval-resnet10t-lr2e-3-baseline-s0", "lval-resnet10t-lr5e-3-baseline-s0",
+                       "lval-vit-lr5e-4-baseline-s0", "lval-vit-lr2e-3-baseline-s0"]
+    assert ids[4:7] == ["long-resnet10t-baseline-s0", "long-resnet10t-kgnet-s0", "long-resnet10t-kgnet-prototype-s0"]
+    assert len(ids) == len(set(ids)) == 4 + 2 * 3 * 2
+    for backbone in ("resnet10t", "vit"):
+        assert LONG_LR[backbone] in LONG_LR_CANDIDATES[backbone]
+        for cell in (c for c in suite.cells if backbone in c.regime):
+            config = run.cell_config(cell, "cpu", None)
+            assert config.data.samples_per_class is None and config.data.val_fraction == 0.1
+            assert config.train.align_epochs + config.train.epochs == LONG_EPOCHS[backbone]
+            assert (config.data.score_split == "validation") is cell.regime.startswith("lval-"), cell.id
+            if cell.regime.startswith("long-"):
+                assert config.train.lr == float(LONG_LR[backbone])
+    resnet = run.cell_config(suite.cells[4], "cpu", None).model
+    vit = run.cell_config(suite.cells[-1], "cpu", None).model
+    assert (resnet.backbone, resnet.output_stride) == ("resnet10t", 16)
+    assert (vit.backbone, vit.patch_size) == ("test_vit3", 7)
+    assert suite.no_loss == ("long-resnet10t", "long-vit") and suite.baseline_floor == (("long-resnet10t", 93.0),)
+
+
+def test_long_report_checks_the_floor_and_both_differences(tmp_path: Path) -> None:
+    """The long section from hand-written cells: the learning-rate table, per backbone each
+    variant's paired difference from the baseline, the goals (baseline floor, gain, no loss) and
+    the learning curves drawn from each cell's history."""
+    from benchmarks.suite import long_suite
+
+    suite, out = long_suite(), tmp_path / "long"
+    (out / "cells").mkdir(parents=True)
+    # resnet10t: baseline 93.1, 93.3 (floor met); kgnet +0.4, +0.6 (no gain, no loss);
+    # kgnet-prototype -1.0, -1.2; vit: kgnet +1.0, +1.0 (a gain), no kgnet-prototype cells
+    hand = {("long-resnet10t", "baseline"): [93.1, 93.3], ("long-resnet10t", "kgnet"): [93.5, 93.9],
+            ("long-resnet10t", "kgnet-prototype"): [92.1, 92.1], ("long-vit", "baseline"): [90.0, 90.2],
+            ("long-vit", "kgnet"): [91.0, 91.2]}
+    for (regime, variant), values in hand.items():
+        for seed, value in enumerate(values):
+            rec = _record(suite, regime, variant, seed, value)
+            rec["history"] = [{"epoch": e, "val_top1": (value - 10 + 2 * e) / 100} for e in range(1, 6)]
+            (out / "cells" / f"{rec['id']}.json").write_text(json.dumps(rec))
+    rec = _record(suite, "lval-resnet10t-lr2e-3", "baseline", 0, 92.8)
+    (out / "cells" / f"{rec['id']}.json").write_text(json.dumps(rec))
+    summary = report.aggregate(suite, report.load_records(out))
+    checks = {(c["regime"], c["check"]): c for c in report.long_checks(suite, summary)}
+    assert checks[("long-resnet10t", "baseline top-1")]["met"] is True  # 93.2 >= 93
+    assert checks[("long-resnet10t", "kgnet - baseline: gain")]["met"] is False  # +0.50 [-0.77, +1.77]
+    assert checks[("long-resnet10t", "kgnet - baseline: no loss")]["met"] is True
+    # kgnet-prototype - baseline: -1.0, -1.2 -> -1.10, sd 0.1414, half width 1.27 -> [-2.37, +0.17]
+    assert checks[("long-resnet10t", "kgnet-prototype - baseline: no loss")]["measured"].startswith("-1.10 [-2.37, +0.17]")
+    assert checks[("long-vit", "kgnet - baseline: gain")]["met"] is True  # +1.00 [+1.00, +1.00]
+    assert checks[("long-vit", "kgnet-prototype - baseline: gain")]["met"] is None  # no cells yet
+    text, pngs = report._section(suite, out, tmp_path / "docs" / "benchmarks", "long")
+    assert "| resnet10t | 2e-3 | 92.80 (n=1) | 0 |" in text and "| resnet10t | 5e-3 | pending | pending |" in text
+    assert "| kgnet | " in text and "+0.50 [-0.77, +1.77] n=2" in text
+    assert "Pending: 5 cells (" in text  # 16 defined, 11 written
+    assert [p.name for p in pngs] == ["long_learning_curves.png"] and Image.open(pngs[0]).size[0] > 600

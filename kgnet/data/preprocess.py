@@ -20,6 +20,7 @@ the same interpolation and normalised with the same numbers
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -183,7 +184,5 @@ def open_image(path: str | Path, mode: str, draft: int | None = None):
 
 def read_image(path: str | Path, spec: Preprocessing):
     """An image file as the normalised [C, S, S] tensor a model with `spec` reads."""
-    import math
-
     least = math.ceil(spec.image_size / spec.crop_pct)
     return spec.transform()(open_image(path, "L" if spec.in_chans == 1 else "RGB", draft=least))

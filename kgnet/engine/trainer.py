@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from kgnet.atomic import atomic_path
 from kgnet.config import Config, TrainConfig, config_to_dict
 from kgnet.data.builder import DataBundle
 from kgnet.engine.checkpoint import load_training_state, save_training_state
@@ -407,8 +408,6 @@ def _checked(read: dict[str, float], *, variant: str, epoch: int, first_step: in
 
 
 def _write_log(path: Path, history: list[dict[str, Any]]) -> None:
-    from kgnet.atomic import atomic_path
-
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
         writer.writeheader()

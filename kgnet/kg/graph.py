@@ -17,6 +17,8 @@ from typing import Any, Sequence
 import torch
 from torch import Tensor
 
+from kgnet.atomic import atomic_path
+
 
 def _empty_index() -> Tensor:
     return torch.empty(2, 0, dtype=torch.long)
@@ -185,8 +187,6 @@ class KnowledgeGraph:
         One JSON string loads ~10x faster than pickled lists of 82k strings, which keeps a
         cached full-WordNet graph well under a second to load.
         """
-        from kgnet.atomic import atomic_path
-
         data = self.to_dict()
         tensors = {k: v for k, v in data.items() if isinstance(v, Tensor)}
         rest = {k: v for k, v in data.items() if not isinstance(v, Tensor)}

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import functools
 import gzip
+import json
 import logging
 import os
 import re
 import shutil
 import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from rdflib import OWL, RDF, RDFS, SKOS, XSD, Graph, Literal
+from tqdm.auto import tqdm
+
 from kgnet.atomic import atomic_path
+from kgnet.data.cards import load_card
 from kgnet.errors import DataMissingError, KgnetError
 from kgnet.kg.vocab import KGNET, WN
 from kgnet.paths import cache_dir
@@ -34,7 +40,6 @@ from kgnet.paths import cache_dir
 if TYPE_CHECKING:
     from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader
     from nltk.data import PathPointer
-    from rdflib import Graph
     from rdflib.term import Node
 
 log = logging.getLogger(__name__)
@@ -276,7 +281,6 @@ def _label(lemma_name: str) -> str:
 
 def _describe(synset: Synset, *, full: bool = True) -> Iterator[Triple]:
     """The node triples of one synset: type, labels, definition, wnid, lexname."""
-    from rdflib import OWL, RDF, RDFS, SKOS, Literal
 
     node = WN[wnid_of(synset)]
     labels = list(dict.fromkeys(_label(name) for name in synset.lemma_names()))
@@ -307,7 +311,6 @@ def _hypernym_closure(synsets: Iterable[Synset]) -> list[Synset]:
 
 def _header(title: str, comment: str) -> Iterator[Triple]:
     """The `owl:Ontology` node and the declarations of kgnet's properties."""
-    from rdflib import OWL, RDF, RDFS, Literal
 
     ontology = KGNET[f"ontology/{title}"]
     yield ontology, RDF.type, OWL.Ontology
@@ -324,8 +327,6 @@ def _header(title: str, comment: str) -> Iterator[Triple]:
 
 def _class_triples(class_synsets: Sequence[Synset], class_names: Sequence[str] | None) -> list[Triple]:
     """Nodes and edges for class synsets, their hypernym closure and their neighbours."""
-    from rdflib import RDF, RDFS, Literal
-    from tqdm.auto import tqdm
 
     triples: list[Triple] = []
     core = _hypernym_closure(class_synsets)
@@ -362,8 +363,6 @@ def _all_noun_triples() -> list[Triple]:
 
     Built in data.noun order (deterministic, no duplicates), so no sorting is needed.
     """
-    from rdflib import RDF, RDFS
-    from tqdm.auto import tqdm
 
     triples: list[Triple] = []
     synsets = load_wordnet().all_synsets("n")
@@ -444,7 +443,6 @@ def export_ontology(
             synset, or an unknown output format.
         DataMissingError: WordNet 3.0 is not on this machine.
     """
-    from rdflib import OWL, RDF, RDFS, SKOS, XSD, Graph
 
     sources = {"wnids": wnids is not None, "classes": classes is not None, "dataset": dataset is not None}
     given = [name for name, present in {**sources, "all_nouns": all_nouns}.items() if present]
@@ -467,7 +465,6 @@ def export_ontology(
         body = _all_noun_triples()
     else:
         if dataset is not None:
-            from kgnet.data.cards import load_card
 
             card = load_card(dataset)
             title = card.name
@@ -535,7 +532,6 @@ def _canonical(graph: Graph, rdf_format: str) -> bytes:
     if rdf_format == "nt":
         text = "".join(sorted(line + "\n" for line in text.splitlines() if line.strip()))
     elif rdf_format == "json-ld":
-        import json
 
         def json_key(value: object) -> str:
             return json.dumps(value, sort_keys=True, ensure_ascii=False)
@@ -547,7 +543,6 @@ def _canonical(graph: Graph, rdf_format: str) -> bytes:
                     node[name] = sorted(values, key=json_key)
         text = json.dumps(sorted(nodes, key=json_key), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     elif rdf_format == "xml":
-        import xml.etree.ElementTree as ET
 
         for prefix, namespace in graph.namespaces():  # keep the graph's prefixes (ET's registry is global)
             if prefix and not re.fullmatch(r"ns\d+", prefix):
