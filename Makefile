@@ -23,7 +23,7 @@ demo: install
 	$(PY) -m kgnet.train
 
 test: install
-	$(PY) -m pytest -m "not slow" -q
+	$(PY) -m pytest -m "not slow" -q --durations=15
 
 test-slow: install
 	$(PY) -m pytest -m slow -q

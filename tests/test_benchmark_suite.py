@@ -119,6 +119,9 @@ def test_cells_are_cached_rerun_and_cleaned(tmp_path: Path, cifar_root: Path) ->
         assert record["cell"]["id"] == cid and record["cell"]["overrides"] == list(TINY_BUDGET)
         assert 0 <= record["metrics"]["top1"] <= 1 and record["metrics"]["test_images"] == 10
         assert record["wall_seconds"] > 0 and record["machine"]["device"] == "cpu"
+        # the epoch rows of its log.csv, so the report draws learning curves without the run folder
+        assert [row["epoch"] for row in record["history"]] == list(range(1, record["metrics"]["epochs"] + 1))
+        assert all(0 <= row["val_top1"] <= 1 for row in record["history"])
         assert record["machine"]["cores"] >= 1 and record["machine"]["torch"]
         assert (out / "runs" / cid / "metrics.json").is_file()
         # training output went to the cell's log, not the console
