@@ -42,13 +42,15 @@ INT_LIMIT = 2**31
 
 
 def _field(default: Any, doc: str, bounds: str | None = None, *,
-           minimum: int | None = None, maximum: int | None = None) -> Any:
+           minimum: int | None = None, maximum: int | None = None, part: str | None = None) -> Any:
     """A dataclass field whose one-line doc and bounds live in `metadata`, for checks and docs.
 
     `minimum` and `maximum` are the inclusive range of an integer setting; without them it is
-    what `bounds` implies (`> 0`: from 1) up to `INT_LIMIT - 1`.
+    what `bounds` implies (`> 0`: from 1) up to `INT_LIMIT - 1`. `part` (a key of
+    `KNOWLEDGE_PARTS`) says which part of the model reads a knowledge setting, so the reference
+    groups each head's settings with it while the keys stay flat (`knowledge.concept_hops`).
     """
-    metadata = {"help": doc, "bounds": bounds, "minimum": minimum, "maximum": maximum}
+    metadata = {"help": doc, "bounds": bounds, "minimum": minimum, "maximum": maximum, "part": part}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     if dataclasses.is_dataclass(default):
@@ -111,63 +113,92 @@ class ModelConfig:
         None, "ViT patch size; null = about image_size / 7 with small_input (28 px -> 4), else the model's.", "> 0")
 
 
+#: The parts of a knowledge model, in the reference's order: part -> who reads its settings.
+KNOWLEDGE_PARTS = {
+    "ontology": "The knowledge, how it binds to the classes and which of it enters each variant's graph: read "
+                "by every variant (`scales: []` is the baseline: no knowledge at all).",
+    "head": "Which head scores the classes (the variant registry sets it per variant).",
+    "concept head": "Read by the concept head, the default `kgnet`.",
+    "graph encoder": "The R-GCN over the graph and its node text: read by `kgnet-prototype`, and by the concept head "
+                     "with `concept_vectors: graph` or `both` (`kgnet-composed`); the default `kgnet` builds no R-GCN.",
+    "infusion": "The cross-attention infusion of node embeddings into the visual tokens: read by "
+                "`kgnet-prototype`, and by the concept head with `concept_infusion: true`.",
+    "prototype head": "Read by the prototype head alone (`kgnet-prototype`, the paper's design).",
+    "controls": "Controls: the same model with its knowledge broken on purpose (the variant registry's "
+                "`control` entries set these).",
+}
+
+
 @dataclass
 class KnowledgeConfig:
     """The ontology, how it binds to the classes, and how it is encoded and infused."""
 
-    ontology: str | None = _field(None, "RDF file describing the classes; null = the data set's shipped one.")
-    format: str | None = _field(None, "RDF serialisation (turtle, xml, nt, json-ld, ...); null = by suffix.")
-    imports: list[str] = _field([], "Local files satisfying the ontology's owl:imports (nothing is fetched).")
+    # the ontology and its binding
+    ontology: str | None = _field(None, "RDF file describing the classes; null = the data set's shipped one.", part="ontology")
+    format: str | None = _field(None, "RDF serialisation (turtle, xml, nt, json-ld, ...); null = by suffix.", part="ontology")
+    imports: list[str] = _field([], "Local files satisfying the ontology's owl:imports (nothing is fetched).", part="ontology")
     class_map: str | None = _field(
-        None, "File mapping each class to a KG node; null = bind by predicate, WordNet id or label.")
+        None, "File mapping each class to a KG node; null = bind by predicate, WordNet id or label.", part="ontology")
     class_predicate: str | None = _field(
-        None, "Ontology predicate giving a node's class index, e.g. `urn:kgnet:classIndex`.")
+        None, "Ontology predicate giving a node's class index, e.g. `urn:kgnet:classIndex`.", part="ontology")
     scales: list[Scale] = _field(
         ["category", "relation", "wide"],
-        "Knowledge scales switched on: class text, relations among classes, wide concepts.")
-    hops: int = _field(2, "Concepts within this many hops of a class enter the graph.", ">= 0")
-    text_model: str = _field("all-MiniLM-L6-v2", "Sentence encoder for node labels and definitions.")
-    rgcn_layers: int = _field(2, "R-GCN layers.", "> 0")
-    rgcn_bases: int = _field(8, "Basis matrices shared by the R-GCN's relation weights.", "> 0")
-    heads: int = _field(4, "Attention heads of the infusion cross-attention.", "> 0")
-    attention_dim: int = _field(
-        64, "Width of the infusion cross-attention and its MLP (small keeps inference near the baseline's).", "> 0")
-    early_infusion_stages: list[int] = _field(
-        [], "Earlier backbone stages (indices into timm's feature_info) that also get an infusion block.")
-    dropout: float = _field(0.1, "Dropout in the R-GCN and the infusion blocks.", "in [0, 1)")
-    prototype_weight: float = _field(
-        0.5, "w in logits = (1 - w) MLP head + w knowledge-prototype head; 1 = prototypes only.", "in [0, 1]")
+        "Knowledge scales switched on: class text, relations among classes, wide concepts.", part="ontology")
+    hops: int = _field(2, "Concepts within this many hops of a class enter the graph.", ">= 0", part="ontology")
+
+    # which head scores the classes
     head: Literal["concept", "prototype"] = _field(
         "concept", "How the knowledge scores classes. `concept`: a class's score is a weighted sum of the "
         "activations of its ontology concepts (its ancestors, parts, materials: `concept_hops` along the "
         "ontology's edges) over the image's tokens, so each score splits exactly into concept contributions; "
         "no R-GCN or infusion. `prototype`: the paper's design (R-GCN, cross-attention infusion, "
-        "(1 - w) MLP + w prototype head, alignment stage).")
+        "(1 - w) MLP + w prototype head, alignment stage).", part="head")
+
+    # the concept head (the default kgnet)
     concept_hops: int = _field(3, "concept head: concepts within this many hops along the ontology's edges "
-                               "(class -> superclass, class -> part) belong to a class.", "> 0")
+                               "(class -> superclass, class -> part) belong to a class.", "> 0", part="concept head")
     concept_decay: float = _field(0.7, "concept head: a concept d hops from its class weighs decay^(d-1) "
-                                  "before each class's weights are normalised to sum 1.", "> 0")
+                                  "before each class's weights are normalised to sum 1.", "> 0", part="concept head")
     concept_self_weight: float = _field(
         0.0, "concept head: weight of each class's own node as a concept of its own (the knowledge-free part); "
-        "0 = every class is scored through shared concepts only.", "in [0, 1]")
+        "0 = every class is scored through shared concepts only.", "in [0, 1]", part="concept head")
     concept_vectors: Literal["graph", "free", "both"] = _field(
         "free", "concept head: where the concept vectors come from. `graph`: the R-GCN's node embeddings (node "
         "text and learned inputs, messages along the ontology's edges, trained end to end), so a concept without "
-        "images still gets one from its neighbours and its text; `free`: a free vector per concept; `both`: their sum.")
-    center_text: bool = _field(
-        True, "concept head: centre the node texts' vectors and project them without a bias, so concept vectors "
-        "from the R-GCN start near-orthogonal (sentence embeddings share a common direction).")
+        "images still gets one from its neighbours and its text; `free`: a free vector per concept; `both`: their sum.", part="concept head")
     concept_infusion: bool = _field(
         False, "concept head: fuse the node embeddings into the visual tokens by cross-attention before the "
-        "concepts are scored.")
+        "concepts are scored.", part="concept head")
+
+    # the graph encoder (R-GCN) and its node text
+    text_model: str = _field("all-MiniLM-L6-v2", "Sentence encoder for node labels and definitions.", part="graph encoder")
+    rgcn_layers: int = _field(2, "R-GCN layers.", "> 0", part="graph encoder")
+    rgcn_bases: int = _field(8, "Basis matrices shared by the R-GCN's relation weights.", "> 0", part="graph encoder")
+    dropout: float = _field(0.1, "Dropout in the R-GCN and the infusion blocks.", "in [0, 1)", part="graph encoder")
+    center_text: bool = _field(
+        True, "concept head: centre the node texts' vectors and project them without a bias, so concept vectors "
+        "from the R-GCN start near-orthogonal (sentence embeddings share a common direction).", part="graph encoder")
+
+    # the cross-attention infusion
+    heads: int = _field(4, "Attention heads of the infusion cross-attention.", "> 0", part="infusion")
+    attention_dim: int = _field(
+        64, "Width of the infusion cross-attention and its MLP (small keeps inference near the baseline's).", "> 0", part="infusion")
+    early_infusion_stages: list[int] = _field(
+        [], "Earlier backbone stages (indices into timm's feature_info) that also get an infusion block.", part="infusion")
+
+    # the prototype head (kgnet-prototype)
+    prototype_weight: float = _field(
+        0.5, "w in logits = (1 - w) MLP head + w knowledge-prototype head; 1 = prototypes only.", "in [0, 1]", part="prototype head")
+
+    # controls
     concept_control: Literal["none", "permuted", "identity"] = _field(
         "none", "Control run of the concept head: `permuted` gives each class another class's concepts "
-        "(a derangement: same geometry, wrong meaning), `identity` one concept per class (no knowledge).")
+        "(a derangement: same geometry, wrong meaning), `identity` one concept per class (no knowledge).", part="controls")
     graph_control: Literal["none", "shuffled", "empty"] = _field(
-        "none", "Control run: `shuffled` rewires the edges at random, `empty` drops them.")
+        "none", "Control run: `shuffled` rewires the edges at random, `empty` drops them.", part="controls")
     text_control: Literal["none", "random", "off"] = _field(
         "none", "Control run: `random` replaces the encoded node text with random vectors; `off` reads no node "
-        "text at all (learned node inputs alone).")
+        "text at all (learned node inputs alone).", part="controls")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from kgnet.config import Config, describe_type
+from kgnet.config import KNOWLEDGE_PARTS, Config, describe_type
 
 _HEADER = """\
 # Configuration reference
@@ -50,12 +50,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _table(cls: type, prefix: str) -> list[str]:
-    """Rows of the settings of dataclass `cls` that are values, not sections."""
+def _table(cls: type, prefix: str, part: str | None = None) -> list[str]:
+    """Rows of the settings of dataclass `cls` that are values, not sections (those of one `part`)."""
     hints = typing.get_type_hints(cls)
     rows = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
     for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(hints[f.name]):
+        if dataclasses.is_dataclass(hints[f.name]) or f.metadata.get("part") != part:
             continue
         kind = f"`{describe_type(hints[f.name])}`"
         if f.metadata.get("bounds"):
@@ -79,7 +79,14 @@ def render_config_reference(config_cls: type = Config) -> str:
     for name, tp in typing.get_type_hints(config_cls).items():
         if dataclasses.is_dataclass(tp):
             doc = (tp.__doc__ or "").strip().split("\n")[0]
-            lines += ["", f"## `{name}`", "", doc, "", *_table(tp, f"{name}.")]
+            lines += ["", f"## `{name}`", "", doc]
+            parts = [f.metadata.get("part") for f in dataclasses.fields(tp)]
+            if not any(parts):
+                lines += ["", *_table(tp, f"{name}.")]
+                continue
+            for part in (p for p in KNOWLEDGE_PARTS if p in parts):  # grouped by the part that reads them
+                lines += ["", f"### {part[0].upper()}{part[1:]}", "", KNOWLEDGE_PARTS[part], "",
+                          *_table(tp, f"{name}.", part)]
     return "\n".join(lines) + "\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,23 @@ def test_docs_do_not_drift() -> None:
     text = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
     assert text == render_config_reference(), (
         "docs/config.md is stale: run `python -m kgnet.config_docs > docs/config.md`")
+
+
+def test_knowledge_settings_are_grouped_by_the_part_that_reads_them() -> None:
+    """Each knowledge setting names the part of the model that reads it, and the reference lists
+    it under that part's heading (the keys stay flat, so saved configs keep loading)."""
+    import dataclasses
+
+    from kgnet.config import KNOWLEDGE_PARTS, KnowledgeConfig
+
+    parts = {f.name: f.metadata["part"] for f in dataclasses.fields(KnowledgeConfig)}
+    assert set(parts.values()) == set(KNOWLEDGE_PARTS)
+    reference = render_config_reference()
+    sections = dict(re.findall(r"### (.+?)\n(.*?)(?=\n### |\n## |\Z)", reference.split("## `knowledge`")[1]
+                               .split("## `train`")[0], re.S))
+    assert list(sections) == [p[0].upper() + p[1:] for p in KNOWLEDGE_PARTS]
+    for name, part in parts.items():
+        holder = [title for title, body in sections.items() if f"`knowledge.{name}`" in body]
+        assert holder == [part[0].upper() + part[1:]], (name, holder)
+    assert parts["concept_hops"] == "concept head" and parts["prototype_weight"] == "prototype head"
+    assert parts["rgcn_layers"] == "graph encoder" and parts["attention_dim"] == "infusion"
