@@ -904,14 +904,18 @@ def long_lines(suite: Suite, summary: dict) -> list[str]:
     lines = ["### Learning rate, chosen on validation", "",
              "Each candidate trains the baseline once (seed 0) with the budget below; its top-1 is on the "
              "6,000 validation images, never the test split. The higher one is the backbone's learning rate "
-             "for every variant.", "", "| backbone | peak lr | validation top-1 | cell minutes |", "|---|---:|---:|---:|"]
+             "for every variant (`used`).", "",
+             "| backbone | peak lr | validation top-1 | cell minutes | used |", "|---|---:|---:|---:|---|"]
+    used = {(r.name[len("long-"):], o[len("train.lr="):]) for r in suite.regimes if r.name.startswith("long-")
+            for o in r.overrides if o.startswith("train.lr=")}
     for regime in suite.regimes:
         if not regime.name.startswith("lval-"):
             continue
         base = regimes.get(regime.name, {}).get("variants", {}).get("baseline")
         backbone, lr = regime.name[len("lval-"):].rsplit("-lr", 1)
         minutes = f"{base['wall_seconds'] / 60:.0f}" if base else "pending"
-        lines.append(f"| {backbone} | {lr} | {fmt_summary(base['top1']) if base else 'pending'} | {minutes} |")
+        lines.append(f"| {backbone} | {lr} | {fmt_summary(base['top1']) if base else 'pending'} | {minutes} | "
+                     f"{'yes' if (backbone, lr) in used else ''} |")
     lines += ["", "### Test top-1 per backbone", "",
               "Mean ± sd over seeds; `x - baseline` is paired by seed (mean [95% t interval] n=pairs). With 2 "
               "seeds the interval is the mean ± 12.7 x sd / sqrt(2), so only a gain as steady as the seeds "
@@ -1126,12 +1130,12 @@ def _rel(path: Path) -> str:
 def _long_section(suite: Suite, out: Path, records: dict[str, dict], png_dir: Path,
                   png_prefix: str) -> tuple[str, list[Path]]:
     summary = aggregate(suite, records)
+    missing = summary["cells_missing"]
     lines = [f"## {suite.title}", "", *_notes(out),
-             f"Results: `{_rel(out)}` ({summary['cells_finished']} of {summary['cells_defined']} cells finished).",
-             "", "Machine: " + "; ".join(f"{m['machine']} ({m['cells']} cells)" for m in summary["machines"]) + ".", "",
+             f"Results: `{_rel(out)}` ({summary['cells_finished']} of {summary['cells_defined']} cells finished).", "",
+             *([f"Pending: {len(missing)} cells ({', '.join(missing)}).", ""] if missing else []),
+             "Machine: " + "; ".join(f"{m['machine']} ({m['cells']} cells)" for m in summary["machines"]) + ".", "",
              *long_lines(suite, summary)]
-    if summary["cells_missing"]:
-        lines[4:4] = [f"Pending: {len(summary['cells_missing'])} cells ({', '.join(summary['cells_missing'])}).", ""]
     pngs = []
     path = png_dir / f"{png_prefix}_learning_curves.png"
     if plot_learning_curves(suite, records, path):
