@@ -958,7 +958,10 @@ def plot_learning_curves(suite: Suite, records: dict[str, dict], path: Path) -> 
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation top-1 (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
+        if mine:
+            ax.legend(fontsize=8, loc="lower right")
+        else:
+            ax.text(0.5, 0.5, "no cells yet", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle("Learning curves (each line one seed)")
     fig.tight_layout()
     _save(fig, path)
