@@ -1123,6 +1123,44 @@ def model_cost_section(results_dir: Path) -> list[str]:
     return lines
 
 
+def engine_section(results_dir: Path) -> list[str]:
+    """The training engine's own cost (`benchmarks/engine_overhead.py`) and its CUDA path
+    (`benchmarks/gpu_path.py`) as markdown (empty when neither has run)."""
+    overhead, gpu = results_dir / "engine_overhead.json", results_dir / "gpu" / "gpu_path.json"
+    if not overhead.is_file() and not gpu.is_file():
+        return []
+    lines = ["## The training engine: its overhead and its CUDA path", ""]
+    if overhead.is_file():
+        o = json.loads(overhead.read_text())
+        ratios = [r["ratio"] for r in o["rounds"]]
+        lines += [f"`benchmarks/engine_overhead.py`: images per second of a plain PyTorch loop over those of "
+                  f"`kgnet.train`'s baseline ({o['setup']['model']}; {o['setup']['train_images']:,} images: "
+                  f"{o['setup']['data']}; batch {o['setup']['batch']}, {o['setup']['device']}, "
+                  f"{o['setup']['threads']} threads), {len(ratios)} interleaved rounds: median "
+                  f"x{o['ratio_median']:.3f} (rounds x{min(ratios):.2f} to x{max(ratios):.2f}); goal at most "
+                  f"x{o['goal']:.2f}: {'**met**' if o['met'] else '**not met**'}.", ""]
+    if gpu.is_file():
+        g = json.loads(gpu.read_text())
+        lines += [f"`benchmarks/gpu_path.py` on one {g['gpu']} (torch {g['torch']}): the trainer's own step "
+                  f"(`TrainingStep`) in DistributedDataParallel over an {g['backend']} group of "
+                  f"{g['world_size']} process, ResNet-18, {g['variant']} against the baseline, each timed alone in "
+                  f"alternating blocks; ratio = {g['variant']} step time / baseline step time, goal at most "
+                  f"x{g['ratio_goal']:.2f}." + (f" {g['note']}" if g.get("note") else ""), "",
+                  "| input | setting | baseline img/s | kgnet img/s | step-time ratio | goal met |",
+                  "|---|---|---:|---:|---:|---|"]
+        for case, r in g["cases"].items():
+            size, setting = case.rsplit(", ", 1)
+            lines.append(f"| {size} | {setting} | {r['baseline']['images_per_second']:,.0f} "
+                         f"| {r['kgnet']['images_per_second']:,.0f} | x{r['kgnet_over_baseline_step_time']:.3f} "
+                         f"| {'yes' if r['met'] else '**no**'} |")
+        lines.append("")
+    run = results_dir / "gpu" / "default_run_cuda_amp_compile.json"
+    if run.is_file():
+        r = json.loads(run.read_text())
+        lines += [f"The whole CLI on that GPU, `{r['command']}` ({r['what']}):", "", "```", *r["comparison"], "```", ""]
+    return lines
+
+
 def _rel(path: Path) -> str:
     try:
         return str(Path(path).resolve().relative_to(REPO))
@@ -1163,6 +1201,7 @@ def write_report(sections: list[tuple[Suite, Path]], report_dir: Path) -> Path:
         parts.append(text)
         written += pngs
     parts += model_cost_section(REPO / "benchmarks" / "results")
+    parts += engine_section(REPO / "benchmarks" / "results")
     for stale in png_dir.glob("*.png"):  # plots of a previous report that no longer apply
         if stale not in written and any(stale.name.startswith(f"{s.name}_") for s, _ in sections):
             stale.unlink()

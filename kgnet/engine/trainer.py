@@ -243,6 +243,18 @@ def _idle_parameters(model: nn.Module) -> bool:
     return False
 
 
+def data_parallel(model: nn.Module, device: torch.device, *, knowledge: bool) -> DistributedDataParallel:
+    """`model` in DistributedDataParallel, as every training process wraps it under torchrun.
+
+    Every model uses every parameter in every step (no part is built that its forward does not
+    run), except in an alignment stage, which trains no classifier, over an edgeless graph, or
+    in a backbone's pooling under a head that reads the tokens: only then does DDP look for
+    unused parameters.
+    """
+    return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
+                                   find_unused_parameters=knowledge or _idle_parameters(model))
+
+
 def train_variant(
     name: str,
     config: Config,
@@ -300,13 +312,7 @@ def train_variant(
         result.history = list(state["history"])
         result.train_seconds, result.train_images = state["train_seconds"], state["train_images"]
         log.info("%s: resuming after epoch %d from %s", name, start_epoch, checkpoint)
-    # Every model uses every parameter in every step (no part is built that its forward does not
-    # run), except in an alignment stage, which trains no classifier, over an edgeless graph, or
-    # in a backbone's pooling under a head that reads the tokens: only then does DDP look for
-    # unused parameters.
-    ddp = (DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                   find_unused_parameters=knowledge or _idle_parameters(model))
-           if context.enabled else model)
+    ddp = data_parallel(model, device, knowledge=knowledge) if context.enabled else model
     seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
     seen[bundle.seen_classes] = True
     step = start_epoch * steps_per_epoch
