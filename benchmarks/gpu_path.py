@@ -74,6 +74,8 @@ def training_step(config: Config, graph, chans: int, size: int, *, baseline: boo
 
 def measure_case(case: tuple, setting: str, variant: str, steps: int, blocks: int, warmup: int,
                  device: torch.device) -> dict:
+    """Baseline and `variant` images per second for one case (see CASES) and setting (see SETTINGS),
+    in the process group already joined; any device (the tests run it on the CPU, over gloo)."""
     label, chans, size, batch, small = case
     # A fresh start for dynamo per case, as in a run of its own: code compiled for one image size
     # would otherwise be recompiled with dynamic sizes for the next (which inductor 2.11 fails on).
@@ -84,6 +86,7 @@ def measure_case(case: tuple, setting: str, variant: str, steps: int, blocks: in
     kg_config = variant_config(config, variant)
     card = load_card("fashion_mnist")
     graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops(kg_config))
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     images = torch.randn(batch, chans, size, size, device=device)
     labels = torch.randint(0, len(graph.class_names), (batch,), device=device)
     models = {"baseline": training_step(config, graph, chans, size, baseline=True, device=device),
@@ -91,21 +94,21 @@ def measure_case(case: tuple, setting: str, variant: str, steps: int, blocks: in
     seconds: dict[str, list[float]] = {name: [] for name in models}
     first_steps: dict[str, float] = {}
     for name, (step, _, _) in models.items():  # warm-up: compilation, cuDNN's autotuning, the allocator
-        torch.cuda.synchronize()
+        sync()
         started = time.perf_counter()
         for _ in range(warmup):
             step(images, labels)
-        torch.cuda.synchronize()
+        sync()
         first_steps[name] = time.perf_counter() - started
     for block in range(blocks):
         order = list(models) if block % 2 == 0 else list(reversed(models))
         for name in order:
             step = models[name][0]
-            torch.cuda.synchronize()
+            sync()
             started = time.perf_counter()
             for _ in range(steps):
                 step(images, labels)
-            torch.cuda.synchronize()
+            sync()
             seconds[name].append((time.perf_counter() - started) / steps)
     result = {"batch": batch, "image_size": size, "small_input": small, "amp": config.train.amp,
               "compile": config.train.compile, "warmup_seconds": first_steps}
