@@ -258,7 +258,7 @@ class Config:
     model: ModelConfig = _field(ModelConfig(), "Backbone settings.")
     knowledge: KnowledgeConfig = _field(KnowledgeConfig(), "Knowledge settings.")
     train: TrainConfig = _field(TrainConfig(), "Optimisation settings.")
-    variants: list[str] = _field(["baseline", "kgnet"], "Models trained and compared in this run.")
+    variants: list[str] = _field(["baseline", "kgnet"], "Models trained and compared in this run (names: the Variants section below).")
     # torch.manual_seed takes < 2**64 and the models seed their parts with seed * 1009 + part
     seed: int = _field(0, "Base random seed (each process adds its rank).", minimum=0, maximum=2**32 - 1)
     out: str = _field("runs", "Folder the run folders are written under.")

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from kgnet.config import KNOWLEDGE_PARTS, Config, describe_type
+from kgnet.engine.variants import VARIANTS
 
 _HEADER = """\
 # Configuration reference
@@ -66,6 +67,16 @@ def _table(cls: type, prefix: str, part: str | None = None) -> list[str]:
     return rows
 
 
+def _variant_table() -> list[str]:
+    """The `variants` names, one row per entry of the registry (`kgnet.engine.variants.VARIANTS`)."""
+    rows = ["## Variants", "",
+            "The names `variants` takes, from the registry `kgnet/engine/variants.py` (one entry each: a new "
+            "control is one entry there). Each is the run's config with its change to the knowledge settings.", "",
+            "| variant | role | what it is |", "| --- | --- | --- |"]
+    rows += [f"| `{v.name}` | {v.role} | {_cell(v.description)} |" for v in VARIANTS.values()]
+    return rows
+
+
 def render_config_reference(config_cls: type = Config) -> str:
     """The Markdown reference of `config_cls`: one section per nested dataclass.
 
@@ -87,6 +98,7 @@ def render_config_reference(config_cls: type = Config) -> str:
             for part in (p for p in KNOWLEDGE_PARTS if p in parts):  # grouped by the part that reads them
                 lines += ["", f"### {part[0].upper()}{part[1:]}", "", KNOWLEDGE_PARTS[part], "",
                           *_table(tp, f"{name}.", part)]
+    lines += ["", *_variant_table()]
     return "\n".join(lines) + "\n"
 
 

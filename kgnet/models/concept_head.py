@@ -9,9 +9,9 @@ its values are either fixed or learned non-negative on the support only. Removin
 (c_j := 0) moves class k's logit by exactly `scale * A_kj * c_j`, so a contribution is an
 explanation, not an attention weight. A class without training images is still scored from its
 row of A (zero-shot), through concepts other classes trained. The concept vectors e_j are free
-parameters, or (the default kgnet) the graph encoder's node embeddings of the concept nodes,
-`node_index` naming their rows: then a concept that no class with images has still gets a
-vector, from its neighbours and its text through the R-GCN. With A = identity this is a
+parameters (the default kgnet, chosen on validation), or (`kgnet-composed`) the graph encoder's
+node embeddings of the concept nodes, `node_index` naming their rows: then a concept that no
+class with images has still gets a vector, from its neighbours and its text through the R-GCN. With A = identity this is a
 cosine classifier: the knowledge-free control.
 
 Cost (issue 13): only the concepts some class uses are scored (with `concept_self_weight=0`
