@@ -139,8 +139,8 @@ def test_a_zero_map_gets_no_deletion_number_and_the_gallery_says_why(cnn_run: Pa
     assert np.isfinite(entry["road"]["mean"]) and entry["road"]["percentiles"] == list(PERCENTILES)
     assert entry["zero_maps"] == pytest.approx(2 / 3) and "2 of 3 images" in entry["zero_maps_why"]
     report = {"settings": {"images": 3, "steps": 4, "fill_description": "mean"},
-              "gradcam": {"kgnet": {**saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean",
-                                                      what="zero")[0], "layer": "layer4"}},
+              "gradcam": {"baseline": {**saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean",
+                                                         what="zero")[0], "layer": "layer4"}},
               "class_map": {"kgnet": entry}}
     page = _faithfulness_section(report, None)
     assert "not available: the map is zero everywhere on 3 of 3 images" in page

@@ -69,6 +69,8 @@ def test_contribution_bars_are_nonzero_and_labelled_and_each_concept_has_its_map
     # the wrong prediction (kgnet said Coat, the image is a Shirt) is marked, the right one not
     wrong = [t for t in _texts(fig) if "WRONG" in t.get_text()]
     assert len(wrong) == 1 and "kgnet" in wrong[0].get_text() and wrong[0].get_color() == WRONG_COLOUR
+    # the exact class map says on the figure why it stands where a Grad-CAM would
+    assert "in place of Grad-CAM" in wrong[0].get_text().replace("\n", " ")
 
 
 def test_a_right_prediction_is_not_marked_and_no_runner_up_row_without_its_concepts(tmp_path: Path, drawn) -> None:

@@ -43,7 +43,9 @@ def test_scores_and_meaning_come_before_the_grid_and_the_numbers_after_it(tmp_pa
     assert page.index("test image 1") > grid and page.index("deletion AUC") > numbers
     # ROAD next to deletion/insertion; a map that is zero everywhere gets the reason, not a number
     assert "ROAD" in page[numbers:] and "-0.076 &plusmn; 0.100" in page and "+0.009" in page
-    assert "not available: the map is zero everywhere on 4 of 4 images" in page
+    # kgnet is scored by its exact class map: its vanishing Grad-CAM is named, not tabled beside it
+    assert "<td>kgnet</td><td>Grad-CAM</td>" not in page and "<td>kgnet</td><td>exact class map</td>" in page
+    assert "kgnet's own Grad-CAM is zero everywhere on 100% of the images" in page
 
 
 def test_a_wrong_prediction_is_marked_on_its_card_only(tmp_path: Path) -> None:

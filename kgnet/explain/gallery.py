@@ -58,7 +58,11 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
         return "<h2>Faithfulness</h2><p class=note>Not computed (run with <code>--faithfulness N</code>).</p>"
     settings = faithfulness["settings"]
     rows = []
-    maps = [("Grad-CAM", faithfulness["gradcam"]), ("exact class map", faithfulness.get("class_map", {}))]
+    class_maps = faithfulness.get("class_map", {})
+    # A variant with an exact class map is shown and scored by it: its Grad-CAM, zero on most images,
+    # would be scored on the few where it is not, a number not comparable with the others.
+    maps = [("Grad-CAM", {v: s for v, s in faithfulness["gradcam"].items() if v not in class_maps}),
+            ("exact class map", class_maps)]
     for what, by_variant in maps:
         for variant, scores in by_variant.items():
             zero = f"<td>{100 * scores.get('zero_maps', 0.0):.0f}%</td>"
@@ -88,6 +92,10 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
         "<table><tr><th>variant</th><th>map</th><th>deletion AUC &darr;</th><th>insertion AUC &uarr;</th>"
         "<th>ROAD &uarr;</th><th>all-zero maps</th></tr>",
         *rows, "</table>",
+        *(f"<p class=note>{_e(variant)}'s own Grad-CAM is zero everywhere on "
+          f"{100 * faithfulness['gradcam'][variant].get('zero_maps', 0.0):.0f}% of the images (its cosine scores "
+          "ignore a token's scale), so it is not tabled; faithfulness.json keeps its numbers.</p>"
+          for variant in class_maps if variant in faithfulness["gradcam"]),
     ]
     parts += _pointing_rows(faithfulness)
     if curves:

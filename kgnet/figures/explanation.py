@@ -81,6 +81,11 @@ def _frame(ax, colour: str) -> None:
         spine.set(edgecolor=colour, linewidth=4)
 
 
+#: A line under a map's title saying why it is that map: a concept head's Grad-CAM vanishes
+#: (its cosine scores do not change when a token is scaled, so gradient x activation is ~0).
+MAP_NOTES = {"exact class map": "(in place of Grad-CAM, which a cosine head zeroes)"}
+
+
 def _prediction_panel(ax, image: np.ndarray, prediction: Prediction, true_label: str | None, lines: list[str], *,
                       fontsize: float):
     """The image under one model's map, titled with `lines`; a wrong prediction framed and titled in red."""
@@ -158,6 +163,7 @@ def explanation_figure(
     cam_image = None
     for ax, prediction in zip(axes[1:], predictions):
         lines = [f"{prediction.variant} {prediction.map_name}",
+                 *([_wrap(MAP_NOTES[prediction.map_name], 30)] if prediction.map_name in MAP_NOTES else []),
                  f"predicted: {_wrap(prediction.label, 24)} ({100 * prediction.probability:.1f}%)"]
         cam_image = _prediction_panel(ax, image, prediction, true_label, lines, fontsize=11)
     if cam_image is not None:
