@@ -47,7 +47,7 @@ PLOT_NAMES = {"zero_shot_top1": "zero-shot\ntop-1\n(unseen only)", "gzsl_seen": 
 #: What each variant is: the registry's words, and the suites' own labels (a variant on another ontology).
 ROLE = {**{name: v.description for name, v in VARIANTS.items()}, "kgnet-wordnet": "kgnet on the WordNet ontology"}
 OTHERS = ("kgnet-wordnet", "kgnet-prototype",
-          *(name for name, v in VARIANTS.items() if v.role == "ablation"))
+          *(name for name, v in VARIANTS.items() if v.role != "model" and name not in CONTROLS))
 VARIANT_ORDER = ("baseline", "kgnet", *CONTROLS, *OTHERS)
 WALL_TIME_NOTE = re.compile(r"^\s*wall[_ ]time\s*:\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 

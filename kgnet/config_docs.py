@@ -73,7 +73,8 @@ def _variant_table() -> list[str]:
             "The names `variants` takes, from the registry `kgnet/engine/variants.py` (one entry each: a new "
             "control is one entry there). Each is the run's config with its change to the knowledge settings.", "",
             "| variant | role | what it is |", "| --- | --- | --- |"]
-    rows += [f"| `{v.name}` | {v.role} | {_cell(v.description)} |" for v in VARIANTS.values()]
+    rows += [f"| `{v.name}` | {v.role}{f' of `{v.of}`' if v.role != 'model' else ''} | {_cell(v.description)} |"
+             for v in VARIANTS.values()]
     return rows
 
 

@@ -41,4 +41,6 @@ def test_every_registered_variant_builds_and_scores_or_is_refused_clearly(name: 
     with torch.no_grad():
         logits = model(torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))).logits
     assert logits.shape == (2, len(card.classes)) and bool(torch.isfinite(logits).all())
-    assert f"| `{name}` | {variant.role} |" in render_config_reference()  # the reference lists it
+    assert f"| `{name}` | {variant.role}" in render_config_reference()  # the reference lists it
+    if variant.role != "model":
+        assert VARIANTS[variant.of].role == "model"  # measured against a model of the registry

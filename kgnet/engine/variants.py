@@ -37,6 +37,9 @@ class Variant:
     role: str
     colour: str
     change: Callable[[KnowledgeConfig], None]
+    #: For a control or an ablation: the variant it is measured against (whose knowledge it
+    #: destroys or whose part it removes). The suites' control checks take the controls of kgnet.
+    of: str = "kgnet"
 
 
 def _set(**settings) -> Callable[[KnowledgeConfig], None]:
@@ -107,15 +110,15 @@ _ENTRIES = (
     Variant("kgnet-randomtext", "control: node text replaced by random vectors", "control", "#8c564b", _random_text),
     Variant("kgnet-empty", "control: the graph without edges", "control", "#7f7f7f", _empty_graph),
     Variant("kgnet-no-rgcn", "ablation of kgnet-composed: node embeddings without message passing (text and "
-            "learned inputs per node)", "ablation", "#bcbd22", _composed_without_relation),
+            "learned inputs per node)", "ablation", "#bcbd22", _composed_without_relation, of="kgnet-composed"),
     Variant("kgnet-no-infusion", "ablation of kgnet-composed: concepts scored on the backbone's own tokens (no "
-            "cross-attention)", "ablation", "#aec7e8", _composed(concept_infusion=False)),
+            "cross-attention)", "ablation", "#aec7e8", _composed(concept_infusion=False), of="kgnet-composed"),
     Variant("kgnet-no-text", "ablation of kgnet-composed: no node text read (learned node inputs alone)", "ablation",
-            "#c5b0d5", _composed(text_control="off")),
+            "#c5b0d5", _composed(text_control="off"), of="kgnet-composed"),
     Variant("kgnet-prototype", "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment "
             "stage", "model", "#9467bd", _set(head="prototype")),
     *(Variant(f"kgnet-{s}", f"ablation: the prototype design with only the {s} scale", "ablation", f"C{i}",
-              _only_scale(s)) for i, s in enumerate(SCALES)),
+              _only_scale(s), of="kgnet-prototype") for i, s in enumerate(SCALES)),
 )
 VARIANTS: dict[str, Variant] = {v.name: v for v in _ENTRIES}
 """Variant name -> its entry. `variants` in the config picks from these."""
