@@ -105,6 +105,9 @@ _ENTRIES = (
             "#d62728", _set(head="concept", concept_control="permuted")),
     Variant("kgnet-noknowledge", "control: one concept per class, no edges read, random node text "
             "(the machinery without knowledge)", "control", "#ff7f0e", _noknowledge),
+    Variant("kgnet-composed-permuted", "control of kgnet-composed: each class given another class's concepts (a "
+            "derangement), with the R-GCN, the node text and the infusion kept", "control", "#ff9896",
+            _composed(concept_control="permuted"), of="kgnet-composed"),
     Variant("kgnet-shuffled", "control: the ontology's edges rewired at random, degrees kept", "control", "#e377c2",
             _set(graph_control="shuffled")),
     Variant("kgnet-randomtext", "control: node text replaced by random vectors", "control", "#8c564b", _random_text),
