@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from conftest import photo_overrides
+from kgnet.explain import pipeline
 from kgnet.explain.__main__ import main as explain_main
 from kgnet.explain.concepts import concept_faithfulness, concept_weights, infusion_blocks
 from kgnet.explain.faithfulness import SaliencyOrderPerturbation, deletion_insertion
@@ -23,6 +24,7 @@ from kgnet.explain.gallery import _faithfulness_section
 from kgnet.explain.gradcam import gradcam, reshape_transform, target_layer
 from kgnet.explain.pipeline import saliency_scores
 from kgnet.explain.road import PERCENTILES, road_scores
+from kgnet.figures.explanation import curves_figure
 from kgnet.models.infusion import InfusionBlock, masking_keys
 from kgnet.release import load_release
 
@@ -60,12 +62,18 @@ class _Sources(HTMLParser):
 
 @pytest.mark.parametrize("run_fixture, variant", [("cnn_run", "kgnet"), ("vit_run", "kgnet-prototype")])
 def test_explain_writes_figures_faithfulness_and_gallery(run_fixture: str, variant: str, request, tmp_path: Path,
-                                                         capsys) -> None:
+                                                         capsys, monkeypatch) -> None:
     run = request.getfixturevalue(run_fixture)
     out = tmp_path / "explain"
+    drawn = []  # the curves faithfulness.png draws (the real figure is still written)
+    monkeypatch.setattr(pipeline, "curves_figure",
+                        lambda path, curves, **kw: drawn.append(sorted(curves)) or curves_figure(path, curves, **kw))
     code = explain_main(["--run", str(run), "--samples", "2", "--faithfulness", "4", "--steps", "8", "--out", str(out),
                          "--variant", variant])
     assert code == 0, capsys.readouterr().err
+    # a concept head's curves are its exact class map's, never its vanishing Grad-CAM's
+    own = "kgnet exact class map" if variant == "kgnet" else f"{variant} Grad-CAM"
+    assert set(drawn[0]) <= {"baseline Grad-CAM", own} and (variant != "kgnet" or own in drawn[0])
 
     figures = sorted((out / "figures").glob("*.png"))
     assert len(figures) == 2

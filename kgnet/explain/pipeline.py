@@ -379,9 +379,10 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names
                                         fill=fill, what=f"{name} Grad-CAM")
         gradcam_scores[name] = {**entry, "layer": model_layer_name(model)}
         shown[name] = ("Grad-CAM", saliency, entry["zero_maps"])
-        if result is not None:
+        exact_map = getattr(model.head, "explains", None) == "contributions"
+        if result is not None and not exact_map:  # a vanishing Grad-CAM's curves are not drawn beside real ones
             curves[f"{name} Grad-CAM"] = result
-        if getattr(model.head, "explains", None) == "contributions":
+        if exact_map:
             exact = _exact_class_maps(model, images, classes)
             entry, result = saliency_scores(model, images, exact, classes,
                                             steps=steps, fill=fill, what=f"{name} class map")
