@@ -1067,8 +1067,7 @@ def cost_lines(cost: dict[str, Any]) -> list[str]:
 
 
 #: The standalone cost runs (`benchmarks/model_cost.py`): the default kgnet, then the old design.
-MODEL_COST_FILES = (("kgnet (concept head, the default), 60 rounds on the quiet machine", "model_cost_60rounds.json"),
-                    ("kgnet (concept head, the default)", "model_cost.json"),
+MODEL_COST_FILES = (("kgnet (concept head, the default)", "model_cost.json"),
                     ("kgnet-composed (R-GCN + infusion + concept head)", "model_cost_composed.json"),
                     ("kgnet-prototype (R-GCN + infusion + prototype head)", "model_cost_prototype.json"))
 
