@@ -35,12 +35,11 @@ import torch.distributed as dist
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.model_cost import knowledge_graph  # noqa: E402
 from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import Config  # noqa: E402
-from kgnet.data.cards import load_card  # noqa: E402
 from kgnet.engine.trainer import EpochTotals, TrainingStep, data_parallel, make_optimizer  # noqa: E402
-from kgnet.engine.variants import aligns, graph_hops, variant_config  # noqa: E402
-from kgnet.kg.build import build_class_graph  # noqa: E402
+from kgnet.engine.variants import aligns, variant_config  # noqa: E402
 from kgnet.models import create_model  # noqa: E402
 
 #: (label, channels, size, batch, small_input)
@@ -84,8 +83,7 @@ def measure_case(case: tuple, setting: str, variant: str, steps: int, blocks: in
     config.model.backbone, config.model.small_input = "resnet18", small
     config.train.amp, config.train.compile = SETTINGS[setting]
     kg_config = variant_config(config, variant)
-    card = load_card("fashion_mnist")
-    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops(kg_config))
+    graph = knowledge_graph("fashion_mnist", REPO, variant)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     images = torch.randn(batch, chans, size, size, device=device)
     labels = torch.randint(0, len(graph.class_names), (batch,), device=device)
