@@ -16,8 +16,8 @@ __all__ = ["create_model"]
 
 
 def __getattr__(name: str) -> Any:
-    # `import kgnet` stays light (no torch, no timm) for the CLIs' argument parsing and errors
     if name == "create_model":
+        # deferred: `import kgnet` stays light (no torch, no timm) for the CLIs' argument parsing and errors
         from kgnet.models import create_model
 
         return create_model

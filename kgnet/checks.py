@@ -14,6 +14,8 @@ import pickle
 import zipfile
 from pathlib import Path
 
+from safetensors import SafetensorError, safe_open
+
 from kgnet.errors import KgnetError
 
 
@@ -127,6 +129,7 @@ def available_device(name: str, what: str = "") -> None:
     Raises:
         KgnetError: not a device name, or a GPU (CUDA, MPS) this machine does not have.
     """
+    # deferred: every CLI checks its arguments with this module before torch loads (~4 s)
     import torch
 
     if name == "auto":
@@ -171,8 +174,6 @@ def readable_checkpoint(path: str | os.PathLike, what: str = "",
     name = _named(what, path)
     damaged = f"it is damaged or truncated (an interrupted copy or write?); {remedy}"
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-
         try:
             with safe_open(str(path), framework="pt") as handle:
                 handle.keys()
@@ -180,6 +181,7 @@ def readable_checkpoint(path: str | os.PathLike, what: str = "",
             detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise KgnetError(f"{name}: not a readable safetensors file ({detail}); {damaged}") from None
         return path
+    # deferred: every CLI checks its arguments with this module before torch loads (~4 s)
     import torch
 
     if not zipfile.is_zipfile(path):

@@ -12,6 +12,7 @@ import sys
 from typing import Callable, Sequence
 
 from kgnet.errors import KgnetError
+from kgnet.progress import interactive
 
 log = logging.getLogger("kgnet")
 
@@ -22,8 +23,6 @@ def setup_logging(verbose: bool = False) -> None:
     When stderr is no terminal (a redirected log), the Hugging Face libraries' download and
     weight-loading bars are switched off too (`kgnet.progress` says why), before they load.
     """
-    from kgnet.progress import interactive
-
     if not interactive():
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(

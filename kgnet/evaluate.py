@@ -29,6 +29,7 @@ import sys
 from typing import Sequence
 
 from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.engine.tables import evaluation_table
 
 SPLITS = ("test", "val")
 
@@ -51,8 +52,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
+    # deferred: --help and bad arguments are answered before torch and the models load
     from kgnet.engine.evaluation import evaluate_run
-    from kgnet.engine.tables import evaluation_table
 
     results = evaluate_run(args.run, args.split, args.variants, device=args.device, projection=args.projection)
     suffix = "" if args.split == "test" else f"_{args.split}"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kgnet.errors import OntologyError
+
 __all__ = ["SHIPPED_PREFIX", "cache_dir", "resolve_ontology", "shipped_dir", "shipped_ontologies"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -94,8 +96,6 @@ def resolve_ontology(value: str | os.PathLike, what: str = "") -> Path:
         OntologyError: an unknown shipped name (listing the shipped ones), or a missing file
             whose name is a shipped ontology's.
     """
-    from kgnet.errors import OntologyError
-
     text = os.fspath(value)
     label = f"{what} {text}" if what else text
     shipped = _shipped_files()

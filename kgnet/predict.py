@@ -21,7 +21,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from kgnet.checks import input_file
 from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.data.preprocess import read_image
+from kgnet.errors import KgnetError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,8 +39,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_inputs(args: argparse.Namespace) -> Path:
     """Everything this command reads, checked before the model loads; returns the variant folder."""
-    from kgnet.checks import input_file
-    from kgnet.errors import KgnetError
+    # deferred: bad input is answered before torch and the models load (~4 s)
     from kgnet.release import variant_release
 
     if args.top_k < 1:
@@ -52,9 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     folder = _check_inputs(args)
+    # deferred: bad input is answered before torch and the models load (~4 s)
     import torch
 
-    from kgnet.data.preprocess import read_image
     from kgnet.explain.concepts import top_concepts
     from kgnet.release import load_release
 

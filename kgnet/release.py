@@ -37,6 +37,8 @@ from kgnet.config import Config, config_from_dict, config_to_dict
 from kgnet.data.preprocess import Preprocessing
 from kgnet.errors import KgnetError
 from kgnet.kg.graph import KnowledgeGraph
+from kgnet.metrics.classification import seen_offset
+from kgnet.models import create_model
 
 #: The `format` of model.json this version writes and reads.
 FORMAT = "kgnet-release-3"
@@ -83,8 +85,6 @@ class Release:
     def choice_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """`logits` as the choice among all classes uses them: with `gzsl_gamma` subtracted from
         the seen classes' logits when the release has one (and holds classes out)."""
-        from kgnet.metrics.classification import seen_offset
-
         if self.gzsl_gamma is None or not self.unseen_classes:
             return logits
         return seen_offset(logits, self.seen_classes, self.gzsl_gamma)
@@ -197,8 +197,6 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
         KgnetError: No release there, an unreadable one (truncated, damaged, weights that do not
             fit model.json), or one of another format.
     """
-    from kgnet.models import create_model
-
     folder = Path(folder)
     if not is_release(folder):
         raise KgnetError(f"{folder}: no {WEIGHTS} + {META}; is it a variant folder of a kgnet run?")

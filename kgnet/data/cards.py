@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from kgnet.errors import KgnetError
 from kgnet.paths import shipped_dir
 
@@ -115,8 +117,6 @@ def load_card(name_or_path: str | Path) -> DatasetCard:
         KgnetError: Unknown name, unreadable YAML, unknown or missing keys, malformed or
             repeated wnids.
     """
-    import yaml
-
     path = _card_path(name_or_path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

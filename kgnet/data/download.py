@@ -38,6 +38,7 @@ def download(name: str, folder: str | Path) -> Path:
     if name not in TORCHVISION_CLASSES:
         raise KgnetError(f"download is available for {', '.join(TORCHVISION_CLASSES)}, not {name!r}; "
                          "download and unpack the files yourself and set data.root")
+    # deferred: torchvision takes ~8 s to import; only a download needs it
     import torchvision.datasets
 
     folder = Path(folder).expanduser()

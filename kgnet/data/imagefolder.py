@@ -34,6 +34,7 @@ from kgnet.data.augment import SALT_CROP, epoch_key, random_bits
 from kgnet.data.cards import DatasetCard, card_names, load_card
 from kgnet.data.preprocess import Preprocessing, open_image, read_image
 from kgnet.errors import DataMissingError, KgnetError
+from kgnet.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +273,6 @@ def verify_images(files: Sequence[Path], workers: int | None = None) -> None:
     Raises:
         KgnetError: Listing every file that does not decode.
     """
-    from kgnet.progress import progress
-
     workers = workers or os.cpu_count() or 1
     with ThreadPoolExecutor(workers) as pool:
         problems = [p for p in progress(pool.map(_check_one, files, chunksize=16), total=len(files),

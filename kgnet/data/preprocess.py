@@ -25,6 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+from PIL import Image
+
 from kgnet.config import DataConfig, ModelConfig
 from kgnet.data.stats import PIXEL_STATS, PixelStats
 from kgnet.errors import KgnetError
@@ -83,6 +86,7 @@ class Preprocessing:
 
     def unnormalise(self, image):
         """A normalised [C, H, W] tensor back in [0, 1] (for drawing)."""
+        # deferred: this module is imported by `kgnet.train --help`; torch takes ~3 s
         import torch
 
         mean = torch.tensor(self.mean).view(-1, 1, 1)
@@ -92,6 +96,7 @@ class Preprocessing:
 
 @functools.lru_cache(maxsize=8)
 def _eval_transform(spec: Preprocessing) -> Callable:
+    # deferred: timm takes ~7 s to import; only building a transform needs it
     from timm.data import create_transform
 
     return create_transform(**spec.data_config(), is_training=False)
@@ -99,6 +104,7 @@ def _eval_transform(spec: Preprocessing) -> Callable:
 
 def _pretrained_config(backbone: str) -> dict[str, Any]:
     """timm's data config of `backbone`'s default pretrained weights (ImageNet's when unknown)."""
+    # deferred: timm takes ~7 s to import; only building a transform needs it
     from timm.data import resolve_data_config
     from timm.models import get_pretrained_cfg
 
@@ -141,9 +147,6 @@ def _eight_bit(image):
 
     PIL's own `convert` clips such values at 255 instead, which turns almost every pixel white.
     """
-    import numpy as np
-    from PIL import Image
-
     values = np.asarray(image, dtype=np.float32) / 257.0
     return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L")
 
@@ -163,8 +166,6 @@ def open_image(path: str | Path, mode: str, draft: int | None = None):
         KgnetError: Missing, not an image, truncated, damaged, or larger than PIL's
             decompression-bomb limit.
     """
-    from PIL import Image
-
     try:
         with Image.open(path) as image:
             if draft is not None:

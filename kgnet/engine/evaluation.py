@@ -25,6 +25,10 @@ from kgnet.engine.distributed import resolve_device
 from kgnet.engine.run_claim import claim_run_folder
 from kgnet.engine.scoring import Predictions, ScoringTask, metrics_json, score
 from kgnet.errors import KgnetError
+from kgnet.figures.confusion import plot_confusion
+from kgnet.figures.embedding import ProjectionPanel, plot_embedding_projection
+from kgnet.metrics.embedding import project_2d, stratified_sample, superclasses
+from kgnet.metrics.hierarchy import ClassHierarchy
 from kgnet.release import RESTORE_RELEASE, WEIGHTS, is_release, load_release
 
 log = logging.getLogger(__name__)
@@ -57,10 +61,6 @@ class Analysis:
 
     def add(self, name: str, metrics: dict[str, Any], predictions: Predictions, held_out: Sequence[int]) -> None:
         """Draw `name`'s confusion matrix and keep its embedding panel for `finish`."""
-        from kgnet.figures.confusion import plot_confusion
-        from kgnet.figures.embedding import ProjectionPanel
-        from kgnet.metrics.embedding import project_2d, stratified_sample
-
         labels = predictions.labels.numpy()
         path = self.folder / f"confusion_{name}{self.suffix}.png"
         plot_confusion(metrics["confusion"], self.class_names, path,
@@ -79,8 +79,6 @@ class Analysis:
 
     def finish(self) -> None:
         """Draw the embedding projection of every variant added."""
-        from kgnet.figures.embedding import plot_embedding_projection
-
         if not self.panels:
             return
         path = self.folder / f"embedding_projection{self.suffix}.png"
@@ -104,9 +102,6 @@ def scoring_task(class_names: list[str], seen: list[int], unseen: list[int], gra
                  silhouettes: bool, no_graph_reason: str = "no class hierarchy",
                  novel: Sequence[int] = ()) -> ScoringTask:
     """What scoring a split needs, with the class hierarchy of `graph` (None = no hierarchy)."""
-    from kgnet.metrics.embedding import superclasses
-    from kgnet.metrics.hierarchy import ClassHierarchy
-
     return ScoringTask(class_names=class_names, seen=seen, unseen=unseen,
                        lca_height=ClassHierarchy(graph).lca_height if graph is not None else None,
                        superclasses=superclasses(graph) if graph is not None and silhouettes else None,

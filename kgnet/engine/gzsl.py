@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from kgnet.data.builder import DataBundle
+from kgnet.engine.scoring import predict
 from kgnet.errors import ConfigError
+from kgnet.metrics.classification import best_gamma
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,5 @@ def validation_gamma(model: torch.nn.Module, calibration: DataBundle, pseudo_uns
     """The constant that maximises the calibration model's GZSL harmonic mean on the validation
     split: its seen classes' images against the pseudo-unseen classes' images, choosing among
     all classes."""
-    from kgnet.engine.scoring import predict
-    from kgnet.metrics.classification import best_gamma
-
     val = predict(model, calibration.val, device=device, context=context, embeddings=False)
     return best_gamma(val.logits, val.labels, calibration.seen_classes, calibration.unseen_classes)

@@ -24,7 +24,9 @@ from kgnet.engine.distributed import DistributedContext, broadcast_buffers, gath
 from kgnet.metrics.classification import (area_under_seen_unseen_curve, generalized_few_shot,
                                           generalized_zero_shot, per_class_accuracy,
                                           restricted_top1, seen_offset, topk_accuracy)
-from kgnet.metrics.embedding import Superclasses
+from kgnet.metrics.calibration import expected_calibration_error
+from kgnet.metrics.embedding import Superclasses, embedding_metrics
+from kgnet.metrics.hierarchy import hierarchy_metrics
 from kgnet.progress import progress
 
 #: Images per inference batch.
@@ -139,10 +141,6 @@ def score_predictions(predictions: Predictions, task: ScoringTask) -> dict[str, 
       images, each choosing among all classes (the generalised few-shot task);
     - with `task.silhouettes`, the class and superclass silhouettes of the image embeddings.
     """
-    from kgnet.metrics.calibration import expected_calibration_error
-    from kgnet.metrics.embedding import embedding_metrics
-    from kgnet.metrics.hierarchy import hierarchy_metrics
-
     logits, labels = predictions.logits, predictions.labels.long()
     unseen = list(task.unseen)
     num_classes = len(task.class_names)

@@ -20,6 +20,10 @@ import torch
 from torch import Tensor
 
 from kgnet.atomic import write_text_atomic
+from kgnet.checks import available_device, input_file, output_folder, run_folder
+from kgnet.config import load_config
+from kgnet.data.builder import build_datasets
+from kgnet.data.preprocess import read_image
 from kgnet.errors import KgnetError
 from kgnet.explain.concept_removal import concept_precision, concept_removal, summarise_concept_removal
 from kgnet.explain.concepts import concept_faithfulness, concept_maps, summarise_concept_faithfulness, top_concepts
@@ -34,6 +38,7 @@ from kgnet.explain.road import road_scores
 from kgnet.figures.explanation import (BARS, MAPS, PREDICTED_CONCEPTS, RUNNER_UP_CONCEPTS, ClassScores, Prediction,
                                        curves_figure, explanation_figure, thumbnail_figure)
 from kgnet.progress import progress
+from kgnet.release import load_release, variant_release
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +76,6 @@ def _display(image: Tensor, preprocessing) -> np.ndarray:
 
 
 def _test_split(run: Path, preprocessing):
-    from kgnet.config import load_config
-    from kgnet.data.builder import build_datasets
-
     config = load_config(run / "config.yaml")
     bundle = build_datasets(config.data, seed=config.seed, download=False, augment=False,
                             preprocessing=preprocessing)
@@ -110,9 +112,6 @@ def _check_inputs(run: str | Path, *, images: Sequence[str | Path], samples: int
     Returns:
         The run folder, the output folder, and the release folder of the baseline and the variant.
     """
-    from kgnet.checks import available_device, input_file, output_folder, run_folder
-    from kgnet.release import variant_release
-
     run = run_folder(run)
     if bool(images) == (samples is not None):
         raise KgnetError("give either --images PATH... or --samples N")
@@ -162,9 +161,6 @@ def explain_run(
         fill: What a deleted pixel becomes ("mean" or "blur").
         device: "cpu", "cuda", "cuda:N" or "auto".
     """
-    from kgnet.data.preprocess import read_image
-    from kgnet.release import load_release
-
     run, out, folders = _check_inputs(run, images=images, samples=samples, out=out, variant=variant,
                                       baseline=baseline, faithfulness=faithfulness, steps=steps, fill=fill,
                                       device=device)

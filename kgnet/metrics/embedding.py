@@ -127,6 +127,7 @@ def silhouette(embeddings: Tensor | np.ndarray, labels: Sequence[int] | np.ndarr
     Undefined (None) with fewer than 2 groups or with as many groups as points. Above
     `max_points` images a stratified sample is scored (the score is O(n^2)).
     """
+    # deferred: scikit-learn takes ~2 s to import; only scoring at the end of a run needs it
     from sklearn.metrics import silhouette_score
 
     x = np.asarray(embeddings, dtype=np.float64)
@@ -177,6 +178,7 @@ def project_2d(embeddings: Tensor | np.ndarray, method: str = "tsne", seed: int 
     Normalising first makes the picture show the cosine geometry the silhouette and the
     prototype head use. t-SNE is refused above `TSNE_MAX_POINTS` (minutes on a CPU); sample first.
     """
+    # deferred: scikit-learn takes ~2 s to import; only the projection figure needs it
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 

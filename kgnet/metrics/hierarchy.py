@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import networkx as nx
 import numpy as np
 import torch
 from torch import Tensor
@@ -75,8 +76,6 @@ class ClassHierarchy:
         Raises:
             ValueError: if the graph has no classes bound.
         """
-        import networkx as nx
-
         if graph.class_index.numel() == 0:
             raise ValueError("bind the dataset's classes first (KnowledgeGraph.with_classes)")
         self.class_names = list(graph.class_names)
