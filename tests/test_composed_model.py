@@ -200,6 +200,7 @@ def test_removing_a_concept_moves_each_logit_by_its_contribution(garments, varia
 TINY_PROTOTYPE_RUN = (
     "data.samples_per_class=2", "data.val_fraction=0.005", "data.test_per_class=5", "train.align_epochs=1",
     "train.epochs=1", "train.batch_size=10", "train.min_steps=0", "model.embed_dim=16", "train.analysis=none",
+    "model.output_stride=16",
 )
 
 

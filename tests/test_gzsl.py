@@ -80,7 +80,8 @@ def _gamma(bundle, folder: Path) -> float:
     from kgnet.engine.runner import _calibration_gamma
 
     config = variant_config(load_config(None, ["train.align_epochs=0", "train.epochs=1", "train.batch_size=16",
-                                               "train.min_steps=20", "model.embed_dim=32"]), "baseline")
+                                               "train.min_steps=20", "model.embed_dim=32",
+                                               "model.output_stride=16"]), "baseline")
     gamma, _ = _calibration_gamma("baseline", config, bundle, None, None, folder, DistributedContext(),
                                   progress=False)
     return gamma
