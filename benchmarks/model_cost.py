@@ -47,7 +47,7 @@ reported whatever it is. `measure()` is what `benchmarks.run` calls for its cost
 max-pool dropped), the measurement behind `kgnet.models.backbone`'s default.
 
     python benchmarks/model_cost.py [--rounds 15] [--graphs fashion_mnist imagenet1k wordnet]
-                                    [--no-layers] [--no-memory] [--stems] [--backbone resnet10t] [--device cpu]
+                                    [--inputs '28x28 gray'] [--no-layers] [--no-memory] [--stems] [--backbone resnet10t] [--device cpu]
                                     [--threads 2] [--out benchmarks/results/model_cost.json]
 """
 
@@ -579,6 +579,9 @@ def main() -> int:
                         help="timed training rounds per model (inference: 4x as many)")
     parser.add_argument("--graphs", nargs="+", default=list(GRAPHS), choices=list(GRAPHS),
                         help="knowledge graphs measured (default: all three)")
+    parser.add_argument("--inputs", nargs="+", default=list(INPUTS), choices=list(INPUTS), metavar="INPUT",
+                        help=f"input shapes measured (default: all of {', '.join(map(repr, INPUTS))}); a graph's "
+                             "verdict covers the shapes measured")
     parser.add_argument("--no-layers", action="store_true", help="skip timing one R-GCN layer (ours vs PyG's)")
     parser.add_argument("--stems", action="store_true", help="also time resnet18's small-input options")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
@@ -595,7 +598,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     out = args.out or REPO / "benchmarks/results" / ("model_cost.json" if args.variant == VARIANT
                                                       else f"model_cost_{args.variant.removeprefix('kgnet-')}.json")
-    results = measure(args.backbone, INPUTS, args.rounds, BATCH, args.device, args.stems, tuple(args.graphs),
+    inputs = {label: INPUTS[label] for label in args.inputs}
+    results = measure(args.backbone, inputs, args.rounds, BATCH, args.device, args.stems, tuple(args.graphs),
                       layers=not args.no_layers, trainer_syncs=True, gpu=True, memory=not args.no_memory,
                       variant=args.variant)
 
