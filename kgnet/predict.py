@@ -23,7 +23,6 @@ from typing import Sequence
 
 from kgnet.checks import input_file
 from kgnet.cli import setup_logging, user_errors_exit_2
-from kgnet.data.preprocess import read_image
 from kgnet.errors import KgnetError
 
 
@@ -54,9 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     folder = _check_inputs(args)
-    # deferred: bad input is answered before torch and the models load (~4 s)
+    # deferred: bad input is answered before torch, numpy and the models load (~4 s)
     import torch
 
+    from kgnet.data.preprocess import read_image
     from kgnet.explain.concepts import top_concepts
     from kgnet.release import load_release
 
