@@ -18,7 +18,8 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence, Union
+from types import MappingProxyType
+from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence, Union
 
 import yaml
 
@@ -42,15 +43,13 @@ INT_LIMIT = 2**31
 
 
 def _field(default: Any, doc: str, bounds: str | None = None, *,
-           minimum: int | None = None, maximum: int | None = None, part: str | None = None) -> Any:
+           minimum: int | None = None, maximum: int | None = None) -> Any:
     """A dataclass field whose one-line doc and bounds live in `metadata`, for checks and docs.
 
     `minimum` and `maximum` are the inclusive range of an integer setting; without them it is
-    what `bounds` implies (`> 0`: from 1) up to `INT_LIMIT - 1`. `part` (a key of
-    `KNOWLEDGE_PARTS`) says which part of the model reads a knowledge setting, so the reference
-    groups each head's settings with it while the keys stay flat (`knowledge.concept_hops`).
+    what `bounds` implies (`> 0`: from 1) up to `INT_LIMIT - 1`.
     """
-    metadata = {"help": doc, "bounds": bounds, "minimum": minimum, "maximum": maximum, "part": part}
+    metadata = {"help": doc, "bounds": bounds, "minimum": minimum, "maximum": maximum}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     if dataclasses.is_dataclass(default):
@@ -104,7 +103,6 @@ class ModelConfig:
                               "their normalisation; releases load without them.")
     small_input: bool = _field(True, "Reduced-stride stem for 28-32 px images, so they keep spatial detail.")
     embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
-    dropout: float = _field(0.1, "Dropout before the classification head.", "in [0, 1)")
     output_stride: int | None = _field(
         None, "CNN output stride where timm supports it; 4 = timm's 8 with the stem max-pool dropped; "
         "null = 4 with small_input (7x7 tokens at 28 px, a map that can locate a part), else the model's; "
@@ -113,112 +111,104 @@ class ModelConfig:
         None, "ViT patch size; null = about image_size / 7 with small_input (28 px -> 4), else the model's.", "> 0")
 
 
-#: The parts of a knowledge model, in the reference's order: part -> who reads its settings.
-KNOWLEDGE_PARTS = {
-    "ontology": "The knowledge, how it binds to the classes and which of it enters each variant's graph: read "
-                "by every variant (`scales: []` is the baseline: no knowledge at all).",
-    "head": "Which head scores the classes (the variant registry sets it per variant).",
-    "concept head": "Read by the concept head, the default `kgnet`.",
-    "graph encoder": "The R-GCN over the graph and its node text: read by `kgnet-prototype`, and by the concept head "
-                     "with `concept_vectors: graph` or `both` (`kgnet-composed`); the default `kgnet` builds no R-GCN.",
-    "infusion": "The cross-attention infusion of node embeddings into the visual tokens: read by "
-                "`kgnet-prototype`, and by the concept head with `concept_infusion: true`.",
-    "prototype head": "Read by the prototype head alone (`kgnet-prototype`, the paper's design).",
-    "controls": "Controls: the same model with its knowledge broken on purpose (the variant registry's "
-                "`control` entries set these).",
-}
+@dataclass
+class KnowledgeConfig:
+    """The ontology and how it binds to the classes: read by every variant with a knowledge part,
+    and by the hierarchy-aware metrics of every run (the baseline's too)."""
+
+    ontology: str | None = _field(None, "RDF file describing the classes; null = the data set's shipped one.")
+    format: str | None = _field(None, "RDF serialisation (turtle, xml, nt, json-ld, ...); null = by suffix.")
+    imports: list[str] = _field([], "Local files satisfying the ontology's owl:imports (nothing is fetched).")
+    class_map: str | None = _field(
+        None, "File mapping each class to a KG node; null = bind by predicate, WordNet id or label.")
+    class_predicate: str | None = _field(
+        None, "Ontology predicate giving a node's class index, e.g. `urn:kgnet:classIndex`.")
+
+
+# The sections of the model's parts: each is read by one registered part of `kgnet.models` (the
+# part's `sections`), and a run whose variants have no such part refuses a setting of it.
 
 
 @dataclass
-class KnowledgeConfig:
-    """The ontology, how it binds to the classes, and how it is encoded and infused."""
+class MLPHeadConfig:
+    """The baseline's head: the backbone's pooling, a hidden layer of `model.embed_dim`, a classifier.
+    Read by `baseline` and (inside the prototype head) `kgnet-prototype`."""
 
-    # the ontology and its binding
-    ontology: str | None = _field(None, "RDF file describing the classes; null = the data set's shipped one.", part="ontology")
-    format: str | None = _field(None, "RDF serialisation (turtle, xml, nt, json-ld, ...); null = by suffix.", part="ontology")
-    imports: list[str] = _field([], "Local files satisfying the ontology's owl:imports (nothing is fetched).", part="ontology")
-    class_map: str | None = _field(
-        None, "File mapping each class to a KG node; null = bind by predicate, WordNet id or label.", part="ontology")
-    class_predicate: str | None = _field(
-        None, "Ontology predicate giving a node's class index, e.g. `urn:kgnet:classIndex`.", part="ontology")
+    dropout: float = _field(0.1, "Dropout before the classifier layer.", "in [0, 1)")
+
+
+@dataclass
+class ConceptHeadConfig:
+    """Class scores as exact sums of ontology-concept activations. Read by `kgnet` and every
+    `kgnet-composed` variant."""
+
+    hops: int = _field(3, "Concepts within this many hops along the ontology's edges (class -> superclass, "
+                       "class -> part) belong to a class.", "> 0", maximum=64)
+    decay: float = _field(0.7, "A concept d hops from its class weighs decay^(d-1) before each class's weights are "
+                          "normalised to sum 1.", "> 0")
+    self_weight: float = _field(
+        0.0, "Weight of each class's own node as a concept of its own (the knowledge-free part); 0 = every class "
+        "is scored through shared concepts only.", "in [0, 1]")
+
+
+@dataclass
+class GraphEncoderConfig:
+    """The R-GCN over the class graph and its node text (node embeddings trained end to end). Read
+    by `kgnet-composed` (its node embeddings are the concept vectors) and `kgnet-prototype`."""
+
     scales: list[Scale] = _field(
         ["category", "relation", "wide"],
-        "Knowledge scales switched on: class text, relations among classes, wide concepts.", part="ontology")
-    hops: int = _field(2, "Concepts within this many hops of a class enter the graph.", ">= 0", part="ontology")
+        "Knowledge scales the encoder reads: class text, relations among classes, wide concepts "
+        "(`kgnet.models.scales`); a variant that ablates a scale fixes this itself.")
+    hops: int = _field(2, "Concepts within this many hops of a class enter the encoder's graph.", ">= 0",
+                       maximum=64)
+    text_model: str = _field("all-MiniLM-L6-v2", "Sentence encoder for node labels and definitions.")
+    layers: int = _field(2, "R-GCN layers.", "> 0", maximum=64)
+    bases: int = _field(8, "Basis matrices shared by the R-GCN's relation weights.", "> 0", maximum=4096)
+    dropout: float = _field(0.1, "Dropout in the R-GCN.", "in [0, 1)")
+    lr_scale: float = _field(1.0, "Learning rate of the encoder as a multiple of train.lr.", "> 0")
 
-    # which head scores the classes
-    head: Literal["concept", "prototype"] = _field(
-        "concept", "How the knowledge scores classes. `concept`: a class's score is a weighted sum of the "
-        "activations of its ontology concepts (its ancestors, parts, materials: `concept_hops` along the "
-        "ontology's edges) over the image's tokens, so each score splits exactly into concept contributions; "
-        "no R-GCN or infusion. `prototype`: the paper's design (R-GCN, cross-attention infusion, "
-        "(1 - w) MLP + w prototype head, alignment stage).", part="head")
 
-    # the concept head (the default kgnet)
-    concept_hops: int = _field(3, "concept head: concepts within this many hops along the ontology's edges "
-                               "(class -> superclass, class -> part) belong to a class.", "> 0", part="concept head")
-    concept_decay: float = _field(0.7, "concept head: a concept d hops from its class weighs decay^(d-1) "
-                                  "before each class's weights are normalised to sum 1.", "> 0", part="concept head")
-    concept_self_weight: float = _field(
-        0.0, "concept head: weight of each class's own node as a concept of its own (the knowledge-free part); "
-        "0 = every class is scored through shared concepts only.", "in [0, 1]", part="concept head")
-    concept_vectors: Literal["graph", "free", "both"] = _field(
-        "free", "concept head: where the concept vectors come from. `graph`: the R-GCN's node embeddings (node "
-        "text and learned inputs, messages along the ontology's edges, trained end to end), so a concept without "
-        "images still gets one from its neighbours and its text; `free`: a free vector per concept; `both`: their sum.", part="concept head")
-    concept_infusion: bool = _field(
-        False, "concept head: fuse the node embeddings into the visual tokens by cross-attention before the "
-        "concepts are scored.", part="concept head")
+@dataclass
+class InfusionConfig:
+    """Cross-attention of the visual tokens over the node embeddings. Read by `kgnet-composed` and
+    `kgnet-prototype`."""
 
-    # the graph encoder (R-GCN) and its node text
-    text_model: str = _field("all-MiniLM-L6-v2", "Sentence encoder for node labels and definitions.", part="graph encoder")
-    rgcn_layers: int = _field(2, "R-GCN layers.", "> 0", part="graph encoder")
-    rgcn_bases: int = _field(8, "Basis matrices shared by the R-GCN's relation weights.", "> 0", part="graph encoder")
-    dropout: float = _field(0.1, "Dropout in the R-GCN and the infusion blocks.", "in [0, 1)", part="graph encoder")
-    center_text: bool = _field(
-        True, "concept head: centre the node texts' vectors and project them without a bias, so concept vectors "
-        "from the R-GCN start near-orthogonal (sentence embeddings share a common direction).", part="graph encoder")
-
-    # the cross-attention infusion
-    heads: int = _field(4, "Attention heads of the infusion cross-attention.", "> 0", part="infusion")
+    heads: int = _field(4, "Attention heads.", "> 0", maximum=1024)
     attention_dim: int = _field(
-        64, "Width of the infusion cross-attention and its MLP (small keeps inference near the baseline's).", "> 0", part="infusion")
-    early_infusion_stages: list[int] = _field(
-        [], "Earlier backbone stages (indices into timm's feature_info) that also get an infusion block.", part="infusion")
+        64, "Width of the cross-attention and its MLP (small keeps inference near the baseline's); a multiple of "
+        "infusion.heads.", "> 0", maximum=65536)
+    dropout: float = _field(0.1, "Dropout on the attention output and inside the MLP.", "in [0, 1)")
+    early_stages: list[int] = _field(
+        [], "Earlier backbone stages (indices into timm's feature_info) that also get an infusion block.")
 
-    # the prototype head (kgnet-prototype)
-    prototype_weight: float = _field(
-        0.5, "w in logits = (1 - w) MLP head + w knowledge-prototype head; 1 = prototypes only.", "in [0, 1]", part="prototype head")
 
-    # controls
-    concept_control: Literal["none", "permuted", "identity"] = _field(
-        "none", "Control run of the concept head: `permuted` gives each class another class's concepts "
-        "(a derangement: same geometry, wrong meaning), `identity` one concept per class (no knowledge).", part="controls")
-    graph_control: Literal["none", "shuffled", "empty"] = _field(
-        "none", "Control run: `shuffled` rewires the edges at random, `empty` drops them.", part="controls")
-    text_control: Literal["none", "random", "off"] = _field(
-        "none", "Control run: `random` replaces the encoded node text with random vectors; `off` reads no node "
-        "text at all (learned node inputs alone).", part="controls")
+@dataclass
+class PrototypeHeadConfig:
+    """The paper's head: (1 - w) MLP + w scaled cosine to the class nodes, trained with an alignment
+    stage first. Read by `kgnet-prototype` and its scale ablations."""
+
+    weight: float = _field(0.5, "w, the prototype logits' share; 1 = prototypes only.", "in [0, 1]")
+    align_epochs: int = _field(
+        1, "The first of train.epochs that train the alignment alone (each image embedding pulled towards its "
+        "class node's embedding); the rest add it to the cross-entropy with align_weight.", ">= 0",
+        maximum=100_000)
+    align_weight: float = _field(0.1, "Weight of the alignment term after the alignment epochs.", ">= 0")
+    temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
 
 
 @dataclass
 class TrainConfig:
-    """Two-stage optimisation: alignment epochs, then cross-entropy epochs."""
+    """Optimisation: the same epochs, batches and schedule for every variant."""
 
-    align_epochs: int = _field(1, "Stage-1 epochs aligning image features with knowledge embeddings (a head with an "
-                               "alignment stage: prototype); the other variants train them as cross-entropy epochs, so "
-                               "every variant takes the same steps.", ">= 0", maximum=100_000)
-    epochs: int = _field(2, "Stage-2 epochs of cross-entropy plus the alignment term.", ">= 0", maximum=100_000)
+    epochs: int = _field(3, "Training epochs, the same for every variant (a head with an alignment stage spends its "
+                         "first prototype_head.align_epochs of them on it).", ">= 0", maximum=100_000)
     batch_size: int = _field(25, "Images per optimiser step, split evenly across processes under torchrun "
                              "(the default suits the 5-image demo; 128 or more for full data sets).", "> 0",
                              maximum=2**20)
     lr: float = _field(5e-4, "Peak learning rate (AdamW; linear warm-up, cosine decay); the default was chosen on "
                        "validation for few images per class, 2e-3 suits full Fashion-MNIST.", "> 0")
     weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
-    graph_lr_scale: float = _field(
-        1.0, "Learning rate of the graph encoder (R-GCN) as a multiple of train.lr.", "> 0")
-    align_weight: float = _field(0.1, "Weight of the alignment loss in stage 2.", ">= 0")
-    temperature: float = _field(0.1, "Temperature of the contrastive alignment.", "> 0")
     balanced_sampling: bool = _field(
         True, "When classes have different numbers of training images: each epoch draws its images with "
         "replacement so every class is equally likely (rare classes repeated, differently augmented); every variant "
@@ -256,29 +246,66 @@ class Config:
 
     data: DataConfig = _field(DataConfig(), "Data set settings.")
     model: ModelConfig = _field(ModelConfig(), "Backbone settings.")
-    knowledge: KnowledgeConfig = _field(KnowledgeConfig(), "Knowledge settings.")
+    knowledge: KnowledgeConfig = _field(KnowledgeConfig(), "The ontology and its binding to the classes.")
+    mlp_head: MLPHeadConfig = _field(MLPHeadConfig(), "The MLP head's settings.")
+    concept_head: ConceptHeadConfig = _field(ConceptHeadConfig(), "The concept head's settings.")
+    graph_encoder: GraphEncoderConfig = _field(GraphEncoderConfig(), "The graph encoder's settings.")
+    infusion: InfusionConfig = _field(InfusionConfig(), "The infusion's settings.")
+    prototype_head: PrototypeHeadConfig = _field(PrototypeHeadConfig(), "The prototype head's settings.")
     train: TrainConfig = _field(TrainConfig(), "Optimisation settings.")
     variants: list[str] = _field(["baseline", "kgnet"], "Models trained and compared in this run (names: the Variants section below).")
     # torch.manual_seed takes < 2**64 and the models seed their parts with seed * 1009 + part
     seed: int = _field(0, "Base random seed (each process adds its rank).", minimum=0, maximum=2**32 - 1)
     out: str = _field("runs", "Folder the run folders are written under.")
 
+    #: Where each setting that a file or a `--set` gave came from (dotted key -> "--set KEY=VALUE"
+    #: or "FILE line N"), for the check that every setting given is read (`kgnet.engine.settings_read`).
+    #: Not a setting: not compared, not saved; a config built in code has none.
+    sources: ClassVar[Mapping[str, str]] = MappingProxyType({})
 
-# PyYAML follows YAML 1.1, which reads `1e-3` as a string; kgnet reads it as a float (YAML 1.2),
-# and the dumper quotes such strings so saved configs still round-trip.
-_EXPONENT_FLOAT = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")
+
+# PyYAML follows YAML 1.1, which kgnet's settings must not: `off`, `no` and `on` are booleans
+# there (so `--set x=off` could never name the value 'off'), `1:30` is the integer 90, `010` is 8
+# and `1e-3` is a string. kgnet reads scalars as YAML 1.2's core schema does: `true`/`false` are
+# the booleans, integers are decimal (or 0o/0x), floats include `1e-3`; everything else is a
+# string. The dumper quotes any string that either schema would read as something else, so saved
+# configs round-trip.
+_BOOL, _INT, _FLOAT = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_YAML12 = {
+    _BOOL: (re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    _INT: (re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")),
+    _FLOAT: (re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+                        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789.")),
+}
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads `1e-3` as a float."""
+    """SafeLoader with YAML 1.2's core schema for booleans and numbers (see above)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML12]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+for _tag, (_regexp, _first) in _YAML12.items():
+    _Loader.add_implicit_resolver(_tag, _regexp, _first)
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.Node) -> int:
+    text = loader.construct_scalar(node)
+    sign, digits = (-1, text[1:]) if text[0] == "-" else (1, text.lstrip("+"))
+    base = {"0o": 8, "0x": 16}.get(digits[:2], 10)
+    return sign * int(digits[2:] if base != 10 else digits, base)
+
+
+_Loader.add_constructor(_INT, _construct_int)
 
 
 class _Dumper(yaml.SafeDumper):
-    """SafeDumper that quotes strings `_Loader` would read as floats."""
+    """SafeDumper that also quotes strings `_Loader` would read as booleans or numbers."""
 
 
-for _cls in (_Loader, _Dumper):
-    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789"))
+for _tag, (_regexp, _first) in _YAML12.items():
+    _Dumper.add_implicit_resolver(_tag, _regexp, _first)
 _MAP, _STR, _NULL = "tag:yaml.org,2002:map", "tag:yaml.org,2002:str", "tag:yaml.org,2002:null"
 _Dumper.add_representer(  # lists on one line (`scales: [category, wide]`), sections in blocks
     list, lambda dumper, items: dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=True))
@@ -299,10 +326,11 @@ def describe_type(tp: Any) -> str:
 def config_keys(cls: type = Config, prefix: str = "") -> list[str]:
     """Every valid dotted key of `cls`, sections included (`train`, `train.lr`, ...)."""
     keys = []
-    for name, tp in typing.get_type_hints(cls).items():
-        keys.append(prefix + name)
-        if dataclasses.is_dataclass(tp):
-            keys += config_keys(tp, f"{prefix}{name}.")
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        keys.append(prefix + f.name)
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys += config_keys(hints[f.name], f"{prefix}{f.name}.")
     return keys
 
 
@@ -434,8 +462,10 @@ def _yaml_error(err: yaml.YAMLError, source: str, mark_line: bool) -> ConfigErro
     return ConfigError(f"{at}: malformed YAML: {problem or err}")
 
 
-def _merge(obj: Any, node: yaml.Node, prefix: str, where: Callable[[yaml.Node], str]) -> None:
-    """Set fields of dataclass `obj` from mapping `node`, recursing into sections, checking each value."""
+def _merge(obj: Any, node: yaml.Node, prefix: str, where: Callable[[yaml.Node], str], given: dict[str, str]) -> None:
+    """Set fields of dataclass `obj` from mapping `node`, recursing into sections, checking each
+    value; `given` records where each setting came from (a setting given twice in one file, as
+    `train.lr: ...` and in a `train:` section, is an error)."""
     if not isinstance(node, yaml.MappingNode):
         section = f"'{prefix[:-1]}'" if prefix else "the top level"
         raise ConfigError(f"{where(node)}: {section} must be a mapping of keys to values, "
@@ -455,10 +485,13 @@ def _merge(obj: Any, node: yaml.Node, prefix: str, where: Callable[[yaml.Node], 
             inner = yaml.ScalarNode(_STR, rest, key_node.start_mark, key_node.end_mark)
             value_node = yaml.MappingNode(_MAP, [(inner, value_node)])
         if dataclasses.is_dataclass(hints[name]):
-            _merge(getattr(obj, name), value_node, f"{prefix}{name}.", where)
+            _merge(getattr(obj, name), value_node, f"{prefix}{name}.", where, given)
         else:
+            if prefix + name in given:
+                raise ConfigError(f"{where(key_node)}: key '{prefix + name}' is set twice (also at {given[prefix + name]})")
             value = _construct(value_node, where)
             setattr(obj, name, _check(value, fields[name], hints[name], prefix + name, where(value_node)))
+            given[prefix + name] = where(value_node)
 
 
 def _compose(text: str, source: str, mark_line: bool) -> yaml.Node | None:
@@ -482,7 +515,9 @@ def _merge_file(config: Config, path: Path) -> None:
         raise ConfigError(f"{path}: cannot read config file: {err}") from None
     node = _compose(text, str(path), mark_line=True)
     if node is not None:  # an empty file keeps the defaults
-        _merge(config, node, "", lambda n: f"{path} line {n.start_mark.line + 1}")
+        given: dict[str, str] = {}
+        _merge(config, node, "", lambda n: f"{path} line {n.start_mark.line + 1}", given)
+        config.sources = {**config.sources, **given}
 
 
 def _apply_override(config: Config, arg: str) -> None:
@@ -493,7 +528,9 @@ def _apply_override(config: Config, arg: str) -> None:
         raise ConfigError(f"{source}: expected KEY=VALUE, e.g. --set train.lr=0.01")
     value = _compose(text, source, mark_line=False) or yaml.ScalarNode(_NULL, "")
     root = yaml.MappingNode(_MAP, [(yaml.ScalarNode(_STR, key.strip()), value)])
-    _merge(config, root, "", lambda _node: source)
+    given: dict[str, str] = {}
+    _merge(config, root, "", lambda _node: source, given)
+    config.sources = {**config.sources, **given}
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
@@ -546,5 +583,5 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
     config = Config()
     node = _compose(yaml.dump(data, Dumper=_Dumper, sort_keys=False), source, mark_line=False)
     if node is not None:
-        _merge(config, node, "", lambda n: source)
+        _merge(config, node, "", lambda n: source, {})
     return config

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from kgnet.config import KNOWLEDGE_PARTS, Config, describe_type
-from kgnet.engine.variants import VARIANTS
+from kgnet.config import Config, describe_type
+from kgnet.variants import VARIANTS
 
 _HEADER = """\
 # Configuration reference
@@ -51,12 +51,12 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _table(cls: type, prefix: str, part: str | None = None) -> list[str]:
-    """Rows of the settings of dataclass `cls` that are values, not sections (those of one `part`)."""
+def _table(cls: type, prefix: str) -> list[str]:
+    """Rows of the settings of dataclass `cls` that are values, not sections."""
     hints = typing.get_type_hints(cls)
     rows = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
     for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(hints[f.name]) or f.metadata.get("part") != part:
+        if dataclasses.is_dataclass(hints[f.name]):
             continue
         kind = f"`{describe_type(hints[f.name])}`"
         if f.metadata.get("bounds"):
@@ -68,13 +68,18 @@ def _table(cls: type, prefix: str, part: str | None = None) -> list[str]:
 
 
 def _variant_table() -> list[str]:
-    """The `variants` names, one row per entry of the registry (`kgnet.engine.variants.VARIANTS`)."""
+    """The `variants` names, one row per entry of the registry (`kgnet.variants.VARIANTS`)."""
     rows = ["## Variants", "",
-            "The names `variants` takes, from the registry `kgnet/engine/variants.py` (one entry each: a new "
-            "control is one entry there). Each is the run's config with its change to the knowledge settings.", "",
-            "| variant | role | what it is |", "| --- | --- | --- |"]
-    rows += [f"| `{v.name}` | {v.role}{f' of `{v.of}`' if v.role != 'model' else ''} | {_cell(v.description)} |"
-             for v in VARIANTS.values()]
+            "The names `variants` takes, from the registry `kgnet/variants.py` (one entry each: a new variant or "
+            "control is one entry there). Each is a composition of registered parts (`kgnet/models/registry.py`), "
+            "with a control that breaks one kind of its knowledge; a part reads its own section above, and a "
+            "setting that none of a run's variants reads is refused (from `--set`) or warned about (from a file).",
+            "", "| variant | role | parts | control | what it is |", "| --- | --- | --- | --- | --- |"]
+    for v in VARIANTS.values():
+        parts = ", ".join(f"`{p}`" for p in v.parts) + (f" (scales {', '.join(v.scales)})" if v.scales else "")
+        role = v.role + (f" of `{v.of}`" if v.role != "model" else "")
+        control = f"`{v.control}`" if v.control != "none" else ""
+        rows.append(f"| `{v.name}` | {role} | {parts} | {control} | {_cell(v.description)} |")
     return rows
 
 
@@ -88,17 +93,12 @@ def render_config_reference(config_cls: type = Config) -> str:
         The text of `docs/config.md`, ending in a newline.
     """
     lines = [_HEADER, "## Top level", "", *_table(config_cls, "")]
-    for name, tp in typing.get_type_hints(config_cls).items():
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        tp = hints[f.name]
         if dataclasses.is_dataclass(tp):
-            doc = (tp.__doc__ or "").strip().split("\n")[0]
-            lines += ["", f"## `{name}`", "", doc]
-            parts = [f.metadata.get("part") for f in dataclasses.fields(tp)]
-            if not any(parts):
-                lines += ["", *_table(tp, f"{name}.")]
-                continue
-            for part in (p for p in KNOWLEDGE_PARTS if p in parts):  # grouped by the part that reads them
-                lines += ["", f"### {part[0].upper()}{part[1:]}", "", KNOWLEDGE_PARTS[part], "",
-                          *_table(tp, f"{name}.", part)]
+            doc = " ".join((tp.__doc__ or "").split())
+            lines += ["", f"## `{f.name}`", "", doc, "", *_table(tp, f"{f.name}.")]
     lines += ["", *_variant_table()]
     return "\n".join(lines) + "\n"
 

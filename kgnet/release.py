@@ -5,8 +5,10 @@ when read (no pickle):
 
 - `model.safetensors`: the weights (`model.*`), the run's compiled class graph (`graph.*`
   tensors) and, for knowledge variants, the encoded node texts (`text_features`);
-- `model.json`: the format, the variant, the run's config, the class names (and wnids), which
-  classes were seen in training and which held out, the preprocessing (`kgnet.data.preprocess`:
+- `model.json`: the format, the variant and its composition (parts, control, scales: a release
+  rebuilds its model whatever the variant registry holds later), the run's config, the class
+  names (and wnids), which classes were seen in training and which held out, the preprocessing
+  (`kgnet.data.preprocess`:
   how an image becomes model input), the graph's non-tensor fields, and with held-out classes
   the GZSL calibration constant `gzsl_gamma` (subtracted from the seen classes' logits before
   choosing among all classes; null = none, as in releases written before it existed).
@@ -39,13 +41,12 @@ from kgnet.errors import KgnetError
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.metrics.classification import seen_offset
 from kgnet.models import create_model
+from kgnet.variants import Variant
 
-#: The `format` of model.json this version writes and reads.
-FORMAT = "kgnet-release-3"
-#: Older formats this version still reads, and the settings their nulls meant: until format 3 a
-#: small-input CNN's null `model.output_stride` meant 16 (a 2x2 grid at 28 px; now 4, 7x7), so
-#: their models are built as they were trained.
-LEGACY_FORMATS = {"kgnet-release-2": {"output_stride": 16}}
+#: The `format` of model.json this version writes and reads. Format 4 (issue 33) names each
+#: part's settings in its own section and the variant's parts; releases of formats 2 and 3 (a flat
+#: `knowledge` section, other weight names) are refused with a message: train them again.
+FORMAT = "kgnet-release-4"
 WEIGHTS, META = "model.safetensors", "model.json"
 #: What to do about a damaged release.
 RESTORE_RELEASE = "restore it from a copy, or train the run again"
@@ -58,8 +59,8 @@ class Release:
     Attributes:
         folder: The variant folder it was read from.
         model: The model, in eval mode.
-        variant: Its variant name (`baseline`, `kgnet`, ...).
-        config: The run's config with the variant's knowledge settings.
+        variant: The variant it is (`baseline`, `kgnet`, ...: its name and composition).
+        config: The run's config.
         class_names: The model's outputs, in order.
         wnids: WordNet id of each class, when known.
         seen_classes: Label indices trained on.
@@ -72,7 +73,7 @@ class Release:
 
     folder: Path
     model: Any
-    variant: str
+    variant: Variant
     config: Config
     class_names: list[str]
     wnids: list[str] | None
@@ -115,7 +116,7 @@ def variant_release(run: str | Path, name: str, what: str = "--variant") -> Path
     return folder
 
 
-def save_release(folder: str | Path, model: torch.nn.Module, *, variant: str, config: Config,
+def save_release(folder: str | Path, model: torch.nn.Module, *, variant: Variant, config: Config,
                  class_names: list[str], wnids: list[str] | None, seen_classes: list[int],
                  unseen_classes: list[int], preprocessing: Preprocessing, graph: KnowledgeGraph | None = None,
                  text_features: torch.Tensor | None = None, gzsl_gamma: float | None = None) -> None:
@@ -124,15 +125,15 @@ def save_release(folder: str | Path, model: torch.nn.Module, *, variant: str, co
     Args:
         folder: The variant folder.
         model: The trained model (its `state_dict` is saved).
-        variant: The variant's name.
-        config: The config the model was built from (`variant_config` of the run's).
+        variant: The variant the model is.
+        config: The config the model was built from (the run's).
         class_names: The model's outputs, in order.
         wnids: WordNet id per class, or None.
         seen_classes: Label indices trained on.
         unseen_classes: Label indices held out.
         preprocessing: How images were prepared for the model.
         graph: The run's class graph (hierarchy metrics; the knowledge of knowledge variants).
-        text_features: The encoded node texts the model was built with (knowledge variants).
+        text_features: The encoded node texts the model was built with (a variant that reads them).
         gzsl_gamma: The GZSL calibration constant (runs with held-out classes), or None.
     """
     folder = Path(folder)
@@ -146,7 +147,10 @@ def save_release(folder: str | Path, model: torch.nn.Module, *, variant: str, co
         tensors["text_features"] = text_features
     meta = {
         "format": FORMAT,
-        "variant": variant,
+        "variant": variant.name,
+        "parts": list(variant.parts),
+        "control": variant.control,
+        "scales": list(variant.scales) if variant.scales is not None else None,
         "config": config_to_dict(config),
         "class_names": list(class_names),
         "wnids": list(wnids) if wnids is not None else None,
@@ -171,19 +175,22 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise KgnetError(f"{Path(folder)}: no {WEIGHTS} + {META}; is it a variant folder of a kgnet run?") from None
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise KgnetError(f"{path}: not a readable release description ({err})") from None
-    if not isinstance(meta, dict) or (meta.get("format") != FORMAT and meta.get("format") not in LEGACY_FORMATS):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise KgnetError(f"{path}: release format {found!r}, but this kgnet reads {FORMAT!r}; "
                          "train the run again with this version")
     return meta
 
 
-def _as_trained(config: Config, release_format: str) -> Config:
-    """`config` with the nulls of an older release format replaced by what they meant then."""
-    meant = LEGACY_FORMATS.get(release_format, {})
-    if "output_stride" in meant and config.model.small_input and config.model.output_stride is None:
-        return dataclasses.replace(config, model=dataclasses.replace(config.model, output_stride=meant["output_stride"]))
-    return config
+def _variant(meta: dict[str, Any], path: Path) -> Variant:
+    """The variant model.json describes (its composition as saved, not as the registry has it now)."""
+    try:
+        scales = meta["scales"]
+        return Variant(meta["variant"], "", "", "", tuple(meta["parts"]), meta["control"],
+                       tuple(scales) if scales is not None else None)
+    except (KeyError, TypeError) as err:
+        raise KgnetError(f"{path}: not a complete release description (variant, parts, control, scales: {err}); "
+                         f"{RESTORE_RELEASE}") from None
 
 
 def load_release(folder: str | Path, device: torch.device | str | None = None) -> Release:
@@ -206,7 +213,8 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
         tensors = load_file(str(weights))
     except (SafetensorError, OSError) as err:
         raise KgnetError(f"{weights}: not a readable safetensors file ({err}); {RESTORE_RELEASE}") from None
-    config = _as_trained(config_from_dict(meta["config"], source=str(folder / META)), meta["format"])
+    config = config_from_dict(meta["config"], source=str(folder / META))
+    variant = _variant(meta, folder / META)
     graph = None
     if meta.get("graph"):
         graph = KnowledgeGraph.from_dict(
@@ -218,9 +226,12 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
         raise KgnetError(f"{folder / META}: gzsl_gamma is {gamma!r}, not a finite number or null; {RESTORE_RELEASE}")
     # The weights come from the release: building with pretrained weights would ask timm's hub.
     offline = dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=False))
-    model = create_model(offline, graph if config.knowledge.scales else None, tensors.get("text_features"),
-                         num_classes=len(meta["class_names"]), in_chans=preprocessing.in_chans,
-                         image_size=preprocessing.image_size, seen=meta.get("seen_classes"))
+    try:
+        model = create_model(offline, graph, tensors.get("text_features"), variant=variant,
+                             num_classes=len(meta["class_names"]), in_chans=preprocessing.in_chans,
+                             image_size=preprocessing.image_size, seen=meta.get("seen_classes"))
+    except (KeyError, ValueError) as err:  # parts, a control or a graph that do not make the model
+        raise KgnetError(f"{folder / META}: its variant cannot be built here ({err}); {RESTORE_RELEASE}") from None
     try:
         model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
     except RuntimeError as err:  # names and shapes that do not fit the model model.json describes
@@ -228,7 +239,7 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
                          f"different runs or variants?): {' '.join(str(err).split())[:200]}; restore the pair "
                          "from one run") from None
     model = model.to(device if device is not None else "cpu").eval()
-    return Release(folder=folder, model=model, variant=meta["variant"], config=config,
+    return Release(folder=folder, model=model, variant=variant, config=config,
                    class_names=list(meta["class_names"]), wnids=meta.get("wnids"),
                    seen_classes=list(meta["seen_classes"]), unseen_classes=list(meta["unseen_classes"]),
                    preprocessing=preprocessing, graph=graph,

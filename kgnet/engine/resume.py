@@ -18,7 +18,6 @@ from typing import Any, Iterable
 
 from kgnet.config import Config, config_to_dict
 from kgnet.engine.checkpoint import load_training_state
-from kgnet.engine.variants import variant_config
 from kgnet.errors import ConfigError
 from kgnet.release import META
 
@@ -63,8 +62,8 @@ def refuse_changed_settings(config: Config, folder: Path, finished: dict[str, An
     through the settings kept in their last.pt (a checkpoint from before this was recorded
     is not compared).
     """
+    current = config_to_dict(config)
     for name in config.variants:
-        current = config_to_dict(variant_config(config, name))
         vfolder = folder / name
         sources = [vfolder / META] if name in finished else [vfolder / "last.pt", vfolder / "calibration" / "last.pt"]
         for source in sources:

@@ -34,15 +34,16 @@ from kgnet.engine.scoring import metrics_json, score
 from kgnet.engine.tables import comparison_table
 from kgnet.engine.trainer import (check_amp, epoch_passes, read_history, short_training_warning,
                                   train_variant)
-from kgnet.engine.variants import aligns, check_variants, graph_hops, reads_text, uses_knowledge, variant_config
+from kgnet.engine.settings_read import check_settings_read
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.figures.curves import plot_curves
 from kgnet.kg.build import build_class_graph
 from kgnet.kg.text_features import check_text_model, encode_texts
-from kgnet.models import create_model
+from kgnet.models import create_model, graph_hops, parts_of, reads_text
 from kgnet.paths import resolve_ontology
 from kgnet.progress import interactive
 from kgnet.release import RESTORE_RELEASE, load_release, save_release
+from kgnet.variants import VARIANTS, Variant, check_variants
 
 log = logging.getLogger("kgnet.train")
 #: Subfolder of a variant folder where its GZSL calibration model trains (`kgnet.engine.gzsl`).
@@ -63,24 +64,25 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
 
 
     check_variants(config.variants)
-    for name in config.variants:  # a variant the config cannot make (e.g. kgnet-randomtext with a concept head)
-        variant_config(config, name)
+    variants = [VARIANTS[name] for name in config.variants]
+    for variant in variants:  # a composition the registry cannot make
+        parts_of(variant)
+    check_settings_read(config, variants)
     available_device(config.train.device, "train.device")
     check_amp(config.train.amp, resolve_device(config.train.device))
-    if config.train.epochs == 0 and config.train.align_epochs == 0:  # legal: releases the initial weights
-        log.warning("train.epochs=0 and train.align_epochs=0: nothing is trained; the released models keep their "
-                    "initial weights (the pretrained backbone with model.pretrained, random otherwise). Set "
-                    "train.epochs to train")
+    if config.train.epochs == 0:  # legal: releases the initial weights
+        log.warning("train.epochs=0: nothing is trained; the released models keep their initial weights (the "
+                    "pretrained backbone with model.pretrained, random otherwise). Set train.epochs to train")
     knowledge = config.knowledge
-    if any(uses_knowledge(variant_config(config, v)) for v in config.variants):
+    if any(v.knowledge for v in variants):
         ontology = resolve_ontology(knowledge.ontology, "knowledge.ontology") if knowledge.ontology else None
         named = [("knowledge.ontology", ontology), ("knowledge.class_map", knowledge.class_map),
                  *(("knowledge.imports", path) for path in knowledge.imports)]
         for what, path in named:
             if path is not None:
                 input_file(path, what)
-    if any(reads_text(variant_config(config, v)) for v in config.variants):
-        check_text_model(knowledge.text_model)
+    if any(reads_text(config, v) for v in variants):
+        check_text_model(config.graph_encoder.text_model, "graph_encoder.text_model")
     if not resume:
         return {}
     if load_config(folder / "config.yaml") != config:
@@ -136,74 +138,72 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool, hops
         log.warning("no class hierarchy for the hierarchy-aware metrics: %s", err)
         return None, None, f"the run's ontology could not be compiled ({err})"
     log.info("knowledge: %s from %s", graph, ontology)
-    text_features = encode_texts(graph.node_texts, knowledge.text_model, progress=progress and interactive()) \
-        if required and text else None
+    text_features = encode_texts(graph.node_texts, config.graph_encoder.text_model,
+                                 progress=progress and interactive()) if required and text else None
     return graph, text_features, None
 
 
-def _trained_model(name: str, vcfg: Config, bundle, graph, text_features, folder: Path, context, *, progress: bool):
-    """A new model of variant `name` (config `vcfg`) trained on `bundle` in `folder`, and its training result."""
-
-
-    knowledge_on = uses_knowledge(vcfg)
+def _trained_model(label: str, variant: Variant, config: Config, bundle, graph, text_features, folder: Path,
+                   context, *, progress: bool):
+    """A new model of `variant` trained on `bundle` in `folder` (`label` names it in the log), and
+    its training result."""
     if context.is_primary:
         folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(vcfg.seed)  # every variant starts from the same backbone init
-    model = create_model(vcfg, graph if knowledge_on else None, text_features if reads_text(vcfg) else None,
-                         num_classes=bundle.num_classes, in_chans=bundle.in_chans, image_size=bundle.image_size,
-                         seen=bundle.seen_classes)
-    result = train_variant(name, vcfg, model, bundle, folder, context, knowledge=aligns(vcfg), show_progress=progress)
+    torch.manual_seed(config.seed)  # every variant starts from the same backbone init
+    model = create_model(config, graph, text_features, variant=variant, num_classes=bundle.num_classes,
+                         in_chans=bundle.in_chans, image_size=bundle.image_size, seen=bundle.seen_classes)
+    result = train_variant(label, config, model, bundle, folder, context, show_progress=progress)
     return model, result
 
 
-def _calibration_gamma(name: str, vcfg: Config, bundle, graph, text_features, folder: Path, context, *,
+def _calibration_gamma(variant: Variant, config: Config, bundle, graph, text_features, folder: Path, context, *,
                        progress: bool) -> tuple[float, dict[str, Any]]:
-    """The GZSL calibration constant of variant `name`, chosen on validation by a calibration
-    model that holds pseudo-unseen classes out as well (`kgnet.engine.gzsl`), trained in
+    """The GZSL calibration constant of `variant`, chosen on validation by a calibration model
+    that holds pseudo-unseen classes out as well (`kgnet.engine.gzsl`), trained in
     `folder`/calibration; and what metrics.json says about it."""
 
-    pseudo = pseudo_unseen_classes(bundle.seen_classes, bundle.unseen_classes, vcfg.seed)
+    pseudo = pseudo_unseen_classes(bundle.seen_classes, bundle.unseen_classes, config.seed)
     names = [bundle.class_names[c] for c in pseudo]
     calibration = calibration_bundle(bundle, pseudo)
     if context.is_primary:
-        log.info("%s: GZSL calibration model, %s held out as well (pseudo-unseen)", name, ", ".join(names))
-    model, result = _trained_model(f"{name}-calibration", vcfg, calibration, graph, text_features,
-                                   folder / CALIBRATION, context, progress=progress)
+        log.info("%s: GZSL calibration model, %s held out as well (pseudo-unseen)", variant.name, ", ".join(names))
+    model, result = _trained_model(f"{variant.name}-calibration", variant, config, calibration, graph,
+                                   text_features, folder / CALIBRATION, context, progress=progress)
     gamma = validation_gamma(model, calibration, pseudo, device=context.device, context=context)
     if context.is_primary:
-        log.info("%s: GZSL calibration constant %.4f (chosen on %d validation images)", name, gamma,
+        log.info("%s: GZSL calibration constant %.4f (chosen on %d validation images)", variant.name, gamma,
                  len(calibration.val))
     return gamma, {"gzsl_pseudo_unseen": names, "gzsl_calibration_seconds": result.train_seconds}
 
 
-def _trained_variant(name: str, config: Config, bundle, graph, text_features, folder: Path, context, *,
+def _trained_variant(variant: Variant, config: Config, bundle, graph, text_features, folder: Path, context, *,
                      finished: dict[str, Any] | None, progress: bool):
-    """Variant `name` trained (with its GZSL calibration constant when classes are held out)
-    and released, or, when an interrupted run finished it before (`finished`: its
-    metrics.json entry), read back from its release; with its training history, the training
-    numbers of metrics.json and the calibration constant (None = none)."""
+    """`variant` trained (with its GZSL calibration constant when classes are held out) and
+    released, or, when an interrupted run finished it before (`finished`: its metrics.json
+    entry), read back from its release; with its training history, the training numbers of
+    metrics.json and the calibration constant (None = none)."""
 
-    vcfg = variant_config(config, name)
-    vfolder = folder / name
+    vfolder = folder / variant.name
     if finished is not None:
-        log.info("%s: finished earlier, kept", name)
+        log.info("%s: finished earlier, kept", variant.name)
         kept = ("train_seconds", "train_images_per_second", "epochs", "amp", "compile", "params",
                 "gzsl_pseudo_unseen", "gzsl_calibration_seconds")
         training = {k: finished[k] for k in kept if k in finished}
         release = load_release(vfolder, context.device)
         return release.model, read_history(vfolder / "log.csv"), training, release.gzsl_gamma
-    model, result = _trained_model(name, vcfg, bundle, graph, text_features, vfolder, context, progress=progress)
+    model, result = _trained_model(variant.name, variant, config, bundle, graph, text_features, vfolder, context,
+                                   progress=progress)
     training = {**result.training_numbers(), "params": model.param_counts()}
     gamma = None
     if bundle.unseen_classes and config.train.gzsl_calibration == "pseudo-unseen":
-        gamma, calibration = _calibration_gamma(name, vcfg, bundle, graph, text_features, vfolder, context,
+        gamma, calibration = _calibration_gamma(variant, config, bundle, graph, text_features, vfolder, context,
                                                 progress=progress)
         training |= calibration
     if context.is_primary:
-        save_release(vfolder, model, variant=name, config=vcfg, class_names=bundle.class_names, wnids=bundle.wnids,
-                     seen_classes=bundle.seen_classes, unseen_classes=bundle.unseen_classes,
-                     preprocessing=bundle.preprocessing, graph=graph,
-                     text_features=text_features if reads_text(vcfg) else None, gzsl_gamma=gamma)
+        save_release(vfolder, model, variant=variant, config=config, class_names=bundle.class_names,
+                     wnids=bundle.wnids, seen_classes=bundle.seen_classes, unseen_classes=bundle.unseen_classes,
+                     preprocessing=bundle.preprocessing, graph=graph, text_features=text_features,
+                     gzsl_gamma=gamma)
     return model, result.history, training, gamma
 
 
@@ -266,26 +266,24 @@ def _run(config: Config, folder: Path, finished: dict[str, Any], *, resume: bool
                                 verify=data.verify, preprocessing=resolve_preprocessing(data, config.model))
         check_calibration(bundle, config.train.gzsl_calibration, config.seed)
         tc = config.train
-        passes = epoch_passes(len(bundle.train), tc.batch_size, tc.align_epochs + tc.epochs, tc.min_steps)
+        passes = epoch_passes(len(bundle.train), tc.batch_size, tc.epochs, tc.min_steps)
         warning = short_training_warning(len(bundle.train), tc.batch_size, tc.epochs, passes)
         if warning and context.is_primary:
             log.warning("%s", warning)
-        vconfigs = {v: variant_config(config, v) for v in config.variants}
+        variants = [VARIANTS[name] for name in config.variants]
         show = progress and context.is_primary
         # one class graph per hop count (and its node texts where a variant reads them), so a
         # variant trains on the same graph alone or beside others; the hierarchy-aware metrics
-        # read the graph at the furthest hops any head may ask for, the same in every run
+        # read the graph at the furthest hops any part may ask for, the same in every run
         graphs: dict[int, tuple[Any, Any]] = {}
-        for vcfg in vconfigs.values():
-            if uses_knowledge(vcfg):
-                hops, text = graph_hops(vcfg), reads_text(vcfg)
-                graph, text_features = graphs.get(hops, (None, None))
-                if graph is None or (text and text_features is None):
-                    graph, text_features, _ = _class_graph(config, bundle, required=True, progress=show, hops=hops,
-                                                           text=text)
-                    graphs[hops] = (graph, text_features)
-        knowledge = config.knowledge
-        hierarchy_hops = max(knowledge.hops, knowledge.concept_hops)
+        for variant in (v for v in variants if v.knowledge):
+            hops, text = graph_hops(config, variant), reads_text(config, variant)
+            graph, text_features = graphs.get(hops, (None, None))
+            if graph is None or (text and text_features is None):
+                graph, text_features, _ = _class_graph(config, bundle, required=True, progress=show, hops=hops,
+                                                       text=text)
+                graphs[hops] = (graph, text_features)
+        hierarchy_hops = max(config.graph_encoder.hops, config.concept_head.hops)
         graph, _, no_graph = (graphs[hierarchy_hops][0], None, None) if hierarchy_hops in graphs else _class_graph(
             config, bundle, required=False, progress=show, hops=hierarchy_hops, text=False)
         analysis_on = config.train.analysis != "none"
@@ -305,11 +303,12 @@ def _run(config: Config, folder: Path, finished: dict[str, Any], *, resume: bool
         metrics_file = folder / "metrics.json"
         metrics: dict[str, Any] = dict(finished)
         histories: dict[str, list[dict[str, Any]]] = {}
-        for name, vcfg in vconfigs.items():
-            vgraph, vtext = graphs.get(graph_hops(vcfg), (None, None))
+        for variant in variants:
+            name = variant.name
+            vgraph, vtext = graphs.get(graph_hops(config, variant), (graph, None))
             model, histories[name], training, gamma = _trained_variant(
-                name, config, bundle, vgraph, vtext, folder, context, finished=metrics.get(name),
-                progress=progress)
+                variant, config, bundle, vgraph, vtext if reads_text(config, variant) else None, folder, context,
+                finished=metrics.get(name), progress=progress)
             scored = score(model, bundle.test, dataclasses.replace(task, gzsl_gamma=gamma), split="test",
                            device=context.device, context=context,
                            desc=f"{name} test" if progress else None)

@@ -1,9 +1,9 @@
-"""Training one variant: two stages, per-epoch checkpoints, resumable, data-parallel.
+"""Training one variant: per-epoch checkpoints, resumable, data-parallel.
 
-Stage 1 (`train.align_epochs`, knowledge variants only) pulls each image embedding towards its
-class node's embedding (InfoNCE over classes). Stage 2 (`train.epochs`) trains with
-cross-entropy plus `train.align_weight` times the alignment term. The baseline spends the same
-total number of epochs on cross-entropy, so every variant sees the same images as often.
+Every variant trains `train.epochs` epochs on the same images. The step's loss is the head's
+(`Head.loss`): cross-entropy for most; a head with an alignment stage (the prototype head)
+trains its alignment alone in its first `align_epochs` (stage 1 in the log) and adds it to the
+cross-entropy after (stage 2).
 
 Randomness is re-seeded from (seed, rank, epoch) at the start of every epoch, which is what
 makes a resumed run finish with the same numbers as one that was never interrupted.
@@ -30,7 +30,7 @@ from kgnet.config import Config, TrainConfig, config_to_dict
 from kgnet.data.builder import DataBundle
 from kgnet.engine.checkpoint import load_training_state, save_training_state
 from kgnet.engine.distributed import DistributedContext, all_reduce_sum
-from kgnet.engine.losses import logit_adjustment, training_loss, unequal_class_counts
+from kgnet.engine.losses import cross_entropy, logit_adjustment, unequal_class_counts
 from kgnet.engine.scoring import predict
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.metrics.classification import topk_accuracy
@@ -126,60 +126,51 @@ def check_amp(amp: bool, device: torch.device) -> None:
 
 
 def make_optimizer(model: nn.Module, train_cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
-    """AdamW with the config's learning rate and weight decay; the fused kernel where torch has one.
+    """AdamW with the config's learning rate and weight decay over the model's parameter groups
+    (`KgnetModel.parameter_groups`: a part may train at its own rate); the fused kernel where torch
+    has one.
 
     Fused AdamW updates every parameter in one kernel and keeps its step counters on the
     device, so a GPU step launches a few kernels instead of one per parameter group and never
     reads a counter back.
     """
     fused = device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in model.parameters())
-    encoder = getattr(model, "graph_encoder", None)
-    scale = train_cfg.graph_lr_scale
-    if encoder is None or scale == 1:
-        groups = [{"params": list(model.parameters())}]
-    else:  # the R-GCN's weights move the concept vectors of every class at once: a slower rate
-        graph_params = {id(p) for p in encoder.parameters()}
-        groups = [{"params": [p for p in model.parameters() if id(p) not in graph_params]},
-                  {"params": list(encoder.parameters()), "lr": train_cfg.lr * scale}]
-    return torch.optim.AdamW(groups, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=fused or None)
+    return torch.optim.AdamW(model.parameter_groups(train_cfg.lr), lr=train_cfg.lr,
+                             weight_decay=train_cfg.weight_decay, fused=fused or None)
 
 
 class TrainingStep:
     """One optimiser step of a variant, without a host sync.
 
     Forward (under bf16 autocast with `train.amp`; through `torch.compile` with
-    `train.compile`), the stage's loss, backward, AdamW and the learning-rate schedule; the
-    loss, its parts and the correct count are added to an `EpochTotals` on the device, which
-    also keeps the first non-finite loss. Nothing here reads a tensor on the host, so on a GPU
-    the host queues step after step; `train_variant` reads the totals every `POSTFIX_EVERY`
-    steps.
+    `train.compile`), the head's loss for the epoch, backward, AdamW and the learning-rate
+    schedule; the running sums stay on the device (`EpochTotals`): nothing in a step reads a
+    device value on the host, so a GPU queues step after step; `train_variant` reads the totals
+    every `POSTFIX_EVERY` steps.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer,
+    def __init__(self, model: nn.Module, head, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, train_cfg: TrainConfig, *, seen: torch.Tensor,
-                 knowledge: bool, logit_adjustment: torch.Tensor | None = None) -> None:
+                 logit_adjustment: torch.Tensor | None = None) -> None:
         """Args:
             model: The model (or its DDP wrapper) to train.
+            head: The model's head, whose `loss` the step takes.
             optimizer: Its optimiser (`make_optimizer`).
             scheduler: The learning-rate schedule, stepped after every optimiser step.
-            train_cfg: The loss settings, `amp` and `compile`.
+            train_cfg: `amp` and `compile`.
             seen: [K] bool, the classes trained on (the others are masked out of the loss).
-            knowledge: Whether the alignment term is trained (a knowledge variant).
             logit_adjustment: [K] added to the logits in the cross-entropy (`losses.logit_adjustment`).
         """
-        self.optimizer, self.scheduler, self.train_cfg = optimizer, scheduler, train_cfg
+        self.optimizer, self.scheduler, self.train_cfg, self.head = optimizer, scheduler, train_cfg, head
         self.forward = torch.compile(model) if train_cfg.compile else model
-        self.seen, self.knowledge, self.logit_adjustment = seen, knowledge, logit_adjustment
+        self.seen, self.logit_adjustment = seen, logit_adjustment
         self.device = seen.device
 
-    def __call__(self, images: torch.Tensor, targets: torch.Tensor, totals: EpochTotals, stage: int) -> None:
-        cfg = self.train_cfg
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+    def __call__(self, images: torch.Tensor, targets: torch.Tensor, totals: EpochTotals, epoch: int) -> None:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.train_cfg.amp):
             out = self.forward(images)
-            loss, ce, align, logits = training_loss(
-                out.logits, out.embedding, out.class_embeddings if self.knowledge else None, targets, seen=self.seen,
-                stage=stage, temperature=cfg.temperature, align_weight=cfg.align_weight,
-                logit_adjustment=self.logit_adjustment)
+            ce, logits = cross_entropy(out.logits, targets, seen=self.seen, logit_adjustment=self.logit_adjustment)
+            loss, align = self.head.loss(out, ce, targets, seen=self.seen, epoch=epoch)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -229,30 +220,16 @@ def short_training_warning(train_images: int, batch_size: int, epochs: int, pass
             f"{-(-FEW_STEPS // per_epoch)} or more")
 
 
-def _idle_parameters(model: nn.Module) -> bool:
-    """Whether a cross-entropy step leaves some parameter without a gradient: the R-GCN's
-    relation weights over no edges, or a backbone's pooling-only layers (ConvNeXt's head norm)
-    under a head that reads the tokens (the concept head)."""
-    encoder = getattr(model, "graph_encoder", None)
-    if encoder is not None and encoder.idle_relations:
-        return True
-    head, backbone = getattr(model, "head", None), getattr(model, "backbone", None)
-    if getattr(head, "reads", None) == "tokens" and backbone is not None:
-        unused = backbone.pooling_only_parameters()
-        return unused is None or bool(unused)
-    return False
-
-
-def data_parallel(model: nn.Module, device: torch.device, *, knowledge: bool) -> DistributedDataParallel:
+def data_parallel(model: nn.Module, device: torch.device) -> DistributedDataParallel:
     """`model` in DistributedDataParallel, as every training process wraps it under torchrun.
 
     Every model uses every parameter in every step (no part is built that its forward does not
-    run), except in an alignment stage, which trains no classifier, over an edgeless graph, or
-    in a backbone's pooling under a head that reads the tokens: only then does DDP look for
-    unused parameters.
+    run), except where the model says a step leaves some idle (`KgnetModel.has_idle_parameters`:
+    an alignment stage, which trains no classifier, an edgeless graph, a backbone's pooling under
+    a head that reads the tokens): only then does DDP look for unused parameters.
     """
     return DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None,
-                                   find_unused_parameters=knowledge or _idle_parameters(model))
+                                   find_unused_parameters=model.has_idle_parameters())
 
 
 def train_variant(
@@ -263,7 +240,6 @@ def train_variant(
     folder: Path,
     context: DistributedContext,
     *,
-    knowledge: bool,
     show_progress: bool = True,
 ) -> VariantResult:
     """Train `model` for the configured epochs, checkpointing `folder/last.pt` after each.
@@ -277,8 +253,7 @@ def train_variant(
     train_cfg = config.train
     device = context.device
     model.to(device)
-    align_epochs = train_cfg.align_epochs if knowledge else 0
-    total_epochs = train_cfg.align_epochs + train_cfg.epochs
+    total_epochs = train_cfg.epochs
     check_amp(train_cfg.amp, device)
     optimizer = make_optimizer(model, train_cfg, device)
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
@@ -287,9 +262,6 @@ def train_variant(
     passes = epoch_passes(len(bundle.train), train_cfg.batch_size, total_epochs, train_cfg.min_steps)
     steps_per_epoch = passes * max(1, len(bundle.train) // (rank_batch * context.world_size))
     total_steps = max(1, total_epochs * steps_per_epoch)
-    if not knowledge and train_cfg.align_epochs and context.is_primary:
-        log.info("%s: no alignment stage (its head has none): its %d train.align_epochs are cross-entropy epochs, "
-                 "so every variant trains the same %d epochs", name, train_cfg.align_epochs, total_epochs)
     if passes > 1 and context.is_primary:
         log.info("%s: %d images make %d steps in %d epochs, fewer than train.min_steps=%d: each epoch passes "
                  "over them %d times", name, len(bundle.train), total_steps // passes, total_epochs,
@@ -312,17 +284,17 @@ def train_variant(
         result.history = list(state["history"])
         result.train_seconds, result.train_images = state["train_seconds"], state["train_images"]
         log.info("%s: resuming after epoch %d from %s", name, start_epoch, checkpoint)
-    ddp = data_parallel(model, device, knowledge=knowledge) if context.enabled else model
+    ddp = data_parallel(model, device) if context.enabled else model
     seen = torch.zeros(bundle.num_classes, dtype=torch.bool, device=device)
     seen[bundle.seen_classes] = True
     step = start_epoch * steps_per_epoch
     # classes with fewer images are not out-voted by their prior (every variant alike)
     adjustment = logit_adjustment(bundle.train.labels, bundle.num_classes, train_cfg.logit_adjust_tau)
-    train_step = TrainingStep(ddp, optimizer, scheduler, train_cfg, seen=seen, knowledge=knowledge,
+    train_step = TrainingStep(ddp, model.head, optimizer, scheduler, train_cfg, seen=seen,
                               logit_adjustment=adjustment.to(device) if adjustment is not None else None)
 
     for epoch in range(start_epoch, total_epochs):
-        stage = 1 if epoch < align_epochs else 2
+        stage = 1 if epoch < model.head.align_epochs else 2
         torch.manual_seed(epoch_seed(config.seed, context.rank, epoch))
         loader = _epoch_batches(bundle, rank_batch, config, context, epoch, passes)
         ddp.train()
@@ -333,7 +305,7 @@ def train_variant(
         bar = progress(loader, desc=f"{name} epoch {epoch + 1}/{total_epochs} (stage {stage})", unit="batch",
                        total=steps_per_epoch, enabled=show_progress and context.is_primary)
         for images, targets in bar:
-            train_step(images.to(device, non_blocking=True), targets.to(device, non_blocking=True), totals, stage)
+            train_step(images.to(device, non_blocking=True), targets.to(device, non_blocking=True), totals, epoch)
             step += 1
             if step % POSTFIX_EVERY == 0:
                 bar.set_postfix(**running(checked(totals.read())))

@@ -1,34 +1,44 @@
-"""Control inputs for honest ablations: a graph without its structure, text without its meaning.
+"""Controls for honest comparisons: the same model with one kind of knowledge destroyed.
 
 A gain from "knowledge" may come from extra parameters, extra attention tokens or extra
-training signal rather than from what the ontology says. The controls keep the architecture,
-parameter count and token count of the real model and destroy one kind of information:
+training signal rather than from what the ontology says. A control keeps the architecture,
+parameter count and token count of the variant it controls and destroys one kind of
+information. Each is a `Control` registered in `CONTROLS` (a variant names one,
+`kgnet.variants`); the parts read the knowledge through its hooks, so a control goes
+through exactly the code of the real model:
 
-- `graph_control="shuffled"`: every base edge keeps its source and relation, its target is
-  drawn by a seeded permutation of the targets of that relation's edges, so each node keeps
-  its in- and out-degree per relation while the wiring becomes random (self-loops and
-  repeated edges may appear); inverse edges are rebuilt from the rewired base edges.
-- `graph_control="empty"`: no edges; the R-GCN keeps its weights but passes no messages
-  (each node sees only itself through the root weight).
-- `text_control="random"`: each node's text vector is replaced by a seeded random direction
-  with the same norm, so the class descriptions carry no meaning.
+- `permuted`: each class given another class's concepts (a derangement of the class-concept
+  matrix's rows: same geometry, wrong meaning);
+- `identity`: one concept per class and nothing else (the machinery without knowledge);
+- `shuffled`: every base edge keeps its source and relation, its target is drawn by a seeded
+  permutation of the targets of that relation's edges, so each node keeps its in- and
+  out-degree per relation while the wiring becomes random (self-loops and repeated edges may
+  appear); inverse edges are rebuilt from the rewired base edges;
+- `empty`: no edges; the R-GCN keeps its weights but passes no messages (each node sees only
+  itself through the root weight);
+- `random_text`: each node's text vector replaced by a seeded random direction with the same
+  norm, so the class descriptions carry no meaning;
+- `no_text`: no node text read at all (learned node inputs alone).
 
-The controls change only what the R-GCN and the text projection read; the class hierarchy
-(`hierarchy_index`, used by the metrics and by the choice of nodes in view) is untouched.
+What a control breaks is one kind of knowledge a part reads (`Head.knowledge`,
+`GraphEncoder.knowledge`): a control of a variant none of whose parts read that kind is refused.
+The class hierarchy (used by the metrics) is never touched.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
+from typing import Callable, ClassVar, Iterable
 
 import torch
 from torch import Tensor
 
 from kgnet.kg.graph import KnowledgeGraph
+from kgnet.models.class_concepts import ClassConcepts, derange_rows, identity_concepts
+from kgnet.models.registry import Registry
 
-GraphControl = Literal["none", "shuffled", "empty"]
-TextControl = Literal["none", "random"]
+#: Every control, by name (`none` keeps the knowledge as it is).
+CONTROLS = Registry("control")
 
 
 def _with_base_edges(graph: KnowledgeGraph, src: Tensor, dst: Tensor, rel: Tensor) -> KnowledgeGraph:
@@ -64,17 +74,6 @@ def drop_edges(graph: KnowledgeGraph) -> KnowledgeGraph:
     return _with_base_edges(graph, empty, empty, empty)
 
 
-def apply_graph_control(graph: KnowledgeGraph, control: GraphControl, *, seed: int) -> KnowledgeGraph:
-    """`graph` as control `control` ("none", "shuffled" or "empty") shows it to the R-GCN."""
-    if control == "none":
-        return graph
-    if control == "shuffled":
-        return shuffle_edges(graph, seed=seed)
-    if control == "empty":
-        return drop_edges(graph)
-    raise ValueError(f"unknown graph control {control!r}")
-
-
 def random_text_features(features: Tensor, *, seed: int) -> Tensor:
     """Random vectors with the same shape and the same norm per row as `features`."""
     generator = torch.Generator().manual_seed(seed)
@@ -82,10 +81,95 @@ def random_text_features(features: Tensor, *, seed: int) -> Tensor:
     return torch.nn.functional.normalize(noise, dim=-1) * features.norm(dim=-1, keepdim=True)
 
 
-def apply_text_control(features: Tensor, control: TextControl, *, seed: int) -> Tensor:
-    """Node text features as control `control` ("none" or "random") shows them to the model."""
-    if control == "none":
+class Control:
+    """Keeps the knowledge as it is; each registered control overrides the hooks of what it breaks."""
+
+    name: ClassVar[str] = "none"
+    #: The kind of knowledge it breaks (a part's `knowledge` names what it reads); "" = nothing.
+    breaks: ClassVar[str] = ""
+    #: Kinds of knowledge it cannot be applied to, with why.
+    refuses: ClassVar[dict[str, str]] = {}
+    #: Whether the graph encoder still reads node text under it.
+    keeps_text: ClassVar[bool] = True
+
+    def class_concepts(self, graph: KnowledgeGraph, build: Callable[[KnowledgeGraph], ClassConcepts], *,
+                       seed: int) -> ClassConcepts:
+        """The concept head's class-concept matrix, `build` reading it from `graph`'s edges."""
+        return build(self.edges(graph, seed=seed))
+
+    def edges(self, graph: KnowledgeGraph, *, seed: int) -> KnowledgeGraph:
+        """The graph as a part reading its edges sees it."""
+        return graph
+
+    def text_mask(self, mask: Tensor) -> Tensor:
+        """Which nodes' text the graph encoder reads."""
+        return mask
+
+    def texts(self, features: Tensor, *, seed: int) -> Tensor:
+        """The encoded node texts as the graph encoder reads them."""
         return features
-    if control == "random":
+
+    def check(self, reads: Iterable[str], variant: str) -> None:
+        """ValueError when no part of `variant` reads what this control breaks (it would train
+        the variant again) or one reads what it cannot be applied to (`refuses`)."""
+        reads = set(reads)
+        for kind, why in self.refuses.items():
+            if kind in reads:
+                raise ValueError(f"{variant}: the {self.name} control {why}")
+        if self.breaks and self.breaks not in reads:
+            raise ValueError(f"{variant}: the {self.name} control breaks the {self.breaks}, which no part of it "
+                             f"reads (its parts read: {', '.join(sorted(reads)) or 'no knowledge'})")
+
+
+CONTROLS["none"] = Control
+
+
+@CONTROLS.register("permuted")
+class Permuted(Control):
+    breaks = "class concepts"
+
+    def class_concepts(self, graph, build, *, seed):
+        return derange_rows(build(graph), seed)
+
+
+@CONTROLS.register("identity")
+class Identity(Control):
+    breaks = "class concepts"
+
+    def class_concepts(self, graph, build, *, seed):
+        return identity_concepts(graph)
+
+
+@CONTROLS.register("shuffled")
+class Shuffled(Control):
+    breaks = "edges"
+
+    def edges(self, graph, *, seed):
+        return shuffle_edges(graph, seed=seed)
+
+
+@CONTROLS.register("empty")
+class Empty(Control):
+    breaks = "edges"
+    refuses = {"class concepts": "removes every edge, so a concept head links no class to any concept and scores "
+                                 "every class alike (a constant model, not a control)"}
+
+    def edges(self, graph, *, seed):
+        return drop_edges(graph)
+
+
+@CONTROLS.register("random_text")
+class RandomText(Control):
+    breaks = "text"
+
+    def texts(self, features, *, seed):
         return random_text_features(features, seed=seed)
-    raise ValueError(f"unknown text control {control!r}")
+
+
+@CONTROLS.register("no_text")
+class NoText(Control):
+    breaks = "text"
+    keeps_text = False
+
+    def text_mask(self, mask):
+        return torch.zeros_like(mask)

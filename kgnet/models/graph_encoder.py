@@ -2,7 +2,9 @@
 
 It holds the graph view the knowledge scales allow (as buffers) and the R-GCN
 (`kgnet.models.kg_encoder.KnowledgeEncoder`: node text and learned inputs, messages along the
-typed edges). The infusion blocks and the heads read its embeddings; it knows nothing of them.
+typed edges). The infusion blocks and the heads read its embeddings; it knows nothing of them,
+except how the head it is composed with wants them to start (`NodeStart`). A model without a
+graph encoder has `NoGraphEncoder` in its place: no parameters, no node embeddings.
 
 Node embeddings depend only on the weights and the graph, not on the images. In training
 mode they are recomputed every forward (the gradients must reach the R-GCN); in eval mode
@@ -14,14 +16,28 @@ costs the backbone plus the infusion block and a stale cache is never served.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
+from kgnet.config import Config
+from kgnet.models.controls import CONTROLS
 from kgnet.models.kg_encoder import KnowledgeEncoder
+from kgnet.models.node_vectors import GraphRows, NodeVectors, OwnVectors, local_ids
+from kgnet.models.registry import Part, register_part
 from kgnet.models.scales import KnowledgeView
 
+if TYPE_CHECKING:
+    from kgnet.models.factory import Plan
+    from kgnet.variants import Variant
 
-class GraphEncoder(nn.Module):
+#: The scales whose node text the encoder reads (`kgnet.models.scales`).
+TEXT_SCALES = frozenset({"category", "wide"})
+
+
+@register_part("graph_encoder")
+class GraphEncoder(Part, nn.Module):
     """The R-GCN over a fixed graph view: node embeddings [n, dim].
 
     Buffers (not saved in the state dict: they are rebuilt from the graph): `text_features`
@@ -30,6 +46,12 @@ class GraphEncoder(nn.Module):
     edges are compiled into the encoder's `graph` (`RelationalGraph`). `node_labels` names the
     local nodes.
     """
+
+    slot = "graph_encoder"
+    #: Shared with the infusion, which is built right after it (`kgnet.models.factory`).
+    stream = "knowledge"
+    sections = ("graph_encoder",)
+    knowledge = frozenset({"edges", "text"})
 
     def __init__(
         self,
@@ -42,6 +64,7 @@ class GraphEncoder(nn.Module):
         dropout: float = 0.1,
         embedding_std: float = 0.02,
         center_text: bool = False,
+        lr_scale: float = 1.0,
     ) -> None:
         """Args:
             view: What of the graph the scales use (`kgnet.models.scales.select_view`).
@@ -57,6 +80,7 @@ class GraphEncoder(nn.Module):
                 bias adds one, so without this every node embedding starts alike (measured on
                 the garments ontology at init: mean pairwise cosine of the concept vectors
                 0.31 uncentred, 0.01 centred; free random vectors 0.00).
+            lr_scale: Its learning rate as a multiple of the run's (`parameter_groups`).
         """
         super().__init__()
         reads_text = bool(view.text_mask.any())
@@ -78,13 +102,14 @@ class GraphEncoder(nn.Module):
         self.every_node_is_token = len(view.token_index) == graph.num_nodes
         self.register_buffer("node_ids", view.node_ids.clone(), persistent=False)
         self.node_labels = list(graph.node_labels)
+        self.lr_scale = lr_scale
         self.encoder = KnowledgeEncoder(
             num_nodes=graph.num_nodes,
             dim=dim,
             text_dim=self.text_features.shape[1] if reads_text else None,
             num_relations=graph.num_relations if view.message_passing else None,
-            edge_index=graph.edge_index if view.message_passing else None,
-            edge_type=graph.edge_type if view.message_passing else None,
+            edge_index=graph.edge_index,
+            edge_type=graph.edge_type,
             num_layers=rgcn_layers,
             num_bases=rgcn_bases,
             dropout=dropout,
@@ -92,6 +117,37 @@ class GraphEncoder(nn.Module):
             text_bias=not center_text,
         )
         self._cache: tuple[tuple, Tensor] | None = None
+
+    @classmethod
+    def graph_hops(cls, config: Config) -> int:
+        return config.graph_encoder.hops
+
+    @classmethod
+    def reads_text(cls, config: Config, variant: Variant) -> bool:
+        """Whether its scales read node text and the variant's control leaves it to read."""
+        scales = set(variant.scales or config.graph_encoder.scales)
+        return bool(scales & TEXT_SCALES) and CONTROLS[variant.control].keeps_text
+
+    @classmethod
+    def settings(cls, config: Config, variant: Variant) -> set[str]:
+        """Its section, less the scales where the variant fixes them and the text model where it
+        reads no text."""
+        unread = {"graph_encoder.scales"} if variant.scales else set()
+        unread |= set() if cls.reads_text(config, variant) else {"graph_encoder.text_model"}
+        return super().settings(config, variant) - unread
+
+    @classmethod
+    def node_vectors(cls, plan: Plan) -> NodeVectors:
+        """What the heads composed with it read: rows of its node embeddings over the plan's view."""
+        return GraphRows(plan.knowledge.encoder_view(plan.scales)[0])
+
+    @classmethod
+    def build(cls, plan: Plan) -> GraphEncoder:
+        cfg, start = plan.config.graph_encoder, plan.head.node_start
+        view, text = plan.knowledge.encoder_view(plan.scales)
+        return cls(view=view, text_features=text, dim=plan.config.model.embed_dim, rgcn_layers=cfg.layers,
+                   rgcn_bases=cfg.bases, dropout=cfg.dropout, embedding_std=start.spread,
+                   center_text=start.centre_text, lr_scale=cfg.lr_scale)
 
     def _encode(self) -> Tensor:
         return self.encoder(self.text_features, self.text_mask)
@@ -115,12 +171,23 @@ class GraphEncoder(nn.Module):
         return self._cache[1]
 
     def token_embeddings(self, nodes: Tensor) -> Tensor:
-        """The knowledge tokens' rows [t, dim] of the node embeddings `nodes` [n, dim].
+        """The knowledge tokens' rows [t, dim] of the node embeddings `nodes` [n, dim] (what the
+        infusion attends over).
 
         With the `wide` scale every node is a token: `nodes` itself, without the gather (and
         its scatter in backward).
         """
         return nodes if self.every_node_is_token else nodes[self.token_index]
+
+    @property
+    def token_labels(self) -> list[str]:
+        """The name of each knowledge token (the infusion attention's last axis)."""
+        return [self.node_labels[i] for i in self.token_index.tolist()]
+
+    @property
+    def token_node_ids(self) -> Tensor:
+        """[t] full-graph id of each knowledge token."""
+        return self.node_ids[self.token_index]
 
     @property
     def cached(self) -> bool:
@@ -156,13 +223,26 @@ class GraphEncoder(nn.Module):
                 f"edges={graph.num_edges if graph is not None else 0}, text_nodes={int(self.text_mask.sum())}")
 
 
-def local_ids(view_ids: Tensor, node_ids: Tensor | list[int]) -> Tensor:
-    """Positions in the sorted full-graph ids of a view (`view_ids`) of full-graph `node_ids`;
-    KeyError for a node the scales leave out of view."""
-    node_ids = torch.as_tensor(node_ids, dtype=torch.long, device=view_ids.device)
-    position = torch.searchsorted(view_ids, node_ids).clamp(max=len(view_ids) - 1)
-    missing = view_ids[position] != node_ids
-    if bool(missing.any()):
-        raise KeyError(f"graph nodes {node_ids[missing].tolist()} are not in the model's view "
-                       "(switch on the `wide` scale to score non-class nodes)")
-    return position
+class NoGraphEncoder(Part, nn.Module):
+    """What a model without a graph encoder has in its place: no parameters, no node embeddings;
+    its heads learn their node vectors themselves (`OwnVectors`)."""
+
+    slot = "graph_encoder"
+    stream = "knowledge"
+    lr_scale = 1.0
+    idle_relations = False
+    token_labels: list[str] = []
+
+    @classmethod
+    def node_vectors(cls, plan: Plan) -> NodeVectors:
+        return OwnVectors()
+
+    @classmethod
+    def build(cls, plan: Plan) -> NoGraphEncoder:
+        return cls()
+
+    def node_embeddings(self) -> None:
+        return None
+
+    def token_embeddings(self, nodes: None) -> None:
+        return None

@@ -26,6 +26,33 @@ from torch import Tensor, nn
 from kgnet.models.relational_conv import RelationalConv, RelationalGraph
 
 
+class TextInput(nn.Module):
+    r"""Adds each node's projected text :math:`m_i \,\mathrm{LN}(\mathbf{W}_t \mathbf{t}_i)` to its input."""
+
+    def __init__(self, *, text_dim: int, dim: int, bias: bool = True) -> None:
+        super().__init__()
+        self.proj = nn.Linear(text_dim, dim, bias=bias)
+        self.norm = nn.LayerNorm(dim)
+
+    def reset_parameters(self) -> None:
+        self.proj.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor, text_features: Tensor, text_mask: Tensor) -> Tensor:
+        text = self.norm(self.proj(text_features))
+        return x + text * text_mask.unsqueeze(-1).to(text.dtype)
+
+
+class NoTextInput(nn.Module):
+    """No node's text is read (the scales allow none): the inputs stay the learned embeddings."""
+
+    def reset_parameters(self) -> None:
+        pass
+
+    def forward(self, x: Tensor, text_features: Tensor | None, text_mask: Tensor | None) -> Tensor:
+        return x
+
+
 class NodeInput(nn.Module):
     r"""Node inputs :math:`\mathbf{x}_i = m_i \,\mathrm{LN}(\mathbf{W}_t \mathbf{t}_i) + \mathbf{e}_i`.
 
@@ -48,23 +75,23 @@ class NodeInput(nn.Module):
         super().__init__()
         self.embedding_std = embedding_std
         self.embedding = nn.Embedding(num_nodes, dim)
-        self.text_proj = nn.Linear(text_dim, dim, bias=text_bias) if text_dim else None
-        self.text_norm = nn.LayerNorm(dim) if text_dim else None
+        self.text = TextInput(text_dim=text_dim, dim=dim, bias=text_bias) if text_dim else NoTextInput()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.embedding_std)
-        if self.text_proj is not None:
-            self.text_proj.reset_parameters()
-            self.text_norm.reset_parameters()
+        self.text.reset_parameters()
 
     def forward(self, text_features: Tensor | None, text_mask: Tensor | None) -> Tensor:
         """Inputs [num_nodes, dim] from text [num_nodes, text_dim] where `text_mask` [num_nodes]."""
-        x = self.embedding.weight
-        if self.text_proj is not None:
-            text = self.text_norm(self.text_proj(text_features))
-            x = x + text * text_mask.unsqueeze(-1).to(text.dtype)
-        return x
+        return self.text(self.embedding.weight, text_features, text_mask)
+
+
+class NodeLinear(nn.Linear):
+    """A per-node linear map in place of the R-GCN convolution: the same depth, no edge read."""
+
+    def forward(self, x: Tensor, graph: RelationalGraph | None = None) -> Tensor:
+        return super().forward(x)
 
 
 class RelationalLayer(nn.Module):
@@ -80,21 +107,15 @@ class RelationalLayer(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(dim)
         if num_relations is None:
-            self.conv: nn.Module = nn.Linear(dim, dim)
+            self.conv: nn.Module = NodeLinear(dim, dim)
         else:
             num_relations = max(1, num_relations)
             self.conv = RelationalConv(dim, dim, num_relations, num_bases=min(num_bases, num_relations))
         self.act = nn.GELU()
         self.drop = nn.Dropout(dropout)
 
-    @property
-    def message_passing(self) -> bool:
-        return isinstance(self.conv, RelationalConv)
-
     def forward(self, h: Tensor, graph: RelationalGraph | None) -> Tensor:
-        x = self.norm(h)
-        x = self.conv(x, graph) if self.message_passing else self.conv(x)
-        return h + self.drop(self.act(x))
+        return h + self.drop(self.act(self.conv(self.norm(h), graph)))
 
 
 class KnowledgeEncoder(nn.Module):

@@ -89,21 +89,22 @@ def select_view(graph: KnowledgeGraph, scales: Collection[str]) -> KnowledgeView
         The view; see the module docstring for the rules.
     """
     on = check_scales(scales)
-    if not on:
+    category, relation, wide = (scale in on for scale in SCALES)
+    if not (category or relation or wide):
         raise ValueError("with no knowledge scale on there is nothing to select (the baseline)")
     if graph.class_index.numel() == 0:
         raise ValueError("bind the dataset's classes to the graph first (KnowledgeGraph.with_classes)")
-    if "wide" in on:
+    if wide:
         nodes = torch.arange(graph.num_nodes)
-    elif "relation" in on:
+    elif relation:
         nodes = graph.ancestors(graph.class_index)
     else:
         nodes = torch.unique(graph.class_index)  # sorted
     view = graph.subgraph(nodes)
-    if "relation" not in on:  # no edge is read, so none is kept
+    if not relation:  # no edge is read, so none is kept
         view = drop_edges(view)
     is_class = view.class_mask()
-    text_mask = (is_class & ("category" in on)) | (~is_class & ("wide" in on))
-    tokens = torch.arange(view.num_nodes) if "wide" in on else torch.sort(view.class_index).values
+    text_mask = (is_class & category) | (~is_class & wide)
+    tokens = torch.arange(view.num_nodes) if wide else torch.sort(view.class_index).values
     return KnowledgeView(graph=view, node_ids=nodes, text_mask=text_mask, token_index=tokens,
-                         message_passing="relation" in on)
+                         message_passing=relation)

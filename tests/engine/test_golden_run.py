@@ -29,7 +29,7 @@ OVERRIDES = (
     f"variants=[{','.join(VARIANTS)}]",
     "data.samples_per_class=10", "data.val_fraction=0.002", "data.test_per_class=10",
     "data.held_out_classes=[Sandal]", "train.gzsl_calibration=none",
-    "train.align_epochs=1", "train.epochs=1", "train.batch_size=15", "train.min_steps=0",
+    "train.epochs=2", "train.batch_size=15", "train.min_steps=0",
     "model.embed_dim=32", "model.output_stride=16", "train.analysis=none",
 )
 
@@ -74,7 +74,8 @@ def test_every_variant_computes_what_it_did(tmp_path):
         assert main([*settings(*OVERRIDES), "--out", str(folder)]) == 0
     got = _numbers(folder)
     if os.environ.get("KGNET_WRITE_GOLDEN"):
-        GOLDEN.write_text(json.dumps({"overrides": list(OVERRIDES), **got}, indent=1) + "\n")
+        GOLDEN.write_text(json.dumps({"commit": "written before issue 33", "overrides": list(OVERRIDES), **got},
+                                     indent=1) + "\n")
         pytest.skip(f"wrote {GOLDEN}")
     want = json.loads(GOLDEN.read_text())
     differences = _differences(got, {k: want[k] for k in ("metrics", "logs")})

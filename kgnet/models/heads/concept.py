@@ -5,14 +5,15 @@
     class logits        s_k(x) = scale * sum_j A_kj c_j(x)
 
 A [K, M] comes from the ontology (`kgnet.models.class_concepts`): its support is fixed, and
-its values are either fixed or learned non-negative on the support only. Removing concept j
+its values are fixed. Removing concept j
 (c_j := 0) moves class k's logit by exactly `scale * A_kj * c_j`, so a contribution is an
 explanation, not an attention weight. A class without training images is still scored from its
 row of A (zero-shot), through concepts other classes trained. The concept vectors e_j are free
-parameters (the default kgnet, chosen on validation), or (`kgnet-composed`) the graph encoder's
-node embeddings of the concept nodes, `node_index` naming their rows: then a concept that no
-class with images has still gets a vector, from its neighbours and its text through the R-GCN. With A = identity this is a
-cosine classifier: the knowledge-free control.
+parameters of the head (the default kgnet, chosen on validation), or, in a model with a graph
+encoder (`kgnet-composed`), its node embeddings of the concept nodes
+(`kgnet.models.node_vectors`): then a concept that no class with images has still gets a vector,
+from its neighbours and its text through the R-GCN. With A = identity this is a cosine
+classifier: the knowledge-free control.
 
 Cost (issue 13): only the concepts some class uses are scored (with `concept_self_weight=0`
 the class nodes' own columns are all zero: 976 of ImageNet-1k's 2,569), and a large, sparse A
@@ -25,17 +26,22 @@ against 15 ms (forward + backward).
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from kgnet.models.backbone import Backbone
 from kgnet.models.class_concepts import ClassConcepts
-from kgnet.models.heads import HeadOutput
+from kgnet.models.heads import Head, HeadOutput, LogitScale, NodeStart
+from kgnet.models.node_vectors import NodeVectors, OwnVectors
+from kgnet.models.registry import register_part
+
+if TYPE_CHECKING:
+    from kgnet.models.factory import Plan
 
 #: A is multiplied as a sparse matrix when at most this share of its used part is non-zero ...
 SPARSE_DENSITY = 0.05
@@ -76,72 +82,51 @@ def _csr_is_beta() -> Iterator[None]:
         yield
 
 
-class ConceptHead(nn.Module):
+@register_part("concept_head")
+class ConceptHead(Head):
     """Class logits = scale * A c(x); see the module doc.
 
     Args:
         in_dim: C, the token width.
         embed_dim: d, the concept space width.
-        weights: A [K, M], non-negative (or `matrix`, which also names the concepts).
-        matrix: The class-concept matrix with the concepts' node ids and names (explanations).
-        node_index: [M] rows of the node embeddings that are the concept vectors; None = free
-            concept vectors of the head's own.
-        free_vectors: With `node_index`: a free vector of the head's own added to each node
-            embedding.
-        pool: "max" or "mean" over tokens.
-        learn_weights: Learn A's values (non-negative, on its support; starting at A).
-        init_scale: Starting logit scale (learned in log space, capped at max_scale).
-        concept_init: Optional [M, d] starting concept vectors (e.g. projected text).
-        fixed_concepts: Concept vectors fixed orthonormal (needs d >= M): the class geometry
-            is then A's alone (prototype k = sum_j A_kj e_j), nothing learns it away.
-        sparse: Multiply by A as a sparse matrix (fixed A only); None = when it is large and
-            sparse (`SPARSE_DENSITY`, `SPARSE_MIN_ENTRIES`).
+        matrix: The class-concept matrix A [K, M] with the concepts' node ids and names.
+        vectors: Where the concept vectors come from (`kgnet.models.node_vectors`): free vectors
+            of the head's own (the default), or rows of the graph encoder's node embeddings.
+        init_scale: Starting logit scale (learned in log space, capped at 100).
+        sparse: Multiply by A as a sparse matrix; None = when it is large and sparse
+            (`SPARSE_DENSITY`, `SPARSE_MIN_ENTRIES`).
     """
 
-    reads: ClassVar[str] = "tokens"
-    aligns: ClassVar[bool] = False
-    explains: ClassVar[str] = "contributions"
+    stream = "concept_head"
+    sections = ("concept_head",)
+    knowledge = frozenset({"class concepts", "edges"})
+    explains = "contributions"
+    #: Concept vectors from the graph start near-orthogonal, as free ones would, and the
+    #: infusion starts as the identity (chosen on validation, issue 20).
+    node_start = NodeStart(spread=1.0, centre_text=True, identity_infusion=True)
 
-    def __init__(self, *, in_dim: int, embed_dim: int, weights: Tensor | None = None,
-                 matrix: ClassConcepts | None = None, node_index: Tensor | None = None, pool: str = "max",
-                 learn_weights: bool = False, init_scale: float = 10.0, max_scale: float = 100.0,
-                 concept_init: Tensor | None = None, fixed_concepts: bool = False,
-                 free_vectors: bool = False, sparse: bool | None = None) -> None:
+    def __init__(self, *, in_dim: int, embed_dim: int, matrix: ClassConcepts, vectors: NodeVectors = OwnVectors(),
+                 init_scale: float = 10.0, sparse: bool | None = None) -> None:
         super().__init__()
-        if (weights is None) == (matrix is None):
-            raise ValueError("give the weights A or the class-concept matrix, not both")
-        weights = matrix.weights if matrix is not None else weights
         self.matrix = matrix
-        if pool not in ("max", "mean"):
-            raise ValueError(f"pool must be max or mean, got {pool!r}")
-        self.pool = pool
-        self.max_scale = max_scale
         self.proj = nn.Linear(in_dim, embed_dim)
-        m = weights.shape[1]
-        if fixed_concepts:
-            if embed_dim < m:
-                raise ValueError(f"fixed_concepts needs embed_dim >= {m} concepts, got {embed_dim}")
-            basis, _ = torch.linalg.qr(torch.randn(embed_dim, m))
-            self.register_buffer("concepts", basis.T.contiguous())
-        elif node_index is None or free_vectors:
-            init = concept_init if concept_init is not None else torch.randn(m, embed_dim)
-            self.concepts = nn.Parameter(init.clone().float())
-        else:  # the concept vectors come with every call: rows of the graph encoder's embeddings
-            self.concepts = None
-        if node_index is not None and len(node_index) != m:
-            raise ValueError(f"node_index names {len(node_index)} nodes for {m} concepts")
-        self.register_buffer("node_index", node_index.clone() if node_index is not None else None,
-                             persistent=False)
-        self.register_buffer("base_weights", weights.float().clone())
-        self.learn_weights = learn_weights
-        if learn_weights:
-            self.weight_logits = nn.Parameter(torch.zeros_like(weights, dtype=torch.float32))
-        self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
-        if sparse and learn_weights:
-            raise ValueError("sparse=True needs a fixed A (learn_weights=False)")
+        self.vectors = vectors.concept_vectors(matrix.node_ids, embed_dim)
+        self.register_buffer("weights", matrix.weights.float().clone())
+        self.scale = LogitScale(init_scale=init_scale)
         self.sparse_request = sparse
         self._derive_from_weights()
         self.register_load_state_dict_post_hook(ConceptHead._after_load)
+
+    @classmethod
+    def graph_hops(cls, config) -> int:
+        return config.concept_head.hops
+
+    @classmethod
+    def build(cls, plan: Plan) -> ConceptHead:
+        cfg = plan.config.concept_head
+        matrix = plan.knowledge.class_concepts(hops=cfg.hops, decay=cfg.decay, self_weight=cfg.self_weight)
+        return cls(in_dim=plan.backbone.num_features, embed_dim=plan.config.model.embed_dim, matrix=matrix,
+                   vectors=plan.nodes)
 
     @staticmethod
     def _after_load(module: ConceptHead, incompatible_keys) -> None:
@@ -150,14 +135,14 @@ class ConceptHead(nn.Module):
     def _derive_from_weights(self) -> None:
         """Buffers derived from A (not saved; rebuilt when A is loaded): the used columns, and A
         restricted to them as CSR (and its transpose) when the sparse product is taken."""
-        a = self.base_weights
+        a = self.weights
         used = (a != 0).any(0).nonzero().squeeze(1)
         self.register_buffer("used", used, persistent=False)
         a_used = a[:, used]
         density = float((a_used != 0).float().mean()) if a_used.numel() else 1.0
         sparse = self.sparse_request
         if sparse is None:
-            sparse = not self.learn_weights and a_used.numel() >= SPARSE_MIN_ENTRIES and density <= SPARSE_DENSITY
+            sparse = a_used.numel() >= SPARSE_MIN_ENTRIES and density <= SPARSE_DENSITY
         self.sparse = bool(sparse)
         for name, matrix in (("a", a_used), ("a_t", a_used.T)):
             with _csr_is_beta():
@@ -168,54 +153,39 @@ class ConceptHead(nn.Module):
 
     @property
     def num_classes(self) -> int:
-        return self.base_weights.shape[0]
+        return self.weights.shape[0]
 
     @property
     def embed_dim(self) -> int:
         """The image embedding is the concept activation vector: one entry per concept."""
-        return self.base_weights.shape[1]
+        return self.weights.shape[1]
 
-    def concept_vectors(self, nodes: Tensor | None) -> Tensor:
-        """e [M, d]: the head's own vectors, the concept nodes' rows of `nodes`, or (with both)
-        their sum."""
-        if self.node_index is None:
-            return self.concepts
-        if nodes is None:
-            raise ValueError("this concept head reads its concept vectors from the node embeddings: pass them")
-        graph = nodes[self.node_index]
-        return graph if self.concepts is None else self.concepts + graph
+    def read(self, backbone: Backbone, features: Tensor) -> Tensor:
+        """Every token [B, P + T, C] (a ViT's prefix tokens too): concepts are found on tokens."""
+        return backbone.to_tokens(features)[0]
 
-    @property
-    def scale(self) -> Tensor:
-        return self.log_scale.exp().clamp(max=self.max_scale)
-
-    @property
-    def weights(self) -> Tensor:
-        """The effective A [K, M] (zero off the ontology's support)."""
-        if not self.learn_weights:
-            return self.base_weights
-        # exp keeps it positive and equal to A at the start; zero stays zero
-        return self.base_weights * self.weight_logits.exp()
+    def leaves_idle(self, backbone: Backbone) -> bool:
+        """The backbone's pooling-only layers (ConvNeXt's head norm) get no gradient: the head
+        reads the tokens, not the pooled feature."""
+        unused = backbone.pooling_only_parameters()
+        return unused is None or bool(unused)
 
     def _used_scores(self, tokens: Tensor, nodes: Tensor | None = None) -> Tensor:
-        """cos(u_t, e_j) [B, T, M_used] of the concepts some class uses (`nodes`: the node
-        embeddings, when the concept vectors are theirs)."""
-        concepts = self.concept_vectors(nodes)
+        """cos(u_t, e_j) [B, T, M_used] of the concepts some class uses (`nodes`: the graph
+        encoder's node embeddings, read when the concept vectors are theirs)."""
+        concepts = self.vectors(nodes)
         u = F.normalize(self.proj(tokens), dim=-1)
         return u @ F.normalize(concepts[self.used], dim=-1).T
 
-    def _pool(self, scores: Tensor) -> Tensor:
-        return scores.amax(1) if self.pool == "max" else scores.mean(1)
-
     def _all_columns(self, used: Tensor) -> Tensor:
         """[..., M_used] -> [..., M], 0 in the columns no class uses."""
-        full = used.new_zeros(*used.shape[:-1], self.base_weights.shape[1])
+        full = used.new_zeros(*used.shape[:-1], self.weights.shape[1])
         return full.index_copy(-1, self.used, used)
 
     def _class_scores(self, c_used: Tensor) -> Tensor:
         """c_used [..., M_used] A_used^T -> [..., K], sparse or dense."""
         if self.sparse:
-            k = self.base_weights.shape[0]
+            k = self.weights.shape[0]
             flat = _sparse_class_scores(c_used.reshape(-1, c_used.shape[-1]),
                                         (self.a_crow_indices, self.a_col_indices, self.a_values),
                                         (self.a_t_crow_indices, self.a_t_col_indices, self.a_t_values),
@@ -229,32 +199,27 @@ class ConceptHead(nn.Module):
         return self._all_columns(self._used_scores(tokens, nodes))
 
     def concept_activations(self, tokens: Tensor, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """c(x) [B, M] and the per-token scores [B, T, M]."""
+        """c(x) [B, M] (each concept's best token) and the per-token scores [B, T, M]."""
         scores = self.token_scores(tokens, nodes)
-        return self._pool(scores), scores
+        return scores.amax(1), scores
 
     def logits_from_concepts(self, c: Tensor) -> Tensor:
         """scale * c A^T: linear in c, so contributions are exact."""
-        return self.scale * self._class_scores(c[..., self.used])
+        return self.scale() * self._class_scores(c[..., self.used])
 
     def contributions(self, c: Tensor) -> Tensor:
         """[B, K, M]: concept j's exact share of class k's logit."""
-        return self.scale * c[:, None, :] * self.weights[None]
+        return self.scale() * c[:, None, :] * self.weights[None]
 
     def token_contributions(self, scores: Tensor) -> Tensor:
         """[B, T, K]: how much each token adds to each class's logit, from the per-token scores
-        [B, T, M] (`token_scores`). Each concept's contribution is placed where it was found
-        (max pooling: on the token that gave its activation; mean pooling: spread over the
-        tokens as the mean does), so the tokens' shares add up to the logit exactly."""
-        if self.pool == "max":
-            found = F.one_hot(scores.argmax(1), scores.shape[1]).transpose(1, 2).to(scores.dtype)  # [B, T, M]
-            placed = found * scores
-        else:
-            placed = scores / scores.shape[1]
-        return self.scale * placed @ self.weights.T
+        [B, T, M] (`token_scores`). Each concept's contribution is placed on the token that gave
+        its activation (the max), so the tokens' shares add up to the logit exactly."""
+        found = F.one_hot(scores.argmax(1), scores.shape[1]).transpose(1, 2).to(scores.dtype)  # [B, T, M]
+        return self.scale() * (found * scores) @ self.weights.T
 
     def forward(self, tokens: Tensor, nodes: Tensor | None = None) -> HeadOutput:
         """Logits [B, K]; the concept activations [B, M] are both the embedding and the concepts."""
-        c_used = self._pool(self._used_scores(tokens, nodes))
+        c_used = self._used_scores(tokens, nodes).amax(1)
         concepts = self._all_columns(c_used)
-        return HeadOutput(self.scale * self._class_scores(c_used), concepts, concepts=concepts)
+        return HeadOutput(self.scale() * self._class_scores(c_used), concepts, concepts=concepts)
