@@ -3,8 +3,8 @@
 The removal check (`kgnet.explain.concept_removal`) removes the concept that adds most to the
 predicted class and measures how far the class's probability falls; on the default run the
 mean fall was 0.093 against a goal of 0.10. A class whose score is spread over many concepts
-loses little when one goes, so fewer concepts per class (`knowledge.concept_hops`, default 3)
-or a steeper decay with distance (`knowledge.concept_decay`, default 0.7) should raise it. This
+loses little when one goes, so fewer concepts per class (`concept_head.hops`, default 3)
+or a steeper decay with distance (`concept_head.decay`, default 0.7) should raise it. This
 trains the default kgnet (5 images per class) per setting and seed and reads, on the run's
 validation images (never the test set): top-1, and the removal drop of the top concept and of
 a random one, over at most `--images` of them.
@@ -41,7 +41,7 @@ from kgnet.explain.contributions import read_concepts  # noqa: E402
 from kgnet.release import load_release  # noqa: E402
 
 #: What a setting's name sets.
-KEYS = {"hops": "knowledge.concept_hops", "decay": "knowledge.concept_decay"}
+KEYS = {"hops": "concept_head.hops", "decay": "concept_head.decay"}
 
 
 @torch.no_grad()

@@ -36,7 +36,6 @@ from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import load_config  # noqa: E402
 from kgnet.data.builder import build_datasets  # noqa: E402
 from kgnet.engine.trainer import make_optimizer  # noqa: E402
-from kgnet.engine.variants import variant_config  # noqa: E402
 from kgnet.models.factory import create_model  # noqa: E402
 from kgnet.train import run  # noqa: E402
 
@@ -46,8 +45,7 @@ GOAL = 1.05
 def _config(per_class: int, batch: int, seed: int):
     return load_config(None, ["variants=[baseline]", f"seed={seed}", f"data.samples_per_class={per_class}",
                               "data.augment=false", "data.num_workers=0", "data.val_fraction=0.005",
-                              "data.test_per_class=10", "train.analysis=none", "train.align_epochs=0",
-                              "train.epochs=1", "train.min_steps=0", f"train.batch_size={batch}", "train.device=cpu"])
+                              "data.test_per_class=10", "train.analysis=none", "train.epochs=1", "train.min_steps=0", f"train.batch_size={batch}", "train.device=cpu"])
 
 
 def kgnet_round(per_class: int, batch: int, seed: int) -> float:
@@ -59,12 +57,12 @@ def kgnet_round(per_class: int, batch: int, seed: int) -> float:
 
 def plain_round(per_class: int, batch: int, seed: int) -> float:
     """A plain loop's images per second over the same images, model and optimiser."""
-    config = variant_config(_config(per_class, batch, seed), "baseline")
+    config = _config(per_class, batch, seed)
     bundle = build_datasets(config.data, seed=seed, augment=False)
     images = torch.stack([bundle.train[i][0] for i in range(len(bundle.train))])
     labels = torch.as_tensor(bundle.train.labels)
     torch.manual_seed(seed)
-    model = create_model(config, num_classes=bundle.num_classes, in_chans=bundle.in_chans,
+    model = create_model(config, variant="baseline", num_classes=bundle.num_classes, in_chans=bundle.in_chans,
                          image_size=bundle.image_size, seen=bundle.seen_classes).train()
     optimizer = make_optimizer(model, config.train, torch.device("cpu"))
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))

@@ -39,7 +39,6 @@ from benchmarks.model_cost import knowledge_graph  # noqa: E402
 from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import Config  # noqa: E402
 from kgnet.engine.trainer import EpochTotals, TrainingStep, data_parallel, make_optimizer  # noqa: E402
-from kgnet.engine.variants import aligns, variant_config  # noqa: E402
 from kgnet.models import create_model  # noqa: E402
 
 #: (label, channels, size, batch, small_input)
@@ -57,17 +56,17 @@ def join_nccl_group(device: torch.device) -> None:
     dist.init_process_group("nccl", rank=int(os.environ.get("RANK", 0)), world_size=int(os.environ.get("WORLD_SIZE", 1)))
 
 
-def training_step(config: Config, graph, chans: int, size: int, *, baseline: bool, device: torch.device):
-    """The trainer's step for one model, in DDP; returns (step(images, labels), totals, parameter count)."""
-    model = create_model(config, graph, in_chans=chans, image_size=size, baseline=baseline).to(device).train()
-    knowledge = not baseline and aligns(config)
+def training_step(config: Config, graph, chans: int, size: int, *, variant: str, device: torch.device):
+    """The trainer's step for one model, in DDP, after any alignment epochs; returns (step(images,
+    labels), totals, parameter count)."""
+    model = create_model(config, graph, variant=variant, in_chans=chans, image_size=size).to(device).train()
     optimizer = make_optimizer(model, config.train, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     seen = torch.ones(len(graph.class_names), dtype=torch.bool, device=device)
-    step = TrainingStep(data_parallel(model, device, knowledge=knowledge), optimizer, scheduler, config.train,
-                        seen=seen, knowledge=knowledge)
+    step = TrainingStep(data_parallel(model, device), model.head, optimizer, scheduler, config.train, seen=seen)
     totals = EpochTotals(device)
-    return (lambda images, labels: step(images, labels, totals, stage=2)), totals, sum(
+    epoch = model.head.align_epochs  # the cross-entropy epochs (with the alignment term where the head has one)
+    return (lambda images, labels: step(images, labels, totals, epoch)), totals, sum(
         p.numel() for p in model.parameters())
 
 
@@ -82,13 +81,12 @@ def measure_case(case: tuple, setting: str, variant: str, steps: int, blocks: in
     config = Config()
     config.model.backbone, config.model.small_input = "resnet18", small
     config.train.amp, config.train.compile = SETTINGS[setting]
-    kg_config = variant_config(config, variant)
     graph = knowledge_graph("fashion_mnist", REPO, variant)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     images = torch.randn(batch, chans, size, size, device=device)
     labels = torch.randint(0, len(graph.class_names), (batch,), device=device)
-    models = {"baseline": training_step(config, graph, chans, size, baseline=True, device=device),
-              "kgnet": training_step(kg_config, graph, chans, size, baseline=False, device=device)}
+    models = {"baseline": training_step(config, graph, chans, size, variant="baseline", device=device),
+              "kgnet": training_step(config, graph, chans, size, variant=variant, device=device)}
     seconds: dict[str, list[float]] = {name: [] for name in models}
     first_steps: dict[str, float] = {}
     for name, (step, _, _) in models.items():  # warm-up: compilation, cuDNN's autotuning, the allocator

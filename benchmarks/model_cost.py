@@ -78,10 +78,10 @@ from kgnet.atomic import write_text_atomic  # noqa: E402
 from kgnet.config import Config  # noqa: E402
 from kgnet.data.cards import load_card  # noqa: E402
 from kgnet.engine.trainer import make_optimizer  # noqa: E402
-from kgnet.engine.variants import graph_hops, variant_config  # noqa: E402
+from kgnet.variants import VARIANTS  # noqa: E402
 from kgnet.kg.build import build_class_graph  # noqa: E402
 from kgnet.kg.graph import KnowledgeGraph  # noqa: E402
-from kgnet.models import KgnetModel, create_model  # noqa: E402
+from kgnet.models import KgnetModel, create_model, graph_hops  # noqa: E402
 from kgnet.models.backbone import SMALL_INPUT_OUTPUT_STRIDE  # noqa: E402
 
 BATCH = 128
@@ -135,10 +135,10 @@ def status_mb(field: str) -> float:
 
 def knowledge_graph(name: str, workdir: Path, variant: str = VARIANT) -> KnowledgeGraph:
     """The class-bound graph `name` (see GRAPHS) as a run of `variant` builds it (its hops:
-    `kgnet.engine.variants.graph_hops`); the WordNet export is written to `workdir`."""
+    `kgnet.models.graph_hops`); the WordNet export is written to `workdir`."""
     if name in ("fashion_mnist", "imagenet1k"):
         card = load_card(name)
-        hops = graph_hops(variant_config(Config(), variant))
+        hops = graph_hops(Config(), VARIANTS[variant])
         return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=hops)
     if name == "wordnet":
         from kgnet.kg.build import load_knowledge_graph
@@ -155,14 +155,14 @@ def knowledge_graph(name: str, workdir: Path, variant: str = VARIANT) -> Knowled
 
 def build_models(in_chans: int, size: int, graph: KnowledgeGraph, config: Config | None = None,
                  backbone: str | None = None, variant: str = VARIANT) -> dict[str, KgnetModel]:
-    """The baseline and the knowledge-injected model (`variant`'s config; key "kgnet") for the classes of `graph`."""
+    """The baseline and the knowledge-injected model (`variant`; key "kgnet") for the classes of `graph`."""
     if config is None:
         config = Config()
         if backbone is not None:
             config.model.backbone = backbone
     return {
-        "baseline": create_model(config, graph, in_chans=in_chans, image_size=size, baseline=True),
-        "kgnet": create_model(variant_config(config, variant), graph, in_chans=in_chans, image_size=size),
+        "baseline": create_model(config, graph, variant="baseline", in_chans=in_chans, image_size=size),
+        "kgnet": create_model(config, graph, variant=variant, in_chans=in_chans, image_size=size),
     }
 
 
@@ -171,21 +171,25 @@ def optimizer_for(model: KgnetModel, device: torch.device = torch.device("cpu"))
     return make_optimizer(model, Config().train, device)
 
 
-def losses(model: KgnetModel, images: torch.Tensor, labels: torch.Tensor, align_weight: float = 0.1,
-           temperature: float = 0.1) -> torch.Tensor:
-    """The stage-2 loss: cross-entropy, plus InfoNCE of z against the class nodes for kgnet."""
+def losses(model: KgnetModel, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss of a step after any alignment epochs: cross-entropy, with the head's own terms (the
+    prototype head's alignment) as the trainer adds them (`Head.loss`)."""
     out = model(images)
-    loss = F.cross_entropy(out.logits, labels)
-    if model.head.aligns:
-        similarity = F.normalize(out.embedding, dim=-1) @ F.normalize(out.class_embeddings, dim=-1).T
-        loss = loss + align_weight * F.cross_entropy(similarity / temperature, labels)
-    return loss
+    seen = torch.ones(model.num_classes, dtype=torch.bool, device=labels.device)
+    return model.head.loss(out, F.cross_entropy(out.logits, labels), labels, seen=seen,
+                           epoch=model.head.align_epochs)[0]
+
+
+def knowledge_nodes(model: KgnetModel) -> int:
+    """The ontology nodes the model reads: those its graph encoder embeds, or its concept head's concepts."""
+    return len(model.graph_encoder.node_labels) if hasattr(model.graph_encoder, "node_labels") \
+        else len(model.head.matrix.names)
 
 
 def train_step(model: KgnetModel, optimizer: torch.optim.Optimizer, images: torch.Tensor,
-               labels: torch.Tensor, align_weight: float = 0.1, temperature: float = 0.1) -> None:
+               labels: torch.Tensor) -> None:
     """One stage-2 step: forward, the losses, backward, AdamW step."""
-    loss = losses(model, images, labels, align_weight, temperature)
+    loss = losses(model, images, labels)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -268,8 +272,7 @@ def measure_input(in_chans: int, size: int, rounds: int, backbone: str | None = 
         out = models["kgnet"](images[:2])
     result = {
         "tokens": list(out.token_grid),
-        "graph_nodes": (len(models["kgnet"].graph_encoder.node_ids) if models["kgnet"].graph_encoder is not None
-                        else len(models["kgnet"].concept_names)),
+        "graph_nodes": knowledge_nodes(models["kgnet"]),
         "attention_tokens": int(out.attention.shape[-1]) if out.attention is not None else 0,
         "design": type(models["kgnet"].head).__name__,
         "params": {name: m.param_counts() for name, m in models.items()},
@@ -438,33 +441,29 @@ def measure_trainer_syncs(backbone: str, variant: str = VARIANT) -> dict:
     from kgnet.data.builder import build_datasets
     from kgnet.engine.distributed import DistributedContext
     from kgnet.engine.trainer import train_variant
-    from kgnet.engine.variants import aligns
-
     config = Config()
     config.model.backbone = backbone
     config.data.val_fraction = 0.01
     config.train.batch_size = 16
-    config.train.align_epochs, config.train.epochs = 1, 1
+    config.train.epochs = 2
     config.train.min_steps = 0  # the two runs must differ in their number of steps
-    configs = {"baseline": config, "kgnet": variant_config(config, variant)}
+    variants = {"baseline": "baseline", "kgnet": variant}
     context = DistributedContext()
     graph = knowledge_graph(DEFAULT_GRAPH, Path("."), variant)
     counts: dict[str, dict[int, HostSyncCounter]] = {"baseline": {}, "kgnet": {}}
     steps = {}
     with tempfile.TemporaryDirectory() as tmp:
         for per_class in RUNS:
-            for cfg in configs.values():
-                cfg.data.samples_per_class = per_class
+            config.data.samples_per_class = per_class
             bundle = build_datasets(config.data, seed=config.seed, augment=False)
-            steps[per_class] = (config.train.align_epochs + config.train.epochs) * (len(bundle.train) // 16)
-            for model_name, cfg in configs.items():
-                model = create_model(cfg, graph, in_chans=bundle.in_chans, image_size=bundle.image_size,
-                                     baseline=model_name == "baseline")
+            steps[per_class] = config.train.epochs * (len(bundle.train) // 16)
+            for model_name, name in variants.items():
+                model = create_model(config, graph, variant=name, in_chans=bundle.in_chans,
+                                     image_size=bundle.image_size)
                 folder = Path(tmp) / f"{model_name}-{per_class}"
                 folder.mkdir()
                 with HostSyncCounter() as syncs, open(os.devnull, "w") as null, contextlib.redirect_stderr(null):
-                    train_variant(model_name, cfg, model, bundle, folder, context,
-                                  knowledge=model_name != "baseline" and aligns(cfg))
+                    train_variant(model_name, config, model, bundle, folder, context)
                 counts[model_name][per_class] = syncs
     short, long = RUNS
     extra_steps = steps[long] - steps[short]

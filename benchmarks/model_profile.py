@@ -44,12 +44,11 @@ from kgnet.models import KgnetModel  # noqa: E402
 #: scope label -> the submodule it wraps (attribute path from the model); absent ones are skipped.
 PARTS = {
     "backbone": "backbone",
-    "knowledge encoder: node input": "knowledge.encoder.input",
-    "knowledge encoder: R-GCN layers": "knowledge.encoder.layers",
-    "knowledge encoder: final norm": "knowledge.encoder.norm",
-    "infusion": "knowledge.infusion",
-    "MLP head": "head",
-    "prototype head": "knowledge.prototype",
+    "knowledge encoder: node input": "graph_encoder.encoder.input",
+    "knowledge encoder: R-GCN layers": "graph_encoder.encoder.layers",
+    "knowledge encoder: final norm": "graph_encoder.encoder.norm",
+    "infusion": "infusion",
+    "head": "head",
 }
 GLUE = "glue (KgnetModel.forward)"
 GRAD_ACCUMULATION = "gradient accumulation"
@@ -82,17 +81,15 @@ def _scope(module: torch.nn.Module, label: str) -> list:
     return [module.register_forward_pre_hook(enter), module.register_forward_hook(leave)]
 
 
-def train_step(model: KgnetModel, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor,
-               align_weight: float = 0.1, temperature: float = 0.1) -> None:
-    """model_cost's stage-2 step, with the losses and the optimizer in their own scopes."""
+def train_step(model: KgnetModel, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor) -> None:
+    """model_cost's step after any alignment epochs, with the losses and the optimizer in their own scopes."""
     with record_function(GLUE):
         out = model(images)
     with record_function("loss: cross-entropy"):
-        loss = F.cross_entropy(out.logits, labels)
-    if out.class_embeddings is not None:
-        with record_function("loss: alignment"):
-            similarity = F.normalize(out.embedding, dim=-1) @ F.normalize(out.class_embeddings, dim=-1).T
-            loss = loss + align_weight * F.cross_entropy(similarity / temperature, labels)
+        ce = F.cross_entropy(out.logits, labels)
+    with record_function("loss: the head's terms"):
+        seen = torch.ones(model.num_classes, dtype=torch.bool, device=labels.device)
+        loss = model.head.loss(out, ce, labels, seen=seen, epoch=model.head.align_epochs)[0]
     with record_function("optimizer step"):
         optimizer.zero_grad(set_to_none=True)
     loss.backward()

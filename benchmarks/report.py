@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from kgnet.atomic import atomic_path, write_text_atomic
 
-from kgnet.engine.variants import VARIANTS
+from kgnet.variants import VARIANTS
 
 from benchmarks.stats import PairedDifference, describe, paired_difference
 from benchmarks.suite import CONTROLS, REPO, Suite

@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from kgnet.data.preprocess import read_image
-    from kgnet.explain.concepts import top_concepts
+    from kgnet.explain.explanations import explanation_of
     from kgnet.release import load_release
 
     release = load_release(folder)
@@ -65,26 +65,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     batch = torch.stack([read_image(path, release.preprocessing) for path in args.images])
     with torch.no_grad():
         out = model(batch)
-    probabilities = release.choice_logits(out.logits).softmax(dim=1)
-    k = min(args.top_k, probabilities.shape[1])
-    concepts = None
-    if out.concepts is not None:  # a concept head: each concept's exact logit points to the top class
-        shares = model.head.contributions(out.concepts.float())[torch.arange(len(batch)),
-                                                                         probabilities.argmax(dim=1)]
-        top = shares.topk(min(k, shares.shape[1]), dim=1)
-        concepts = [", ".join(f"{model.concept_names[j]} ({v:+.2f})" for v, j in zip(values, indices))
-                    for values, indices in zip(top.values.tolist(), top.indices.tolist())]
-        what = "concepts (logit points to the top class)"
-    elif out.attention is not None:
-        concepts = [", ".join(f"{c.label} ({c.weight:.2f})" for c in image)
-                    for image in top_concepts(out.attention, model.token_labels, k)]
-        what = "concepts"
+        probabilities = release.choice_logits(out.logits).softmax(dim=1)
+        k = min(args.top_k, probabilities.shape[1])
+        what, concepts = explanation_of(model).predict_lines(model, out, probabilities.argmax(dim=1), k)
     for i, path in enumerate(args.images):
         print(f"{path}:")
         values, indices = probabilities[i].topk(k)
         for p, c in zip(values.tolist(), indices.tolist()):
             print(f"  {release.class_names[c]:<24} {100 * p:6.2f}%")
-        if concepts is not None:
+        if concepts[i]:
             print(f"  {what}: {concepts[i]}")
     return 0
 

@@ -39,13 +39,12 @@ def settings(*overrides: str) -> list[str]:
     return [arg for item in overrides for arg in ("--set", item)]
 
 
-#: The smallest training that still learns something: 30 images per class, one epoch per stage,
-#: a small validation split (scored after every epoch).
+#: The smallest training that still learns something: 30 images per class, two epochs (the first
+#: is the prototype head's alignment epoch), a small validation split (scored after every epoch).
 TINY_OVERRIDES = (
     "data.samples_per_class=30",
     "data.val_fraction=0.01",
-    "train.align_epochs=1",
-    "train.epochs=1",
+    "train.epochs=2",
     "train.batch_size=64",
     "train.min_steps=0",  # the steps the epochs give (8), not the 250 of the few-shot default
     "model.embed_dim=64",
@@ -122,10 +121,10 @@ def photo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def photo_overrides(root: Path, backbone: str = "resnet10t") -> tuple[str, ...]:
-    """A run on `photo_root`: 28 px, one epoch per stage, no dropout, the shipped ontology."""
+    """A run on `photo_root`: 28 px, two epochs, the shipped ontology."""
     return (f"data.root={root}", "data.name=imagefolder", "data.image_size=28", "data.val_fraction=0.2",
-            f"model.backbone={backbone}", "model.embed_dim=32", "model.dropout=0.0", "knowledge.dropout=0.0",
-            "train.align_epochs=1", "train.epochs=1", "train.batch_size=8", "train.min_steps=0", "train.analysis=none",
+            f"model.backbone={backbone}", "model.embed_dim=32",
+            "train.epochs=2", "train.batch_size=8", "train.min_steps=0", "train.analysis=none",
             f"knowledge.ontology={REPO / 'kg' / 'fashion_mnist.ttl'}")
 
 

@@ -77,15 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         else "")
             print(f"energy on the object, {diff['of']}: {100 * diff['mean']:+.1f} points{interval} over "
                   f"{diff['images']} images")
-        c = f["concepts"]
-        verb = "removing the top-contributing" if c.get("head") == "concept" else "masking the top"
-        print(f"{c['variant']:<12} {verb} concept: drop {c['top_drop_mean']:+.4f}, a random one: "
-              f"{c['random_drop_mean']:+.4f}; top > random on {100 * c['fraction_top_greater']:.0f}% "
-              f"of {c['images']} images")
-        if c.get("head") == "concept":
-            print(f"{'':<12} concept deletion AUC {c['deletion_auc']['mean']:.3f} (random order "
-                  f"{c['random_deletion_auc']['mean']:.3f}); concept precision {c['concept_precision']:.3f} "
-                  f"(chance {c['concept_precision_chance']:.3f}) over {c['precision_images']} correct images")
+        for line in result.explanation.summary_lines(f["concepts"]):
+            print(line)
     print(f"{len(result.figures)} figures, gallery: {result.out / 'index.html'}")
     return 0
 

@@ -5,7 +5,7 @@ head's own `logits_from_concepts`: class k's logit moves by exactly j's contribu
 `scale * A_kj * c_j`, and the other classes' by theirs. Three checks, over images:
 
 Only the concepts the head scores with count (columns of A with a non-zero weight; a class's own
-node has none when `knowledge.concept_self_weight` is 0): removing any other changes nothing.
+node has none when `concept_head.self_weight` is 0): removing any other changes nothing.
 
 - removal: the fall of the predicted class's probability when its top-contributing concept is
   removed, against a concept drawn uniformly from the others (the keys `top_drop_mean`,
@@ -30,7 +30,7 @@ from sklearn.metrics import auc
 from torch import Tensor
 
 from kgnet.explain.concepts import summarise_concept_faithfulness
-from kgnet.models.concept_head import ConceptHead
+from kgnet.models.heads.concept import ConceptHead
 
 #: Concepts per image that concept precision checks.
 PRECISION_TOP = 3

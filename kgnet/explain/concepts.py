@@ -66,9 +66,9 @@ def concept_maps(attention: Tensor, grid: tuple[int, int], positions: Sequence[i
 
 def infusion_blocks(model: KgnetModel) -> list[InfusionBlock]:
     """Every infusion block of a knowledge model (last stage and earlier stages)."""
-    if not model.infusion_blocks:
+    if not model.infusion.blocks:
         raise ValueError("the model has no infusion block: no knowledge tokens to mask")
-    return model.infusion_blocks
+    return model.infusion.blocks
 
 
 @torch.no_grad()

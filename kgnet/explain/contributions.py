@@ -1,7 +1,7 @@
 """What a concept head says about an image: each concept's exact share of a class's score, and
 where in the image the concept was found.
 
-A concept head (`kgnet.models.concept_head`) scores class k as
+A concept head (`kgnet.models.heads.concept`) scores class k as
 
     s_k(x) = scale * sum_j A_kj c_j(x),     c_j(x) = max over tokens t of cos(W v_t, e_j),
 
@@ -59,8 +59,6 @@ class ConceptReading:
 def read_concepts(model: KgnetModel, images: Tensor, batch_size: int = 64) -> ConceptReading:
     """Concept activations, per-token scores and logits of `images` under `model`'s concept head."""
     head = model.head
-    if head.explains != "contributions":
-        raise ValueError("the model has no concept head")
     nodes = model.node_embeddings()
     activations, scores, logits, maps, off_grid, grid = [], [], [], [], [], (1, 1)
     for start in range(0, len(images), batch_size):
@@ -108,7 +106,7 @@ def top_contributions(model: KgnetModel, reading: ConceptReading, paths: dict[tu
     Returns:
         The concepts per image, the predicted class [B] and the runner-up class [B].
     """
-    head, names = model.head, model.concept_names
+    head, names = model.head, model.head.matrix.names
     with torch.no_grad():
         shares = head.contributions(reading.activations).float()  # [B, K, M]
     ranked = reading.logits.topk(min(2, reading.logits.shape[1]), dim=1).indices

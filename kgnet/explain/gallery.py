@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from kgnet.atomic import write_text_atomic
 
@@ -53,7 +53,8 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | None) -> str:
+def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | None,
+                          concept_rows: Callable[[dict[str, Any]], list[str]]) -> str:
     if not faithfulness:
         return "<h2>Faithfulness</h2><p class=note>Not computed (run with <code>--faithfulness N</code>).</p>"
     settings = faithfulness["settings"]
@@ -101,20 +102,7 @@ def _faithfulness_section(faithfulness: dict[str, Any] | None, curves: str | Non
     if curves:
         parts.append(f'<p><img src="{_e(curves)}" alt="mean deletion and insertion curves" '
                      'style="max-width:60rem;width:100%"></p>')
-    concepts = faithfulness.get("concepts")
-    if concepts and concepts.get("head") == "concept":
-        parts += _concept_removal_rows(concepts)
-    elif concepts:
-        parts += [
-            f"<p class=note>Concept faithfulness of <b>{_e(concepts['variant'])}</b> over {concepts['images']} "
-            "test images: the most-attended concept, then a random other one, is removed from the keys of the "
-            "infusion attention; the drop is the fall of the predicted class's probability.</p>",
-            "<table><tr><th>masked concept</th><th>mean drop</th><th>std</th></tr>",
-            f"<tr><td>most attended</td><td>{concepts['top_drop_mean']:+.4f}</td><td>{concepts['top_drop_std']:.4f}</td></tr>",
-            f"<tr><td>random</td><td>{concepts['random_drop_mean']:+.4f}</td><td>{concepts['random_drop_std']:.4f}</td></tr>",
-            f"<tr><td>images where top &gt; random</td><td>{100 * concepts['fraction_top_greater']:.1f}%</td><td></td></tr>",
-            "</table>",
-        ]
+    parts += concept_rows(faithfulness["concepts"]) if faithfulness.get("concepts") else []
     return "\n".join(parts)
 
 
@@ -142,7 +130,21 @@ def _pointing_rows(faithfulness: dict[str, Any]) -> list[str]:
             "</table>"]
 
 
-def _concept_removal_rows(c: dict[str, Any]) -> list[str]:
+def attention_rows(concepts: dict[str, Any]) -> list[str]:
+    """The attention-masking checks of the prototype design (`kgnet.explain.concepts`)."""
+    return [
+        f"<p class=note>Concept faithfulness of <b>{_e(concepts['variant'])}</b> over {concepts['images']} "
+        "test images: the most-attended concept, then a random other one, is removed from the keys of the "
+        "infusion attention; the drop is the fall of the predicted class's probability.</p>",
+        "<table><tr><th>masked concept</th><th>mean drop</th><th>std</th></tr>",
+        f"<tr><td>most attended</td><td>{concepts['top_drop_mean']:+.4f}</td><td>{concepts['top_drop_std']:.4f}</td></tr>",
+        f"<tr><td>random</td><td>{concepts['random_drop_mean']:+.4f}</td><td>{concepts['random_drop_std']:.4f}</td></tr>",
+        f"<tr><td>images where top &gt; random</td><td>{100 * concepts['fraction_top_greater']:.1f}%</td><td></td></tr>",
+        "</table>",
+    ]
+
+
+def concept_removal_rows(c: dict[str, Any]) -> list[str]:
     """The exact concept-removal checks of a concept head (`kgnet.explain.concept_removal`)."""
     return [
         f"<p class=note>Concept faithfulness of <b>{_e(c['variant'])}</b> over {c['images']} test images. "
@@ -188,17 +190,7 @@ def _card(card: Card) -> str:
             f"{badge}</div><figcaption><b>{_e(card.title)}</b><dl>{''.join(items)}</dl></figcaption></figure>")
 
 
-#: The one sentence the page opens with about what the bars mean, by how the variant explains.
-MEANING = {
-    "contributions": "A concept's contribution is how much finding it in the image (a part, material or parent "
-                     "class the ontology links to the class) raised the class's score: remove the concept and the "
-                     "score falls by exactly that much.",
-    "attention": "A concept's bar is how much attention the image paid to it; attention does not add up to the "
-                 "class's score.",
-}
-
-
-def _summary(cards: Sequence[Card], scores: dict[str, dict[str, Any]], explains: str) -> str:
+def _summary(cards: Sequence[Card], scores: dict[str, dict[str, Any]], meaning: str) -> str:
     """What the run scored, how the shown images fared, and what a bar means."""
     variants = list(dict.fromkeys([*scores, *(v for card in cards for v in card.predictions)]))
     known = [card for card in cards if card.true_label is not None]
@@ -214,38 +206,26 @@ def _summary(cards: Sequence[Card], scores: dict[str, dict[str, Any]], explains:
     return "\n".join([
         "<section id=summary>",
         "<table><tr><th>variant</th><th>test top-1</th>" + shown + "</tr>", *rows, "</table>",
-        f"<p class=lead>{MEANING.get(explains, '')}</p>",
+        f"<p class=lead>{meaning}</p>",
         "</section>",
     ])
 
 
-def _reading_notes(explains: str) -> str:
+def _reading_notes(bars: str) -> str:
     """How the figures are drawn, for a reader who wants the details (after the numbers)."""
-    if explains == "contributions":
-        bars = ("With a concept head (the default kgnet) a class's score (logit) is the sum of its concepts' "
-                "contributions: concept j adds scale &times; A<sub>kj</sub> &times; c<sub>j</sub> logit points to "
-                "class k, where c<sub>j</sub> is the best cosine of an image region with the concept and "
-                "A<sub>kj</sub> the weight the ontology gives it for class k. Blue bars: the concepts that add to "
-                "the predicted class; orange: what they and the runner-up's own strongest concepts add to the "
-                "runner-up, which is why it lost. Each heat map shows where its concept was found (the cosine of "
-                "each region with it), with the ontology path that links it to its class underneath.")
-    else:
-        bars = ("With the prototype design (kgnet-prototype) the bars are the mean attention of the image's "
-                "tokens to each concept and the heat maps where each concept was attended; attention weights "
-                "do not add up to the score.")
     return ("<h2>Reading the figures</h2><p class=note>Per image: the input, the baseline's Grad-CAM and the "
             "knowledge variant's map (each for its own predicted class; a red frame and &ldquo;wrong&rdquo; mark "
             f"a wrong prediction), then the knowledge variant's concepts. {bars}</p>")
 
 
 def write_gallery(path: str | Path, *, run: str, cards: Sequence[Card], faithfulness: dict[str, Any] | None,
-                  curves: str | None = None, scores: dict[str, dict[str, Any]] | None = None,
-                  explains: str = "contributions") -> None:
+                  explanation, curves: str | None = None, scores: dict[str, dict[str, Any]] | None = None) -> None:
     """Write index.html: what the run scored, a grid of the images, then the faithfulness numbers.
 
     Args:
+        explanation: How the knowledge variant explains (`kgnet.explain.explanations`): what its
+            bars mean, how its figures are drawn, and the rows of its concept checks.
         scores: variant -> {"top1", "images"}: the run's test scores (metrics.json).
-        explains: How the knowledge variant explains: "contributions" (concept head) or "attention".
     """
     page = "\n".join([
         "<!DOCTYPE html>",
@@ -253,13 +233,13 @@ def write_gallery(path: str | Path, *, run: str, cards: Sequence[Card], faithful
         f"<title>kgnet explanations: {_e(run)}</title>",
         f"<style>{_STYLE}</style></head><body>",
         f"<h1>kgnet explanations: {_e(run)}</h1>",
-        _summary(cards, scores or {}, explains),
+        _summary(cards, scores or {}, explanation.meaning),
         f"<section id=images><h2>Images ({len(cards)})</h2>",
         '<div class="cards">',
         *(_card(card) for card in cards),
         "</div></section>",
-        f"<section id=numbers>{_faithfulness_section(faithfulness, curves)}</section>",
-        _reading_notes(explains),
+        f"<section id=numbers>{_faithfulness_section(faithfulness, curves, explanation.concept_rows)}</section>",
+        _reading_notes(explanation.reading),
         "</body></html>",
         "",
     ])

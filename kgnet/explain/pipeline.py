@@ -25,18 +25,14 @@ from kgnet.config import load_config
 from kgnet.data.builder import build_datasets
 from kgnet.data.preprocess import read_image
 from kgnet.errors import KgnetError
-from kgnet.explain.concept_removal import concept_precision, concept_removal, summarise_concept_removal
-from kgnet.explain.concepts import concept_faithfulness, concept_maps, summarise_concept_faithfulness, top_concepts
-from kgnet.explain.contributions import class_map_images, read_concepts, region_maps, top_contributions
+from kgnet.explain.explanations import Explanation, explanation_of
 from kgnet.explain.faithfulness import STEPS, deletion_insertion, mean_std
 from kgnet.explain.gallery import Card, write_gallery
-from kgnet.explain.gradcam import LogitsOnly, gradcam, target_layer
-from kgnet.explain.ontology_paths import ontology_paths
+from kgnet.explain.gradcam import LogitsOnly, target_layer
 from kgnet.explain.pointing import energy_on_object, object_masks, paired_difference
 from kgnet.explain.road import PERCENTILES as ROAD_PERCENTILES
 from kgnet.explain.road import road_scores
-from kgnet.figures.explanation import (BARS, MAPS, PREDICTED_CONCEPTS, RUNNER_UP_CONCEPTS, ClassScores, Prediction,
-                                       curves_figure, explanation_figure, thumbnail_figure)
+from kgnet.figures.explanation import Prediction, curves_figure, explanation_figure, thumbnail_figure
 from kgnet.progress import progress
 from kgnet.release import load_release, variant_release
 
@@ -63,6 +59,7 @@ class ExplainResult:
     out: Path
     figures: list[Path]
     faithfulness: dict[str, Any] | None
+    explanation: Explanation  # how the knowledge variant explains
 
 
 def _slug(text: str) -> str:
@@ -92,16 +89,10 @@ def _test_samples(bundle, indices: Sequence[int]) -> list[Sample]:
 
 
 @torch.no_grad()
-def _predict(model, images: Tensor, batch_size: int = 64):
-    """Probabilities [B, K] and (for knowledge models) attention [B, heads, T, t] and the grid."""
-    probabilities, attention, grid = [], [], None
-    for start in range(0, len(images), batch_size):
-        out = model(images[start:start + batch_size])
-        probabilities.append(out.logits.float().softmax(dim=1))
-        if out.attention is not None:
-            attention.append(out.attention)
-        grid = out.token_grid
-    return torch.cat(probabilities), (torch.cat(attention) if attention else None), grid
+def _probabilities(model, images: Tensor, batch_size: int = 64) -> Tensor:
+    """Probabilities [B, K] of `images`."""
+    return torch.cat([model(images[start:start + batch_size]).logits.float().softmax(dim=1)
+                      for start in range(0, len(images), batch_size)])
 
 
 def _check_inputs(run: str | Path, *, images: Sequence[str | Path], samples: int | None, out: str | Path | None,
@@ -173,11 +164,9 @@ def explain_run(
     for name, folder in folders.items():
         releases[name] = load_release(folder, device)
         models[name] = releases[name].model
-    if models[variant].head.explains == "gradcam":
-        raise KgnetError(f"--variant {variant}: this variant has no knowledge tokens; name a knowledge variant "
-                         "(e.g. kgnet)")
-    if models[baseline].head.explains != "gradcam":
-        log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", baseline)
+    explanations = {name: explanation_of(model) for name, model in models.items()}
+    explanations[variant].check_variant(variant)
+    explanations[baseline].check_baseline(baseline)
     release = releases[variant]
     for key in ("class_names", "preprocessing"):
         if getattr(releases[baseline], key) != getattr(release, key):
@@ -201,57 +190,43 @@ def explain_run(
     scored = _test_samples(bundle, order[:min(faithfulness, len(order))]) if faithfulness else []
 
     batch = torch.stack([s.image for s in chosen]).to(device)
-    probabilities, predicted, cams = {}, {}, {}
+    probabilities, predicted, shown = {}, {}, {}
     for name, model in models.items():
-        probabilities[name], attention, grid = _predict(model, batch)
+        probabilities[name] = _probabilities(model, batch)
         predicted[name] = probabilities[name].argmax(dim=1)
-        if name == variant:
-            kg_attention, kg_grid = attention, grid
-        if getattr(model.head, "explains", None) == "contributions":  # its Grad-CAM vanishes; this map is exact
-            cams[name] = ("exact class map", _relative(_exact_class_maps(model, batch, predicted[name].tolist())))
-        else:
-            cams[name] = ("Grad-CAM", gradcam(model, batch, predicted[name].tolist()))
+        shown[name] = explanations[name].saliency(model, batch, predicted[name].tolist())[-1]
     size = tuple(batch.shape[-2:])
-    if models[variant].head.explains == "contributions":
-        explained = _contribution_panels(models[variant], release.graph, class_names, batch, size)
-    else:
-        explained = _attention_panels(models[variant], kg_attention, kg_grid, size)
+    explanation = explanations[variant]
+    panels = explanation.panels(models[variant], release.graph, class_names, batch, size)
     cards, figures = [], []
     for i, sample in enumerate(progress(chosen, desc="figures", unit="figure")):
         preds = [Prediction(name, class_names[int(predicted[name][i])], float(probabilities[name][i].max()),
-                            cams[name][1][i], cams[name][0]) for name in models]
-        concepts, maps, scores = explained(i)
-        if scores is not None:
-            listed = [(c.label, f"{c.contribution:+.2f}") for c in concepts if not c.for_runner_up][:3]
-        else:
-            listed = [(c.label, f"{c.weight:.3f}") for c in concepts[:3]]
+                            _relative(shown[name].maps[i:i + 1])[0], shown[name].name) for name in models]
+        panel = panels(i)
         path, small = (out / folder / f"{i:03d}-{sample.slug}.png" for folder in ("figures", "thumbnails"))
         pixels = _display(sample.image, preprocessing)
         explanation_figure(path, image=pixels, title=sample.title, true_label=sample.true_label, predictions=preds,
-                           concepts=concepts, maps=maps,
-                           uniform_weight=None if scores is not None else 1.0 / len(models[variant].token_labels),
-                           scores=scores)
+                           concepts=panel.concepts, maps=panel.maps, uniform_weight=panel.uniform_weight,
+                           scores=panel.scores)
         thumbnail_figure(small, image=pixels, true_label=sample.true_label, predictions=preds)
         figures.append(path)
         cards.append(Card(sample.title, path.relative_to(out).as_posix(), small.relative_to(out).as_posix(),
-                          sample.true_label, {p.variant: (p.label, p.probability) for p in preds}, listed,
-                          CONTRIBUTIONS_TITLE if scores is not None else "top concepts (attention)"))
+                          sample.true_label, {p.variant: (p.label, p.probability) for p in preds}, panel.listed,
+                          explanation.card_title))
 
     report = curves_name = None
     if faithfulness:
-        report, curves = _faithfulness(models, variant, scored, class_names, device=device, steps=steps, fill=fill,
-                                       seed=seed, preprocessing=preprocessing, baseline=baseline)
+        report, curves = _faithfulness(models, explanations, variant, scored, class_names, device=device,
+                                       steps=steps, fill=fill, seed=seed, preprocessing=preprocessing,
+                                       baseline=baseline)
         report["run"] = str(run)
         write_text_atomic(out / "faithfulness.json", json.dumps(report, indent=2) + "\n")
         curves_name = "faithfulness.png"
         curves_figure(out / curves_name, curves, fill=fill)
     write_gallery(out / "index.html", run=run.name, cards=cards, faithfulness=report, curves=curves_name,
-                  scores=run_scores(run, list(models)), explains=models[variant].head.explains)
+                  scores=run_scores(run, list(models)), explanation=explanation)
     _remove_stale(out, figures, faithfulness=bool(faithfulness))
-    return ExplainResult(out=out, figures=figures, faithfulness=report)
-
-
-CONTRIBUTIONS_TITLE = "top concepts (logit points to the predicted class)"
+    return ExplainResult(out=out, figures=figures, faithfulness=report, explanation=explanation)
 
 
 def run_scores(run: Path, variants: list[str]) -> dict[str, dict[str, Any]]:
@@ -261,34 +236,6 @@ def run_scores(run: Path, variants: list[str]) -> dict[str, dict[str, Any]]:
     metrics = json.loads(path.read_text()) if path.is_file() else {}
     return {name: {"top1": metrics[name]["top1"], "images": metrics[name].get("test_images")}
             for name in variants if "top1" in metrics.get(name, {})}
-
-
-def _attention_panels(model, attention: Tensor, grid: tuple[int, int], size: tuple[int, int]):
-    """image index -> (most-attended concepts, their attention maps, None)."""
-    concepts = top_concepts(attention, model.token_labels, max(BARS, MAPS))
-
-    def panels(i: int):
-        maps = concept_maps(attention[i], grid, [c.position for c in concepts[i][:MAPS]], size)
-        return concepts[i], maps, None
-
-    return panels
-
-
-def _contribution_panels(model, graph, class_names: list[str], images: Tensor, size: tuple[int, int]):
-    """image index -> (the concepts adding to the predicted class and the runner-up's own, the
-    regions that activated them, the predicted and runner-up class with their logits)."""
-    reading = read_concepts(model, images)
-    paths = ontology_paths(graph, model.class_concepts) if graph is not None else {}
-    concepts, predicted, runner_up = top_contributions(model, reading, paths, predicted=PREDICTED_CONCEPTS,
-                                                       runner_up=RUNNER_UP_CONCEPTS)
-
-    def panels(i: int):
-        maps = region_maps(reading.scores[i], reading.grid, [c.position for c in concepts[i]], size)
-        p, r = int(predicted[i]), int(runner_up[i])
-        scores = ClassScores(class_names[p], float(reading.logits[i, p]), class_names[r], float(reading.logits[i, r]))
-        return concepts[i], maps, scores
-
-    return panels
 
 
 def _remove_stale(out: Path, figures: list[Path], *, faithfulness: bool) -> None:
@@ -311,12 +258,6 @@ def model_layer_name(model) -> str:
     """The Grad-CAM target layer's name inside the timm model."""
     layer = target_layer(model)
     return next(name for name, module in model.backbone.model.named_modules() if module is layer)
-
-
-def _exact_class_maps(model, images: Tensor, classes: list[int]) -> np.ndarray:
-    """[B, H, W]: each image's exact class map of `classes`, upsampled bilinearly so the pixel
-    order within a token follows its neighbours."""
-    return class_map_images(read_concepts(model, images), classes, tuple(images.shape[-2:]), mode="bilinear")
 
 
 def _relative(maps: np.ndarray) -> np.ndarray:
@@ -360,32 +301,25 @@ def saliency_scores(model, images: Tensor, saliency: np.ndarray, classes: list[i
             "mean_insertion_curve": [round(float(v), 5) for v in result["insertion_curve"].mean(axis=0)]}, result
 
 
-def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names: list[str], *, device: str,
-                  steps: int, fill: str, seed: int, preprocessing, baseline: str | None = None,
-                  ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
-    """Deletion/insertion AUC of each model's Grad-CAM (and of a concept head's exact class
-    map), where each model's map points (energy on the object), and the concept checks of `variant`."""
+def _faithfulness(models: dict, explanations: dict[str, Explanation], variant: str, samples: list[Sample],
+                  class_names: list[str], *, device: str, steps: int, fill: str, seed: int, preprocessing,
+                  baseline: str | None = None) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Deletion/insertion AUC and ROAD of each model's maps (Grad-CAM; a concept head's exact
+    class map too, which it is shown and scored by), where each model's shown map points (energy
+    on the object), and the concept checks of `variant`."""
     images = torch.stack([s.image for s in samples]).to(device)
-    gradcam_scores, class_map_scores, curves, shown = {}, {}, {}, {}
+    tables: dict[str, dict[str, Any]] = {"gradcam": {}, "class_map": {}}
+    curves, shown = {}, {}
     for name, model in models.items():
-        probabilities, _, _ = _predict(model, images)
-        classes = probabilities.argmax(dim=1).tolist()
-        saliency = gradcam(model, images, classes)
-        entry, result = saliency_scores(model, images, saliency, classes, steps=steps,
-                                        fill=fill, what=f"{name} Grad-CAM")
-        gradcam_scores[name] = {**entry, "layer": model_layer_name(model)}
-        shown[name] = ("Grad-CAM", saliency, entry["zero_maps"])
-        exact_map = getattr(model.head, "explains", None) == "contributions"
-        if result is not None and not exact_map:  # a vanishing Grad-CAM's curves are not drawn beside real ones
-            curves[f"{name} Grad-CAM"] = result
-        if exact_map:
-            exact = _exact_class_maps(model, images, classes)
-            entry, result = saliency_scores(model, images, exact, classes,
-                                            steps=steps, fill=fill, what=f"{name} class map")
-            class_map_scores[name] = entry
-            shown[name] = ("exact class map", exact, entry["zero_maps"])
-            if result is not None:
-                curves[f"{name} exact class map"] = result
+        classes = _probabilities(model, images).argmax(dim=1).tolist()
+        for saliency in explanations[name].saliency(model, images, classes):
+            entry, result = saliency_scores(model, images, saliency.maps, classes, steps=steps, fill=fill,
+                                            what=f"{name} {saliency.name}")
+            tables[saliency.table][name] = entry
+            shown[name] = (saliency.name, saliency.maps, entry["zero_maps"])  # the last is the one shown
+            if result is not None and saliency.drawn:
+                curves[f"{name} {saliency.name}"] = result
+        tables["gradcam"][name]["layer"] = model_layer_name(model)
     labels = torch.tensor([class_names.index(s.true_label) for s in samples], device=images.device)
     report = {
         "settings": {
@@ -400,11 +334,11 @@ def _faithfulness(models: dict, variant: str, samples: list[Sample], class_names
                     "their neighbours, (LeRF - MoRF) / 2 of the probability change averaged over the percentiles "
                     f"{list(ROAD_PERCENTILES)}; higher = more faithful",
         },
-        "gradcam": gradcam_scores,
-        "class_map": class_map_scores,
+        "gradcam": tables["gradcam"],
+        "class_map": tables["class_map"],
         "zero_maps": {name: zero for name, (_, _, zero) in shown.items()},
         **_pointing(shown, images, preprocessing, variant, baseline),
-        "concepts": _concept_checks(models[variant], variant, images, labels, seed=seed),
+        "concepts": explanations[variant].concept_checks(models[variant], variant, images, labels, seed=seed),
     }
     return report, curves
 
@@ -426,29 +360,3 @@ def _pointing(shown: dict[str, tuple[str, np.ndarray, float]], images: Tensor, p
         result["energy_on_object_difference"] = {"of": f"{variant} - {baseline}",
                                                  **paired_difference(shares[variant], shares[baseline])}
     return result
-
-
-def _concept_checks(model, variant: str, images: Tensor, labels: Tensor, *, seed: int) -> dict[str, Any]:
-    """The concept removal numbers (a concept head: exact removal; the prototype design: attention masking)."""
-    if model.head.explains != "contributions":
-        return {"variant": variant, **summarise_concept_faithfulness(concept_faithfulness(model, images, seed=seed)),
-                "masking": "the token is removed from the keys of every infusion block (logits -inf)"}
-    head, matrix = model.head, model.class_concepts
-    activations = read_concepts(model, images).activations
-    class_nodes = set(matrix.node_ids[:head.weights.shape[0]]) if matrix.self_columns else set()  # K first
-    ontology_columns = torch.tensor([node not in class_nodes for node in matrix.node_ids], device=activations.device)
-    precision = concept_precision(head, activations, labels, matrix.distance.to(activations.device), ontology_columns)
-    return {
-        "variant": variant, "head": "concept",
-        **summarise_concept_removal(concept_removal(head, activations, seed=seed)),
-        "precision_images": precision.pop("images"), **precision,
-        "removal": "c_j := 0 and the logits recomputed by the concept head (exact: class k's logit moves by "
-                   "scale * A_kj * c_j); the random concept is drawn among the other concepts the head scores with",
-        "deletion": "concepts removed in the order of their contribution to the predicted class; AUC of its "
-                    "probability over the fraction removed (0..1), lower = the top concepts carry the prediction; "
-                    "random_deletion_auc: the same in a random order",
-        "precision": "correctly classified images: share of their 3 most activated ontology concepts (class "
-                     "nodes left out) that the ontology links to the true class; chance: the linked share of all "
-                     "ontology concepts; contribution_precision: the same for the 3 top contributions (near 1 by "
-                     "construction)",
-    }

@@ -25,7 +25,7 @@ from kgnet.paths import resolve_ontology, shipped_ontologies
 
 
 def _hops(text: str) -> int:
-    """--hops: a whole number >= 0, as `knowledge.hops` requires."""
+    """--hops: a whole number >= 0, as `graph_encoder.hops` requires."""
     try:
         hops = int(text)
     except ValueError:

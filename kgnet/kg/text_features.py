@@ -43,7 +43,7 @@ def _hub_cache() -> str | None:
     return os.environ.get("SENTENCE_TRANSFORMERS_HOME") or None
 
 
-def check_text_model(name: str, setting: str = "knowledge.text_model") -> None:
+def check_text_model(name: str, setting: str = "graph_encoder.text_model") -> None:
     """Check that text model `name` can be loaded here without the network, before anything runs.
 
     Accepted: the packaged default (and its `sentence-transformers/` name), a local folder

@@ -28,14 +28,20 @@ from kgnet.kg.graph import KnowledgeGraph
 class ClassConcepts:
     """A [K, M] non-negative weights (rows: classes in label order), the concept node ids and names.
 
-    Column j < K is class j's own node when `self_columns` is True (the identity part).
+    Column j < K is class j's own node (the identity part).
     """
 
     weights: Tensor
     node_ids: list[int]
     names: list[str]
-    self_columns: bool
     distance: Tensor  # [K, M] hops from the class to the concept (-1 where absent), for paths
+
+    @classmethod
+    def of_weights(cls, weights: Tensor) -> ClassConcepts:
+        """A matrix of anonymous concepts `c0`, `c1`, ... (node j is concept j, one hop from every
+        class that uses it): a head built without an ontology, as in a unit test."""
+        m = weights.shape[1]
+        return cls(weights, list(range(m)), [f"c{j}" for j in range(m)], torch.where(weights != 0, 1, -1))
 
 
 def _base_successors(graph: KnowledgeGraph) -> dict[int, list[int]]:
@@ -102,14 +108,14 @@ def class_concept_matrix(graph: KnowledgeGraph, *, hops: int = 3, decay: float =
     weights = (1 - self_weight) * struct
     weights[torch.arange(k), torch.arange(k)] += self_weight
     names = [graph.node_labels[n] for n in columns]
-    return ClassConcepts(weights, columns, names, True, dist)
+    return ClassConcepts(weights, columns, names, dist)
 
 
 def identity_concepts(graph: KnowledgeGraph) -> ClassConcepts:
     """One concept per class and nothing else: the knowledge-free control."""
     k = len(graph.class_index)
     return ClassConcepts(torch.eye(k), graph.class_index.tolist(),
-                         [graph.node_labels[n] for n in graph.class_index.tolist()], True,
+                         [graph.node_labels[n] for n in graph.class_index.tolist()],
                          torch.where(torch.eye(k, dtype=torch.bool), 0, -1))
 
 
@@ -132,5 +138,4 @@ def derange_rows(concepts: ClassConcepts, seed: int) -> ClassConcepts:
     moved = w[perm].clone()
     # a structure entry on another class's column (WordNet: jersey -> shirt) moves with its row
     moved[torch.arange(k), torch.arange(k)] += self_w
-    return ClassConcepts(moved, concepts.node_ids, concepts.names, concepts.self_columns,
-                         concepts.distance[perm])
+    return ClassConcepts(moved, concepts.node_ids, concepts.names, concepts.distance[perm])

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from kgnet.config import Config
+from kgnet.errors import ConfigError
 from kgnet.models.controls import CONTROLS
 from kgnet.models.kg_encoder import KnowledgeEncoder
 from kgnet.models.node_vectors import GraphRows, NodeVectors, OwnVectors, local_ids
@@ -139,6 +140,9 @@ class GraphEncoder(Part, nn.Module):
     @classmethod
     def node_vectors(cls, plan: Plan) -> NodeVectors:
         """What the heads composed with it read: rows of its node embeddings over the plan's view."""
+        if not plan.scales:
+            raise ConfigError("graph_encoder.scales is empty: a graph encoder reads at least one knowledge scale "
+                              "(category, relation, wide); the variant without knowledge is `baseline`")
         return GraphRows(plan.knowledge.encoder_view(plan.scales)[0])
 
     @classmethod

@@ -1,6 +1,6 @@
 """Which nodes, texts and edges of the graph each knowledge scale lets the model use.
 
-The three scales (`knowledge.scales`) partition what the graph knows, so that switching one
+The three scales (`graph_encoder.scales`) partition what the graph knows, so that switching one
 off removes exactly its information:
 
 - `category`: the text of the class nodes (labels, definitions). Off: a class node's input

@@ -1,7 +1,7 @@
 """One torchrun process of `tests/test_distributed.py`: train runs with `kgnet.train.run`, and
 record every collective kgnet calls with the devices of its tensors.
 
-    python -m torch.distributed.run --standalone --nproc_per_node=2 tests/distributed_worker.py OUT SPEC.json
+    python -m torch.distributed.run --standalone --nproc_per_node=2 tests/engine/distributed_worker.py OUT SPEC.json
 
 SPEC.json maps a run name to its config overrides; run NAME goes to OUT/NAME. Each process
 writes OUT/collectives-<rank>.json: the process's device, per collective call its name and the

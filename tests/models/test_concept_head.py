@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 
 from kgnet.kg.graph import KnowledgeGraph
-from kgnet.models.class_concepts import class_concept_matrix, derange_rows, derangement, identity_concepts
-from kgnet.models.concept_head import ConceptHead
+from kgnet.models.class_concepts import (ClassConcepts, class_concept_matrix, derange_rows, derangement,
+                                         identity_concepts)
+from kgnet.models.heads.concept import ConceptHead
 
 
 def _graph() -> KnowledgeGraph:
@@ -55,7 +56,7 @@ def test_derangement_moves_every_row_and_keeps_own_column() -> None:
 def test_removing_a_concept_moves_each_class_score_by_its_contribution() -> None:
     torch.manual_seed(0)
     weights = torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.0, 0.6, 0.4, 0.0]])
-    head = ConceptHead(in_dim=8, embed_dim=4, weights=weights, pool="max", learn_weights=True)
+    head = ConceptHead(in_dim=8, embed_dim=4, matrix=ClassConcepts.of_weights(weights))
     tokens = torch.randn(5, 3, 8)
     out = head(tokens)
     logits, c = out.logits, out.concepts
@@ -84,9 +85,9 @@ def test_sparse_class_scores_equal_the_dense_ones_with_their_gradients() -> None
     heads = {}
     for sparse in (True, False):
         torch.manual_seed(0)
-        heads[sparse] = ConceptHead(in_dim=16, embed_dim=8, weights=weights, sparse=sparse)
-    assert ConceptHead(in_dim=16, embed_dim=8, weights=weights).sparse  # chosen for a large, sparse A
-    assert not ConceptHead(in_dim=16, embed_dim=8, weights=torch.eye(4)).sparse
+        heads[sparse] = ConceptHead(in_dim=16, embed_dim=8, matrix=ClassConcepts.of_weights(weights), sparse=sparse)
+    assert ConceptHead(in_dim=16, embed_dim=8, matrix=ClassConcepts.of_weights(weights)).sparse  # for a large, sparse A
+    assert not ConceptHead(in_dim=16, embed_dim=8, matrix=ClassConcepts.of_weights(torch.eye(4))).sparse
     assert torch.equal(heads[True].used, (weights != 0).any(0).nonzero().squeeze(1))
     tokens = torch.randn(5, 4, 16)
     results = {}
@@ -94,7 +95,7 @@ def test_sparse_class_scores_equal_the_dense_ones_with_their_gradients() -> None
         out = head(tokens)
         logits, c = out.logits, out.concepts
         (logits * torch.linspace(-1, 1, logits.shape[1])).sum().backward()
-        results[sparse] = (logits, c, head.proj.weight.grad, head.concepts.grad)
+        results[sparse] = (logits, c, head.proj.weight.grad, head.vectors.weight.grad)
     for dense, sparse in zip(results[False], results[True]):
         torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)
     logits, c = results[True][:2]
@@ -107,7 +108,7 @@ def test_sparse_class_scores_equal_the_dense_ones_with_their_gradients() -> None
 def test_sparse_head_takes_no_host_sync_and_runs_under_bf16_autocast() -> None:
     from benchmarks.host_syncs import HostSyncCounter
 
-    head = ConceptHead(in_dim=16, embed_dim=8, weights=_large_sparse_weights())
+    head = ConceptHead(in_dim=16, embed_dim=8, matrix=ClassConcepts.of_weights(_large_sparse_weights()))
     tokens = torch.randn(5, 4, 16)
     head(tokens).logits.sum().backward()  # first call outside the count
     with HostSyncCounter() as syncs:
@@ -121,8 +122,8 @@ def test_sparse_head_takes_no_host_sync_and_runs_under_bf16_autocast() -> None:
 
 def test_loading_another_matrix_rebuilds_what_is_derived_from_it() -> None:
     weights = _large_sparse_weights()
-    head = ConceptHead(in_dim=16, embed_dim=8, weights=weights)
-    moved = ConceptHead(in_dim=16, embed_dim=8, weights=weights.roll(7, dims=1))
+    head = ConceptHead(in_dim=16, embed_dim=8, matrix=ClassConcepts.of_weights(weights))
+    moved = ConceptHead(in_dim=16, embed_dim=8, matrix=ClassConcepts.of_weights(weights.roll(7, dims=1)))
     moved.load_state_dict(head.state_dict())
     assert torch.equal(moved.used, head.used) and torch.equal(moved.a_values, head.a_values)
     tokens = torch.randn(3, 4, 16)

@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from kgnet.config import load_config
-from kgnet.engine.variants import variant_config
 from kgnet.explain.concept_removal import concept_precision, concept_removal
 from kgnet.explain.contributions import class_map_images, read_concepts, region_maps, top_contributions
 from kgnet.explain.ontology_paths import ontology_paths, relation_label
 from kgnet.kg.graph import KnowledgeGraph
-from kgnet.models.class_concepts import class_concept_matrix
-from kgnet.models.concept_head import ConceptHead
-from kgnet.models.factory import create_model
+from kgnet.models.class_concepts import ClassConcepts, class_concept_matrix
+from kgnet.models.heads.concept import ConceptHead
+from kgnet.models import NoGraphEncoder, NoInfusion, create_model
 
 
 def _graph() -> KnowledgeGraph:
@@ -41,7 +40,7 @@ def _graph() -> KnowledgeGraph:
 def _hand_head(scale: float = 2.0) -> ConceptHead:
     """Two classes over three concepts: A = [[0.6, 0.4, 0], [0, 0.5, 0.5]]."""
     weights = torch.tensor([[0.6, 0.4, 0.0], [0.0, 0.5, 0.5]])
-    return ConceptHead(in_dim=4, embed_dim=4, weights=weights, init_scale=scale).eval()
+    return ConceptHead(in_dim=4, embed_dim=4, matrix=ClassConcepts.of_weights(weights), init_scale=scale).eval()
 
 
 def _softmax(logits: list[float]) -> np.ndarray:
@@ -70,7 +69,7 @@ def test_removal_drop_and_deletion_curve_follow_the_contributions_exactly() -> N
 
 def test_a_concept_no_class_uses_is_never_the_random_one() -> None:
     weights = torch.tensor([[0.0, 0.6, 0.4, 0.0], [0.0, 0.0, 0.5, 0.5]])  # column 0: no class scores with it
-    head = ConceptHead(in_dim=4, embed_dim=4, weights=weights, init_scale=2.0).eval()
+    head = ConceptHead(in_dim=4, embed_dim=4, matrix=ClassConcepts.of_weights(weights), init_scale=2.0).eval()
     c = torch.rand(200, 4, generator=torch.Generator().manual_seed(0))
     result = concept_removal(head, c, seed=1)
     assert set(result["random"].tolist()) <= {1, 2, 3} and (result["random"] != result["top"]).all()
@@ -82,18 +81,19 @@ def test_explained_contribution_is_what_removal_takes_from_the_model_score(varia
     """Through the explain path on a real model, the default kgnet (the concept head alone) and
     kgnet-composed (R-GCN concept vectors, infusion): the figure's number for a concept is the
     exact fall of the class's logit when that concept is removed."""
-    config = variant_config(load_config(None, ["model.embed_dim=16", "knowledge.concept_hops=2"]), variant)
+    config = load_config(None, ["model.embed_dim=16", "concept_head.hops=2"])
     graph = _graph()
-    model = create_model(config, graph, in_chans=1, image_size=28).eval()
-    assert (model.graph_encoder is None) is (model.infusion is None) is (variant == "kgnet")
+    model = create_model(config, graph, variant=variant, in_chans=1, image_size=28).eval()
+    assert isinstance(model.graph_encoder, NoGraphEncoder) is isinstance(model.infusion, NoInfusion) is (
+        variant == "kgnet")
     images = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     reading = read_concepts(model, images)
     with torch.no_grad():
         out = model(images)
     torch.testing.assert_close(reading.logits, out.logits)
     torch.testing.assert_close(reading.activations, out.concepts)
-    paths = ontology_paths(graph, model.class_concepts)
-    everything = len(model.concept_names)  # ask for every concept: none may be padding
+    paths = ontology_paths(graph, model.head.matrix)
+    everything = len(model.head.matrix.names)  # ask for every concept: none may be padding
     explained, predicted, runner_up = top_contributions(model, reading, paths, predicted=everything,
                                                         runner_up=everything)
     assert torch.equal(predicted, out.logits.argmax(dim=1))
@@ -132,29 +132,28 @@ def test_explained_contribution_is_what_removal_takes_from_the_model_score(varia
     assert shown.shape == (28, 28) and shown.sum() / cell == pytest.approx(float(out.logits[0, predicted[0]]), abs=1e-4)
 
 
-@pytest.mark.parametrize("pool", ["max", "mean"])
-def test_token_contributions_add_up_to_the_logits(pool: str) -> None:
-    """Each concept's share is put on the token that found it (max) or spread as the mean does."""
+def test_token_contributions_add_up_to_the_logits() -> None:
+    """Each concept's share is put on the token that found it (its activation's max)."""
     torch.manual_seed(0)
-    head = ConceptHead(in_dim=8, embed_dim=4, weights=torch.tensor([[0.5, 0.0, 0.5], [0.2, 0.8, 0.0]]), pool=pool)
+    weights = torch.tensor([[0.5, 0.0, 0.5], [0.2, 0.8, 0.0]])
+    head = ConceptHead(in_dim=8, embed_dim=4, matrix=ClassConcepts.of_weights(weights))
     tokens = torch.randn(4, 6, 8)
     with torch.no_grad():
         logits = head(tokens).logits
         shares = head.token_contributions(head.token_scores(tokens))
     torch.testing.assert_close(shares.sum(1), logits, atol=1e-5, rtol=0)
-    if pool == "max":  # shares sit only on tokens where some concept of the class was found
-        with torch.no_grad():
-            found = head.token_scores(tokens).argmax(1)  # [B, M]
-        for b in range(4):
-            assert set(shares[b, :, 0].nonzero().flatten().tolist()) <= {int(found[b, 0]), int(found[b, 2])}
-            assert set(shares[b, :, 1].nonzero().flatten().tolist()) <= {int(found[b, 0]), int(found[b, 1])}
+    with torch.no_grad():  # shares sit only on tokens where some concept of the class was found
+        found = head.token_scores(tokens).argmax(1)  # [B, M]
+    for b in range(4):
+        assert set(shares[b, :, 0].nonzero().flatten().tolist()) <= {int(found[b, 0]), int(found[b, 2])}
+        assert set(shares[b, :, 1].nonzero().flatten().tolist()) <= {int(found[b, 0]), int(found[b, 1])}
 
 
 def test_concept_precision_counts_linked_concepts_of_correct_images() -> None:
     # columns 0, 1: the two classes' own nodes (left out); 2..5: ontology concepts
     weights = torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.5, 0.5]])
     distance = torch.tensor([[0, -1, 1, 2, -1, -1], [-1, 0, -1, -1, 1, 1]])
-    head = ConceptHead(in_dim=4, embed_dim=4, weights=weights, init_scale=1.0).eval()
+    head = ConceptHead(in_dim=4, embed_dim=4, matrix=ClassConcepts.of_weights(weights), init_scale=1.0).eval()
     c = torch.tensor([
         [0.9, 0.0, 0.8, 0.1, 0.5, 0.0],  # class 0 (correct): top-3 ontology 2, 4, 3 -> 2 of 3 linked
         [0.0, 0.9, 0.9, 0.0, 0.8, 0.7],  # class 1 (correct): top-3 ontology 2, 4, 5 -> 2 of 3 linked

@@ -174,7 +174,7 @@ def test_gzipped_malformed_turtle_still_names_the_line(tmp_path: Path) -> None:
 
 # --- Where and what: every parse error names the line and column, and what to do ------------
 
-GARMENTS = Path(__file__).resolve().parents[1] / "kg" / "fashion_mnist_garments.ttl"
+GARMENTS = Path(__file__).resolve().parents[2] / "kg" / "fashion_mnist_garments.ttl"
 
 
 def _location(message: str, path: Path) -> tuple[int, int]:

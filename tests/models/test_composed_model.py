@@ -13,14 +13,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kgnet.config import Config
+from kgnet.config import Config, load_config
 from kgnet.data.cards import load_card
-from kgnet.engine.variants import graph_hops, variant_config
 from kgnet.kg.build import build_class_graph
-from kgnet.models import create_model
-from kgnet.models.concept_head import ConceptHead
-from kgnet.models.graph_encoder import GraphEncoder
-from kgnet.models.infusion import InfusionBlock
+from kgnet.models import ConceptHead, GraphEncoder, Infusion, NoGraphEncoder, NoInfusion, create_model, graph_hops
+from kgnet.models.node_vectors import FreeVectors, NodeRows
+from kgnet.variants import VARIANTS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,27 +27,26 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def garments():
     """The Fashion-MNIST classes bound to the shipped garments ontology, as far as the concept
     head's concepts reach (the same graph for kgnet-composed and the default kgnet)."""
-    assert graph_hops(_config()) == graph_hops(_config("kgnet"))
+    hops = graph_hops(Config(), VARIANTS[COMPOSED])
+    assert hops == graph_hops(Config(), VARIANTS["kgnet"])
     card = load_card("fashion_mnist")
     assert card.ontology.name == "fashion_mnist_garments.ttl"
-    return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops(_config()))
+    return build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=hops)
 
 
 #: The composed model: R-GCN concept vectors, infusion, concept head.
 COMPOSED = "kgnet-composed"
 
 
-def _config(variant: str = COMPOSED, backbone: str | None = None) -> Config:
-    cfg = Config()
-    cfg.model.embed_dim = 32
-    cfg.model.dropout = cfg.knowledge.dropout = 0.0
+def _config(backbone: str | None = None) -> Config:
+    cfg = load_config(None, ["model.embed_dim=32", "graph_encoder.dropout=0.0", "infusion.dropout=0.0"])
     if backbone is not None:
         cfg.model.backbone = backbone
-    return variant_config(cfg, variant)
+    return cfg
 
 
 def _model(graph, backbone: str | None = None, variant: str = COMPOSED):
-    return create_model(_config(variant, backbone), graph, in_chans=1, image_size=28)
+    return create_model(_config(backbone), graph, variant=variant, in_chans=1, image_size=28)
 
 
 def _images(batch: int = 4, seed: int = 0) -> torch.Tensor:
@@ -70,14 +67,12 @@ def test_every_part_of_the_composed_model_learns(garments) -> None:
     output layers start at zero, so it starts as the identity) and the residual branches of the
     ResNet's blocks (timm zero-initialises each block's last BatchNorm). After one optimiser
     step every trainable parameter gets a non-zero gradient."""
-    config = _config()
-    assert (config.knowledge.head, config.knowledge.concept_vectors, config.knowledge.concept_infusion) == (
-        "concept", "graph", True)
+    assert VARIANTS[COMPOSED].parts == ("graph_encoder", "infusion", "concept_head")
     model = _model(garments)
-    assert isinstance(model.graph_encoder, GraphEncoder) and isinstance(model.infusion, InfusionBlock)
+    assert isinstance(model.graph_encoder, GraphEncoder) and isinstance(model.infusion, Infusion)
     names = [n for n, _ in model.named_parameters()]
     assert not any("classifier" in n for n in names)  # no MLP head
-    assert isinstance(model.head, ConceptHead) and model.head.concepts is None  # its vectors: the R-GCN's
+    assert isinstance(model.head, ConceptHead) and isinstance(model.head.vectors, NodeRows)  # the R-GCN's
     for part in ("backbone.", "graph_encoder.", "infusion.", "head."):
         assert any(n.startswith(part) for n in names), part
     counts = model.param_counts()
@@ -88,17 +83,17 @@ def test_every_part_of_the_composed_model_learns(garments) -> None:
     zero_blocks = {n.removesuffix(".bn2.weight") for n, p in model.named_parameters()
                    if n.endswith(".bn2.weight") and not bool(p.ne(0).any())}
     assert zero_blocks  # timm's zero_init_last
-    assert not any(bool(p.ne(0).any()) for p in (*model.infusion.out.parameters(),
-                                                  *model.infusion.mlp[-1].parameters()))
+    assert not any(bool(p.ne(0).any()) for p in (*model.infusion.last.out.parameters(),
+                                                  *model.infusion.last.mlp[-1].parameters()))
 
     model.train()
     first = _step(model, seed=0)
     assert [n for n, g in first.items() if g is None] == []
     zero = [n for n, g in first.items() if not bool(g.ne(0).any())]
     behind_a_zero_layer = [n for n in zero if n.startswith("infusion.") or n.rsplit(".", 2)[0] in zero_blocks]
-    assert zero == behind_a_zero_layer and any(n.startswith("infusion.query") for n in zero)
+    assert zero == behind_a_zero_layer and any(n.startswith("infusion.last.query") for n in zero)
     assert not any(n.startswith(("graph_encoder.", "head.")) for n in zero)  # the concept vectors learn at once
-    assert bool(model.infusion.out.weight.grad.ne(0).any())  # and the infusion's output layer
+    assert bool(model.infusion.last.out.weight.grad.ne(0).any())  # and the infusion's output layer
 
     torch.optim.AdamW(model.parameters(), lr=1e-3).step()
     second = _step(model, seed=1)
@@ -114,28 +109,24 @@ def test_the_default_kgnet_has_no_parameter_its_forward_never_uses(garments) -> 
     encoder, no infusion, no MLP head. Every parameter gets a gradient at once, and a non-zero
     one from the second step on (the first is zero only behind timm's zero-initialised last
     BatchNorm of each residual branch), so DDP need not look for unused parameters with a ResNet."""
-    from kgnet.engine.trainer import _idle_parameters
-
-    knowledge = _config("kgnet").knowledge
-    assert (knowledge.head, knowledge.concept_vectors, knowledge.concept_infusion) == ("concept", "free", False)
+    assert VARIANTS["kgnet"].parts == ("concept_head",)
     model = _model(garments, variant="kgnet")
-    assert model.graph_encoder is None and model.infusion is None and not model.stage_infusion
-    assert isinstance(model.head, ConceptHead) and model.head.node_index is None
-    assert isinstance(model.head.concepts, torch.nn.Parameter)
-    assert model.head.concepts.shape == (len(model.concept_names), model.head.concepts.shape[1])
+    assert isinstance(model.graph_encoder, NoGraphEncoder) and isinstance(model.infusion, NoInfusion)
+    assert isinstance(model.head, ConceptHead) and isinstance(model.head.vectors, FreeVectors)
+    assert model.head.vectors.weight.shape == (len(model.head.matrix.names), 32)
     names = [n for n, _ in model.named_parameters()]
     assert not any("classifier" in n for n in names)  # no MLP head
-    assert {n.split(".")[0] for n in names} == {"backbone", "head"} and "head.concepts" in names
+    assert {n.split(".")[0] for n in names} == {"backbone", "head"} and "head.vectors.weight" in names
     counts = model.param_counts()
     assert counts["knowledge"] == 0 and counts["total"] == sum(p.numel() for p in model.parameters())
     model.train()
     grads = _step(model, seed=0)
     assert [n for n, g in grads.items() if g is None] == []
-    assert bool(grads["head.concepts"].ne(0).any())  # the concept vectors learn at once
+    assert bool(grads["head.vectors.weight"].ne(0).any())  # the concept vectors learn at once
     torch.optim.AdamW(model.parameters(), lr=1e-3).step()
     second = _step(model, seed=1)
     assert [n for n, g in second.items() if g is None or not bool(g.ne(0).any())] == []
-    assert not _idle_parameters(model)
+    assert not model.has_idle_parameters()
 
 
 @pytest.mark.parametrize("variant", [COMPOSED, "kgnet"])
@@ -145,12 +136,10 @@ def test_ddp_looks_for_unused_parameters_only_where_the_model_has_them(garments,
     a class-token ViT), on where the backbone's pooling has layers of its own that a
     token-reading head never runs (ConvNeXt's head norm). tests/test_distributed.py checks the
     DDP objects of real runs."""
-    from kgnet.engine.trainer import _idle_parameters
-
     for backbone, idle in (("resnet10t", False), ("test_vit", False), ("test_convnext", True)):
         model = _model(garments, backbone, variant)
-        assert (model.graph_encoder is None) is (variant == "kgnet")
-        assert _idle_parameters(model) is idle, backbone
+        assert isinstance(model.graph_encoder, NoGraphEncoder) is (variant == "kgnet")
+        assert model.has_idle_parameters() is idle, backbone
         model.train()
         unused = [n for n, g in _step(model, seed=0).items() if g is None]
         assert bool(unused) is idle, (backbone, unused)
@@ -174,7 +163,7 @@ def test_removing_a_concept_moves_each_logit_by_its_contribution(garments, varia
         c = out.concepts
         # the concept activations are the head's on the fused tokens, its vectors the R-GCN's
         # (the default kgnet: the backbone's own tokens, its own vectors)
-        tokens = model.head_input(model.forward_features(x))
+        tokens = head.read(model.backbone, model.forward_features(x))
         nodes = model.node_embeddings()
         assert (nodes is None) is (variant == "kgnet")
         activations, scores = head.concept_activations(tokens, nodes=nodes)
@@ -195,11 +184,11 @@ def test_removing_a_concept_moves_each_logit_by_its_contribution(garments, varia
     assert bool(contributions[:, (head.weights == 0)].eq(0).all())  # off the ontology's support: nothing
 
 
-#: The smallest run of the prototype design: 2 images per class, one epoch per stage of 2 steps,
-#: 5 test images per class, no analysis.
+#: The smallest run of the prototype design: 2 images per class, two epochs of 2 steps (the
+#: prototype head's alignment epoch first), 5 test images per class, no analysis.
 TINY_PROTOTYPE_RUN = (
-    "data.samples_per_class=2", "data.val_fraction=0.005", "data.test_per_class=5", "train.align_epochs=1",
-    "train.epochs=1", "train.batch_size=10", "train.min_steps=0", "model.embed_dim=16", "train.analysis=none",
+    "data.samples_per_class=2", "data.val_fraction=0.005", "data.test_per_class=5",
+    "train.epochs=2", "train.batch_size=10", "train.min_steps=0", "model.embed_dim=16", "train.analysis=none",
     "model.output_stride=16",
 )
 
@@ -223,12 +212,13 @@ def test_a_variant_trains_the_same_alone_and_beside_another(tmp_path: Path) -> N
     assert alone.graph.num_nodes == beside.graph.num_nodes
     assert alone.graph.node_iris == beside.graph.node_iris
     assert len(alone.model.graph_encoder.node_ids) == len(beside.model.graph_encoder.node_ids)
-    assert beside.config.knowledge.hops == 2
+    assert beside.config.graph_encoder.hops == 2
     # the check has the power to fail: the composed model's graph, which its R-GCN reads, reaches further
     composed = load_release(tmp_path / "beside" / COMPOSED)
     texts = load_file(str(tmp_path / "beside" / COMPOSED / "model.safetensors"))["text_features"]
     assert texts.shape[0] == composed.graph.num_nodes  # its R-GCN reads the node texts: released with it
-    assert composed.model.graph_encoder is not None and composed.config.knowledge.concept_vectors == "graph"
+    assert isinstance(composed.model.graph_encoder, GraphEncoder)
+    assert isinstance(composed.model.head.vectors, NodeRows)
     assert composed.graph.num_nodes > beside.graph.num_nodes
     assert len(composed.model.graph_encoder.node_ids) > len(beside.model.graph_encoder.node_ids)
     one, two = metrics["alone"]["kgnet-prototype"], metrics["beside"]["kgnet-prototype"]
