@@ -429,8 +429,37 @@ def _check(value: Any, f: dataclasses.Field, tp: Any, key: str, where: str) -> A
     return value
 
 
+#: Settings that moved to the section of the part that reads them (issue 33): old key -> new key(s).
+MOVED = {
+    "knowledge.scales": "graph_encoder.scales", "knowledge.hops": "graph_encoder.hops",
+    "knowledge.text_model": "graph_encoder.text_model", "knowledge.rgcn_layers": "graph_encoder.layers",
+    "knowledge.rgcn_bases": "graph_encoder.bases", "knowledge.dropout": "graph_encoder.dropout and infusion.dropout",
+    "train.graph_lr_scale": "graph_encoder.lr_scale", "knowledge.heads": "infusion.heads",
+    "knowledge.attention_dim": "infusion.attention_dim", "knowledge.early_infusion_stages": "infusion.early_stages",
+    "knowledge.concept_hops": "concept_head.hops", "knowledge.concept_decay": "concept_head.decay",
+    "knowledge.concept_self_weight": "concept_head.self_weight", "knowledge.prototype_weight": "prototype_head.weight",
+    "train.align_weight": "prototype_head.align_weight", "train.temperature": "prototype_head.temperature",
+    "train.align_epochs": "prototype_head.align_epochs (train.epochs now counts every epoch: add them)",
+    "model.dropout": "mlp_head.dropout",
+}
+#: Settings that are gone because a variant's composition says it now (issue 33): key -> what to do.
+GONE = {
+    "knowledge.head": "a variant names its head: choose `variants` (kgnet, kgnet-composed, kgnet-prototype, ...)",
+    "knowledge.concept_vectors": "kgnet-composed reads its concept vectors from the R-GCN, kgnet has its own",
+    "knowledge.concept_infusion": "the variants with an infusion (kgnet-composed, kgnet-prototype) have one",
+    "knowledge.center_text": "the head decides how the node embeddings it reads start",
+    "knowledge.concept_control": "controls are variants (kgnet-permuted, kgnet-noknowledge, ...)",
+    "knowledge.graph_control": "controls are variants (kgnet-shuffled, kgnet-empty)",
+    "knowledge.text_control": "controls are variants (kgnet-randomtext, kgnet-no-text)",
+}
+
+
 def _unknown_key(key: str, section: str, siblings: Sequence[str], where: str) -> ConfigError:
-    """The error for an unknown key, suggesting the closest valid key anywhere in the config."""
+    """The error for an unknown key: where it moved, or the closest valid key anywhere in the config."""
+    if key in MOVED:
+        return ConfigError(f"{where}: '{key}' is now '{MOVED[key]}', in the section of the part that reads it")
+    if key in GONE:
+        return ConfigError(f"{where}: '{key}' is no longer a setting: {GONE[key]}")
     keys, leaf = config_keys(), key.rsplit(".", 1)[-1]
     if section:  # the section is valid, so only the last name can be misspelt
         close = [f"{section}.{m}" for m in difflib.get_close_matches(leaf, siblings, n=1)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from pathlib import Path
 
@@ -41,11 +42,12 @@ def test_defaults() -> None:
     assert config == Config()
     # the embedded demo: 5 images per class, the concept head, a few-shot budget
     assert config.data.name == "fashion_mnist" and config.data.samples_per_class == 5
-    assert config.knowledge.scales == ["category", "relation", "wide"] and config.knowledge.head == "concept"
+    assert config.graph_encoder.scales == ["category", "relation", "wide"] and config.concept_head.hops == 3
     assert config.train.lr == 5e-4 and config.train.min_steps == 250 and config.variants == ["baseline", "kgnet"]
+    assert config.train.epochs == 3 and config.prototype_head.align_epochs == 1  # 1 alignment + 2 as before
     # list defaults are not shared between instances
-    config.knowledge.scales.append("wide")
-    assert Config().knowledge.scales == ["category", "relation", "wide"]
+    config.graph_encoder.scales.append("wide")
+    assert Config().graph_encoder.scales == ["category", "relation", "wide"]
 
 
 def test_yaml_file_overrides_defaults(tmp_path: Path) -> None:
@@ -54,9 +56,9 @@ data:
   name: cifar10
   samples_per_class: 50
   held_out_classes: [cat, dog]
-knowledge:
+graph_encoder:
   scales: [category, wide]
-  graph_control: shuffled
+infusion.heads: 2
 train:
   lr: 1e-2          # YAML 1.1 would make this a string
   weight_decay: 0   # int accepted for a float
@@ -67,8 +69,8 @@ seed: 3
     assert config.data.name == "cifar10" and config.data.samples_per_class == 50
     assert config.data.held_out_classes == ["cat", "dog"]
     assert config.data.val_fraction == 0.1  # untouched keys keep their defaults
-    assert config.knowledge.scales == ["category", "wide"]
-    assert config.knowledge.graph_control == "shuffled"
+    assert config.graph_encoder.scales == ["category", "wide"]
+    assert config.infusion.heads == 2
     assert config.train.lr == 0.01 and config.train.epochs == 7 and config.seed == 3
     assert config.train.weight_decay == 0.0 and isinstance(config.train.weight_decay, float)
 
@@ -84,8 +86,8 @@ def test_empty_file_keeps_defaults(tmp_path: Path) -> None:
         ("train.lr=1e-4", ("train", "lr"), 0.0001),
         ("train.epochs=3", ("train", "epochs"), 3),
         ("model.pretrained=true", ("model", "pretrained"), True),
-        ("knowledge.scales=[category,wide]", ("knowledge", "scales"), ["category", "wide"]),
-        ("knowledge.scales=[]", ("knowledge", "scales"), []),
+        ("graph_encoder.scales=[category,wide]", ("graph_encoder", "scales"), ["category", "wide"]),
+        ("graph_encoder.scales=[]", ("graph_encoder", "scales"), []),
         ("data.samples_per_class=null", ("data", "samples_per_class"), None),
         ("data.root=", ("data", "root"), None),
         ("data.root=/data/imgs", ("data", "root"), "/data/imgs"),
@@ -117,12 +119,34 @@ def test_unknown_key_in_wrong_section_suggests_right_one(tmp_path: Path) -> None
 def test_unknown_key_without_close_match_lists_valid_keys() -> None:
     msg = error_of(overrides=("train.zzzzzzzz=1",))
     assert msg.startswith("--set train.zzzzzzzz=1: unknown key 'train.zzzzzzzz'")
-    assert "valid keys in 'train': align_epochs, epochs" in msg
+    assert "valid keys in 'train': epochs, batch_size" in msg
 
 
 def test_unknown_key_in_set_suggests() -> None:
-    assert error_of(overrides=("knowledge.hop=3",)) == (
-        "--set knowledge.hop=3: unknown key 'knowledge.hop' (did you mean 'knowledge.hops'?)")
+    assert error_of(overrides=("graph_encoder.hop=3",)) == (
+        "--set graph_encoder.hop=3: unknown key 'graph_encoder.hop' (did you mean 'graph_encoder.hops'?)")
+
+
+def test_a_setting_that_moved_to_its_part_says_where() -> None:
+    assert error_of(overrides=("knowledge.rgcn_layers=3",)) == (
+        "--set knowledge.rgcn_layers=3: 'knowledge.rgcn_layers' is now 'graph_encoder.layers', in the section of "
+        "the part that reads it")
+    assert "'train.align_epochs' is now 'prototype_head.align_epochs (train.epochs now counts every epoch" in \
+        error_of(overrides=("train.align_epochs=1",))
+    assert error_of(overrides=("knowledge.head=prototype",)) == (
+        "--set knowledge.head=prototype: 'knowledge.head' is no longer a setting: a variant names its head: choose "
+        "`variants` (kgnet, kgnet-composed, kgnet-prototype, ...)")
+
+
+def test_yaml_reads_documented_values_as_written() -> None:
+    """YAML 1.2's core schema, not PyYAML's 1.1: `off`, `no`, `on`, `yes` are words, `1:30` is no
+    sexagesimal 90, `010` is ten; `true`/`false` are the booleans and `1e-3` a float."""
+    config = load_config(overrides=["data.held_out_classes=[off, no, on, yes]", "train.epochs=010",
+                                    "data.augment=false", "train.lr=1e-3"])
+    assert config.data.held_out_classes == ["off", "no", "on", "yes"]
+    assert config.train.epochs == 10 and config.data.augment is False and config.train.lr == 0.001
+    assert error_of(overrides=("train.epochs=1:30",)) == "--set train.epochs=1:30: train.epochs expected int, got str '1:30'"
+    assert error_of(overrides=("data.augment=off",)) == "--set data.augment=off: data.augment expected bool, got str 'off'"
 
 
 def test_key_below_a_value_is_unknown() -> None:
@@ -154,10 +178,10 @@ def test_wrong_type_in_file_names_line(tmp_path: Path) -> None:
 
 
 def test_bad_enum_value_lists_allowed_ones(tmp_path: Path) -> None:
-    msg = error_of(write(tmp_path, "knowledge:\n  graph_control: random\n"))
-    assert msg.endswith("line 2: knowledge.graph_control must be one of 'none', 'shuffled', 'empty'; got 'random'")
-    msg = error_of(overrides=("knowledge.scales=[category, wid]",))
-    assert msg == ("--set knowledge.scales=[category, wid]: knowledge.scales[1] must be one of "
+    msg = error_of(write(tmp_path, "train:\n  analysis: umap\n"))
+    assert msg.endswith("line 2: train.analysis must be one of 'tsne', 'pca', 'none'; got 'umap'")
+    msg = error_of(overrides=("graph_encoder.scales=[category, wid]",))
+    assert msg == ("--set graph_encoder.scales=[category, wid]: graph_encoder.scales[1] must be one of "
                    "'category', 'relation', 'wide'; got 'wid'")
     assert "'fashion_mnist', 'cifar10', 'cifar100', 'imagefolder'" in error_of(overrides=("data.name=mnist",))
 
@@ -167,7 +191,7 @@ def test_bad_enum_value_lists_allowed_ones(tmp_path: Path) -> None:
     [
         ("train.lr=0", "train.lr must be > 0, got 0.0"),
         ("train.epochs=-1", "train.epochs must be >= 0, got -1"),
-        ("knowledge.hops=-2", "knowledge.hops must be >= 0, got -2"),
+        ("graph_encoder.hops=-2", "graph_encoder.hops must be >= 0, got -2"),
         ("data.val_fraction=1", "data.val_fraction must be in [0, 1), got 1.0"),
         ("data.samples_per_class=0", "data.samples_per_class must be > 0, got 0"),
     ],
@@ -185,6 +209,8 @@ def test_malformed_yaml_names_line(tmp_path: Path) -> None:
 def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, "train:\n  lr: 0.1\n  lr: 0.2\n")
     assert error_of(path) == f"{path} line 3: key 'train.lr' is set twice"
+    path = write(tmp_path, "train.lr: 0.1\ntrain:\n  lr: 0.2\n")  # a dotted key and its section
+    assert error_of(path) == f"{path} line 3: key 'train.lr' is set twice (also at {path} line 1)"
 
 
 def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
@@ -203,13 +229,15 @@ def test_set_without_equals_says_expected_form() -> None:
 
 
 def test_set_with_malformed_value() -> None:
-    assert error_of(overrides=("knowledge.scales=[a,",)).startswith("--set knowledge.scales=[a,: malformed YAML")
+    assert error_of(overrides=("graph_encoder.scales=[a,",)).startswith(
+        "--set graph_encoder.scales=[a,: malformed YAML")
 
 
 def test_round_trip(tmp_path: Path) -> None:
     config = load_config(overrides=[
         "data.name=imagefolder", "data.root=/some where/imgs", "data.held_out_classes=['1e5', 'null', 'yes']",
-        "train.lr=1e-7", "knowledge.scales=[wide]", "knowledge.class_predicate=urn:kgnet:classIndex",
+        "train.lr=1e-7", "graph_encoder.scales=[wide]", "knowledge.class_predicate=urn:kgnet:classIndex",
+        "data.held_out_classes=[off, 'true', '1:30', '010']",
         "model.pretrained=true", "data.samples_per_class=10",
     ])
     path = tmp_path / "run" / "config.yaml"
@@ -230,7 +258,7 @@ def test_cli_arguments() -> None:
 def test_every_key_is_documented() -> None:
     reference = render_config_reference()
     for key in config_keys():
-        if "." in key or key not in {"data", "model", "knowledge", "train"}:
+        if "." in key or not dataclasses.is_dataclass(getattr(Config(), key)):
             assert f"`{key}`" in reference, key
 
 
@@ -240,21 +268,14 @@ def test_docs_do_not_drift() -> None:
         "docs/config.md is stale: run `python -m kgnet.config_docs > docs/config.md`")
 
 
-def test_knowledge_settings_are_grouped_by_the_part_that_reads_them() -> None:
-    """Each knowledge setting names the part of the model that reads it, and the reference lists
-    it under that part's heading (the keys stay flat, so saved configs keep loading)."""
-    import dataclasses
+def test_each_part_reads_its_own_section() -> None:
+    """Every config section of a part is read by a registered part, and the reference documents it
+    with the variants that read it."""
+    from kgnet.engine.settings_read import PART_SECTIONS
+    from kgnet.models import PARTS
 
-    from kgnet.config import KNOWLEDGE_PARTS, KnowledgeConfig
-
-    parts = {f.name: f.metadata["part"] for f in dataclasses.fields(KnowledgeConfig)}
-    assert set(parts.values()) == set(KNOWLEDGE_PARTS)
+    assert set(PART_SECTIONS) == {"mlp_head", "concept_head", "graph_encoder", "infusion", "prototype_head"}
+    assert {section for part in PARTS.values() for section in part.sections} == set(PART_SECTIONS)
     reference = render_config_reference()
-    sections = dict(re.findall(r"### (.+?)\n(.*?)(?=\n### |\n## |\Z)", reference.split("## `knowledge`")[1]
-                               .split("## `train`")[0], re.S))
-    assert list(sections) == [p[0].upper() + p[1:] for p in KNOWLEDGE_PARTS]
-    for name, part in parts.items():
-        holder = [title for title, body in sections.items() if f"`knowledge.{name}`" in body]
-        assert holder == [part[0].upper() + part[1:]], (name, holder)
-    assert parts["concept_hops"] == "concept head" and parts["prototype_weight"] == "prototype head"
-    assert parts["rgcn_layers"] == "graph encoder" and parts["attention_dim"] == "infusion"
+    for section in PART_SECTIONS:
+        assert f"## `{section}`" in reference and "Read by" in reference.split(f"## `{section}`")[1][:400]

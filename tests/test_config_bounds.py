@@ -30,17 +30,20 @@ def error_of(*overrides: str) -> str:
          "train.batch_size must be an integer between 1 and 1048576, got 100000000000000000000"),
         ("train.batch_size=1048577", "train.batch_size must be an integer between 1 and 1048576, got 1048577"),
         ("train.epochs=100000000000000000000000000", "train.epochs must be an integer between 0 and 100000"),
-        ("train.align_epochs=100001", "train.align_epochs must be an integer between 0 and 100000, got 100001"),
+        ("prototype_head.align_epochs=100001",
+         "prototype_head.align_epochs must be an integer between 0 and 100000, got 100001"),
+        ("graph_encoder.hops=2000000000", "graph_encoder.hops must be an integer between 0 and 64"),
+        ("concept_head.hops=65", "concept_head.hops must be an integer between 1 and 64"),
         ("train.min_steps=99999999999", "train.min_steps must be an integer between 0 and 10000000"),
         ("seed=100000000000000000000000", "seed must be an integer between 0 and 4294967295"),
         ("seed=-1", "seed must be an integer between 0 and 4294967295, got -1"),
         ("data.samples_per_class=4294967296",
          f"data.samples_per_class must be an integer between 1 and {INT_LIMIT - 1}"),
-        ("knowledge.early_infusion_stages=[1, 99999999999]", "knowledge.early_infusion_stages[1] must be an integer"),
-        ("train.temperature=.inf", "train.temperature must be a finite number, got inf"),
+        ("infusion.early_stages=[1, 99999999999]", "infusion.early_stages[1] must be an integer"),
+        ("prototype_head.temperature=.inf", "prototype_head.temperature must be a finite number, got inf"),
         ("train.lr=1e999", "train.lr must be a finite number, got inf"),
         ("train.weight_decay=.inf", "train.weight_decay must be a finite number, got inf"),
-        ("train.temperature=0", "train.temperature must be > 0, got 0.0"),
+        ("prototype_head.temperature=0", "prototype_head.temperature must be > 0, got 0.0"),
     ],
 )
 def test_numbers_out_of_range_are_named(arg: str, expected: str) -> None:
@@ -56,15 +59,20 @@ def test_a_float_for_an_integer_says_the_range() -> None:
 
 
 def test_nan_is_refused_everywhere() -> None:
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        if hints[f.name] is float:
-            assert f"train.{f.name} must be" in error_of(f"train.{f.name}=.nan")
+    for section in dataclasses.fields(Config):
+        cls = typing.get_type_hints(Config)[section.name]
+        if not dataclasses.is_dataclass(cls):
+            continue
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if hints[f.name] is float:
+                key = f"{section.name}.{f.name}"
+                assert f"{key} must be" in error_of(f"{key}=.nan")
 
 
 def test_the_edges_of_the_ranges_are_accepted(tmp_path: Path) -> None:
     config = load_config(None, ("train.batch_size=1048576", "train.epochs=100000", "seed=4294967295",
-                                "train.min_steps=10000000", "train.temperature=1e-30"))
+                                "train.min_steps=10000000", "prototype_head.temperature=1e-30"))
     assert (config.train.batch_size, config.train.epochs, config.seed) == (2**20, 100_000, 2**32 - 1)
     path = tmp_path / "config.yaml"
     path.write_text("train:\n  batch_size: 2000000\n", encoding="utf-8")
@@ -81,7 +89,7 @@ def test_the_defaults_fit_their_own_bounds() -> None:
             assert not (isinstance(value, float) and not math.isfinite(value))
 
 
-@pytest.mark.parametrize("arg", ["train.batch_size=100000000000000000000", "train.temperature=.inf"])
+@pytest.mark.parametrize("arg", ["train.batch_size=100000000000000000000", "prototype_head.temperature=.inf"])
 def test_the_cli_exits_2_and_writes_nothing(tmp_path: Path, arg: str) -> None:
     folder = tmp_path / "run"
     result = run_cli("kgnet.train", "--set", arg, "--out", str(folder))
@@ -93,7 +101,7 @@ def test_the_cli_exits_2_and_writes_nothing(tmp_path: Path, arg: str) -> None:
 def test_the_default_text_model_passes() -> None:
     check_text_model(DEFAULT_TEXT_MODEL)
     check_text_model("sentence-transformers/all-MiniLM-L6-v2")
-    check_text_model(Config().knowledge.text_model)
+    check_text_model(Config().graph_encoder.text_model)
 
 
 def test_an_unknown_text_model_is_refused_without_the_network(tmp_path: Path, monkeypatch) -> None:
@@ -102,7 +110,7 @@ def test_an_unknown_text_model_is_refused_without_the_network(tmp_path: Path, mo
     with pytest.raises(ConfigError) as info:
         check_text_model("no-such-sentence-model")
     message = str(info.value)
-    assert message.startswith("knowledge.text_model: text model 'no-such-sentence-model'")
+    assert message.startswith("graph_encoder.text_model: text model 'no-such-sentence-model'")
     assert DEFAULT_TEXT_MODEL in message and "folder" in message
     assert "hf download sentence-transformers/no-such-sentence-model" in message
     with pytest.raises(ConfigError, match=r"^text\.model: no folder"):
@@ -144,8 +152,8 @@ def test_a_run_whose_variant_reads_text_checks_the_text_model_first(tmp_path: Pa
     from kgnet.train import main
 
     folder = tmp_path / "run"
-    code = main(["--set", "variants=[baseline,kgnet-prototype]", "--set", "knowledge.text_model=no-such-sentence-model",
-                 "--out", str(folder)])
+    code = main(["--set", "variants=[baseline,kgnet-prototype]", "--set",
+                 "graph_encoder.text_model=no-such-sentence-model", "--out", str(folder)])
     assert code == 2
-    assert "knowledge.text_model: text model 'no-such-sentence-model'" in capsys.readouterr().err
+    assert "graph_encoder.text_model: text model 'no-such-sentence-model'" in capsys.readouterr().err
     assert not folder.exists()

@@ -76,13 +76,12 @@ def _gamma(bundle, folder: Path) -> float:
     constant ties at harmonic mean 0, the one closest to 0 wins, and no label moves it."""
     from kgnet.config import load_config
     from kgnet.engine.distributed import DistributedContext
-    from kgnet.engine.variants import variant_config
     from kgnet.engine.runner import _calibration_gamma
+    from kgnet.variants import VARIANTS
 
-    config = variant_config(load_config(None, ["train.align_epochs=0", "train.epochs=1", "train.batch_size=16",
-                                               "train.min_steps=20", "model.embed_dim=32",
-                                               "model.output_stride=16"]), "baseline")
-    gamma, _ = _calibration_gamma("baseline", config, bundle, None, None, folder, DistributedContext(),
+    config = load_config(None, ["train.epochs=1", "train.batch_size=16", "train.min_steps=20", "model.embed_dim=32",
+                                "model.output_stride=16"])
+    gamma, _ = _calibration_gamma(VARIANTS["baseline"], config, bundle, None, None, folder, DistributedContext(),
                                   progress=False)
     return gamma
 

@@ -20,7 +20,7 @@ def test_counts_each_kind_of_host_read_at_its_line() -> None:
     assert syncs.calls == {"aten._local_scalar_dense": 3, "aten.index (boolean mask)": 1, "aten.nonzero": 1,
                            "aten._unique2": 1, "Tensor.tolist": 1, "Tensor.cpu": 1}
     assert syncs.count == 8
-    assert all(site.split(" at ")[1].startswith("tests/test_host_syncs.py:") for site in syncs.sites)
+    assert all(site.split(" at ")[1].startswith("tests/engine/test_host_syncs.py:") for site in syncs.sites)
 
 
 def test_sync_free_code_counts_nothing_and_optimizer_scalars_are_host_side() -> None:
@@ -65,25 +65,21 @@ def test_trainer_step_never_syncs_the_host(variant: str) -> None:
     from kgnet.kg.build import build_class_graph
     from kgnet.models import create_model
 
-    from kgnet.engine.variants import aligns, variant_config
-
-    config = variant_config(load_config(None, ("model.embed_dim=32",)), variant)
-    knowledge = aligns(config)  # the prototype design's alignment stage
+    config = load_config(None, ("model.embed_dim=32",))
     card = load_card("fashion_mnist")
-    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=3) if variant != "baseline" else None
-    model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28, baseline=graph is None)
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=3)
+    model = create_model(config, graph, variant=variant, num_classes=10, in_chans=1, image_size=28)
     optimizer = make_optimizer(model, config.train, torch.device("cpu"))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (step + 1))
     seen = torch.ones(10, dtype=torch.bool)
     seen[[5, 8]] = False  # two held-out classes, masked out of the loss as in a zero-shot run
-    step = TrainingStep(model, optimizer, scheduler, config.train, seen=seen, knowledge=knowledge)
+    step = TrainingStep(model, model.head, optimizer, scheduler, config.train, seen=seen)
     totals = EpochTotals(torch.device("cpu"))
     images, labels = torch.randn(4, 1, 28, 28), torch.tensor([0, 3, 6, 9])
-    first = 1 if knowledge else 2  # the baseline and the concept head have no alignment stage
-    step(images, labels, totals, stage=first)  # AdamW creates its state on the first step
+    step(images, labels, totals, 0)  # AdamW creates its state on the first step
     with HostSyncCounter() as syncs:
-        step(images, labels, totals, stage=first)
-        step(images, labels, totals, stage=2)
+        step(images, labels, totals, 0)  # the prototype head's alignment epoch; the others' first
+        step(images, labels, totals, model.head.align_epochs)  # after it: cross-entropy (and alignment)
     assert syncs.count == 0, syncs.sites
     read = totals.read()
     assert read["steps"] == 3 and read["images"] == 12 and read["bad_step"] == -1

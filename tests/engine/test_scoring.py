@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kgnet.engine.losses import training_loss
+from kgnet.engine.losses import cross_entropy
 from kgnet.engine.scoring import Predictions, ScoringTask, score_predictions
+from kgnet.models import HeadOutput, MLPHead, PrototypeHead
 
 # ------------------------------------------------------------------ the training loss
 
@@ -15,9 +16,16 @@ SEEN = torch.tensor([True, True, False, True, False])  # classes 2 and 4 held ou
 
 
 def _loss(logits, embeddings, classes, stage=2):
+    """The trainer's loss: the cross-entropy, and the head's (the prototype head's alignment, its
+    first epoch alone; a head without one, `classes` None, adds nothing)."""
     targets = torch.tensor([0, 1, 3, 0])
-    return training_loss(logits, embeddings, classes, targets, seen=SEEN, stage=stage, temperature=0.1,
-                         align_weight=0.5)
+    ce, masked = cross_entropy(logits, targets, seen=SEEN)
+    mlp = MLPHead(in_dim=2, embed_dim=8, num_classes=5)
+    head = mlp if classes is None else PrototypeHead(mlp=mlp, class_index=torch.arange(5), align_epochs=1,
+                                                     align_weight=0.5, temperature=0.1)
+    out = HeadOutput(logits, embeddings, class_embeddings=classes)
+    loss, align = head.loss(out, ce, targets, seen=SEEN, epoch=stage - 1)
+    return loss, ce, align, masked
 
 
 def test_held_out_classes_are_no_choice_and_no_negative() -> None:

@@ -15,40 +15,35 @@ from kgnet.config import load_config
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-#: The knowledge settings of each head tried: the concept head alone (the default kgnet), the
-#: composed model (kgnet-composed: R-GCN concept vectors and infusion) and the prototype design.
-HEAD_SETTINGS = {
-    "concept": ("knowledge.head=concept",),
-    "composed": ("knowledge.head=concept", "knowledge.concept_vectors=graph", "knowledge.concept_infusion=true"),
-    "prototype": ("knowledge.head=prototype",),
-}
+#: The variant of each head tried: the concept head alone (the default kgnet), the composed model
+#: (R-GCN concept vectors and infusion) and the prototype design.
+HEAD_VARIANTS = {"concept": "kgnet", "composed": "kgnet-composed", "prototype": "kgnet-prototype"}
 
 
 def _train(tmp_path: Path, *overrides: str, head: str = "prototype", watch=None):
-    """`train_variant` of the kgnet variant with `head` (a key of HEAD_SETTINGS: the prototype
-    head has its alignment stage; the concept head, alone or composed, trains with
-    cross-entropy) on 2 images per class, batch 8, one epoch per stage; `watch(model)` may
-    register hooks before training."""
+    """`train_variant` of the variant with `head` (a key of HEAD_VARIANTS: the prototype head has
+    its alignment epoch; the concept head, alone or composed, trains with cross-entropy) on 2
+    images per class, batch 8, two epochs; `watch(model)` may register hooks before training."""
     from kgnet.data.builder import build_datasets
     from kgnet.data.cards import load_card
     from kgnet.engine.distributed import DistributedContext
     from kgnet.engine.trainer import train_variant
-    from kgnet.engine.variants import aligns, graph_hops
     from kgnet.kg.build import build_class_graph
-    from kgnet.models import create_model
+    from kgnet.models import NoGraphEncoder, create_model, graph_hops
+    from kgnet.variants import VARIANTS
 
     config = load_config(None, (*TINY_OVERRIDES, "data.samples_per_class=2", "train.batch_size=8",
-                                "model.embed_dim=32", *HEAD_SETTINGS[head], *overrides))
+                                "model.embed_dim=32", *overrides))
+    variant = VARIANTS[HEAD_VARIANTS[head]]
     bundle = build_datasets(config.data, seed=0, augment=False)
     card = load_card("fashion_mnist")
-    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops(config))
-    model = create_model(config, graph, num_classes=10, in_chans=1, image_size=28)
-    assert (model.graph_encoder is None) is (head == "concept") and (model.infusion is None) is (head == "concept")
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=graph_hops(config, variant))
+    model = create_model(config, graph, variant=variant, num_classes=10, in_chans=1, image_size=28)
+    assert isinstance(model.graph_encoder, NoGraphEncoder) is (head == "concept")
     if watch is not None:
         watch(model)
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    result = train_variant("kgnet", config, model, bundle, tmp_path, DistributedContext(), knowledge=aligns(config),
-                           show_progress=False)
+    result = train_variant(variant.name, config, model, bundle, tmp_path, DistributedContext(), show_progress=False)
     changed = any(not torch.equal(before[k], v) for k, v in model.state_dict().items() if v.is_floating_point())
     return result, changed
 
@@ -63,7 +58,7 @@ def _finite_history(history: list[dict]) -> bool:
                                      for k in ("train_loss", "train_ce", "train_align", "train_top1", "val_top1"))
 
 
-HEADS = pytest.mark.parametrize("head", list(HEAD_SETTINGS))
+HEADS = pytest.mark.parametrize("head", list(HEAD_VARIANTS))
 
 
 @HEADS
@@ -104,14 +99,24 @@ def test_compile_trains_a_compiled_forward_and_is_recorded(tmp_path: Path, head:
     assert True in compiling  # torch.compile traced the model's forward
 
 
-def test_optimizer_is_fused_adamw_on_cpu() -> None:
+def test_optimizer_is_fused_adamw_on_cpu_with_the_graph_encoder_at_its_own_rate() -> None:
+    from kgnet.data.cards import load_card
     from kgnet.engine.trainer import make_optimizer
+    from kgnet.kg.build import build_class_graph
+    from kgnet.models import create_model
 
-    model = torch.nn.Linear(3, 2)
-    optimizer = make_optimizer(model, load_config(None, ("train.lr=0.01", "train.weight_decay=0.1")).train,
-                               torch.device("cpu"))
-    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
-    assert optimizer.defaults["lr"] == 0.01 and optimizer.defaults["weight_decay"] == 0.1
+    config = load_config(None, ("train.lr=0.01", "train.weight_decay=0.1", "graph_encoder.lr_scale=0.5",
+                                "model.embed_dim=16", "model.backbone=test_vit"))
+    card = load_card("fashion_mnist")
+    graph = build_class_graph(card.ontology, card.classes, wnids=card.wnids, hops=3)
+    for variant, encoder_lr in (("kgnet", None), ("kgnet-composed", 0.005)):
+        model = create_model(config, graph, variant=variant, in_chans=1, image_size=28)
+        optimizer = make_optimizer(model, config.train, torch.device("cpu"))
+        assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+        assert optimizer.defaults["lr"] == 0.01 and optimizer.defaults["weight_decay"] == 0.1
+        rest, encoder = optimizer.param_groups
+        assert rest["lr"] == 0.01 and len(rest["params"]) + len(encoder["params"]) == len(list(model.parameters()))
+        assert (encoder["lr"] if encoder["params"] else None) == encoder_lr
 
 
 def test_totals_keep_the_first_non_finite_loss_on_the_device() -> None:
