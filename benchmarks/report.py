@@ -642,8 +642,8 @@ HOW_TO_READ = """\
   materials and body regions). The controls go through the same code: `kgnet-permuted` gives
   each class another class's concepts (same geometry, wrong meaning), `kgnet-noknowledge` one
   concept per class (the machinery without knowledge), `kgnet-shuffled` rewires the
-  ontology's edges (degrees kept), `kgnet-randomtext` replaces node texts by random vectors.
-  If the gain comes from the knowledge, every control scores below `kgnet`.
+  ontology's edges (degrees kept). If the gain comes from the knowledge, every control scores
+  below `kgnet`.
 - Generalized few-shot (`gfsl*`): most classes (base) have plenty of images, two (novel) have
   1-10; every test image is classified among all classes. `novel` and `base` are the mean
   per-class accuracies of each group, `H` their harmonic mean. A gain on novel classes that a

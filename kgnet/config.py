@@ -34,6 +34,7 @@ BOUNDS: dict[str, Callable[[float], bool]] = {
     ">= 0": lambda v: v >= 0,
     "in [0, 1)": lambda v: 0 <= v < 1,
     "in [0, 1]": lambda v: 0 <= v <= 1,
+    "non-empty": lambda v: len(v) > 0,
 }
 
 #: A whole-number setting lies within +-(INT_LIMIT - 1) unless its field says otherwise: sizes,
@@ -159,7 +160,8 @@ class GraphEncoderConfig:
     scales: list[Scale] = _field(
         ["category", "relation", "wide"],
         "Knowledge scales the encoder reads: class text, relations among classes, wide concepts "
-        "(`kgnet.models.scales`); a variant that ablates a scale fixes this itself.")
+        "(`kgnet.models.scales`); a variant that ablates a scale fixes this itself. The variant without any "
+        "knowledge is `baseline`.", "non-empty")
     hops: int = _field(2, "Concepts within this many hops of a class enter the encoder's graph.", ">= 0",
                        maximum=64)
     text_model: str = _field("all-MiniLM-L6-v2", "Sentence encoder for node labels and definitions.")

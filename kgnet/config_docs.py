@@ -76,7 +76,8 @@ def _variant_table() -> list[str]:
             "setting that none of a run's variants reads is refused (from `--set`) or warned about (from a file).",
             "", "| variant | role | parts | control | what it is |", "| --- | --- | --- | --- | --- |"]
     for v in VARIANTS.values():
-        parts = ", ".join(f"`{p}`" for p in v.parts) + (f" (scales {', '.join(v.scales)})" if v.scales else "")
+        parts = ", ".join(f"`{p}`" for p in v.parts) + "".join(
+            f" (`{key}`: {', '.join(value)})" for key, value in v.fixed)
         role = v.role + (f" of `{v.of}`" if v.role != "model" else "")
         control = f"`{v.control}`" if v.control != "none" else ""
         rows.append(f"| `{v.name}` | {role} | {parts} | {control} | {_cell(v.description)} |")

@@ -5,7 +5,7 @@ when read (no pickle):
 
 - `model.safetensors`: the weights (`model.*`), the run's compiled class graph (`graph.*`
   tensors) and, for knowledge variants, the encoded node texts (`text_features`);
-- `model.json`: the format, the variant and its composition (parts, control, scales: a release
+- `model.json`: the format, the variant and its composition (parts, control, fixed settings: a release
   rebuilds its model whatever the variant registry holds later), the run's config, the class
   names (and wnids), which classes were seen in training and which held out, the preprocessing
   (`kgnet.data.preprocess`:
@@ -150,7 +150,7 @@ def save_release(folder: str | Path, model: torch.nn.Module, *, variant: Variant
         "variant": variant.name,
         "parts": list(variant.parts),
         "control": variant.control,
-        "scales": list(variant.scales) if variant.scales is not None else None,
+        "fixed": dict(variant.fixed),
         "config": config_to_dict(config),
         "class_names": list(class_names),
         "wnids": list(wnids) if wnids is not None else None,
@@ -185,11 +185,10 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
 def _variant(meta: dict[str, Any], path: Path) -> Variant:
     """The variant model.json describes (its composition as saved, not as the registry has it now)."""
     try:
-        scales = meta["scales"]
         return Variant(meta["variant"], "", "", "", tuple(meta["parts"]), meta["control"],
-                       tuple(scales) if scales is not None else None)
-    except (KeyError, TypeError) as err:
-        raise KgnetError(f"{path}: not a complete release description (variant, parts, control, scales: {err}); "
+                       tuple(meta["fixed"].items()))
+    except (AttributeError, KeyError, TypeError) as err:
+        raise KgnetError(f"{path}: not a complete release description (variant, parts, control, fixed: {err}); "
                          f"{RESTORE_RELEASE}") from None
 
 

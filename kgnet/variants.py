@@ -2,8 +2,8 @@
 
 A variant names its parts (`kgnet.models.registry.PARTS`: a head, and optionally the graph
 encoder and the infusion), the control that breaks one kind of its knowledge
-(`kgnet.models.controls.CONTROLS`), and, for a scale ablation, the knowledge scales its graph
-encoder reads. `kgnet.train`, the benchmark suites, the report, predict and explain all read
+(`kgnet.models.controls.CONTROLS`), and the settings an ablation fixes (the knowledge scales
+its graph encoder reads). `kgnet.train`, the benchmark suites, the report, predict and explain all read
 this table, so a new variant or control is one entry here (a new head is one file in
 `kgnet/models/heads/` and its entry).
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from typing import Any
 
 from kgnet.errors import ConfigError
 
@@ -39,8 +40,8 @@ class Variant:
         parts: Registered parts it is composed of: one head, and optionally `graph_encoder` and
             `infusion` (the model has `NoGraphEncoder` / `NoInfusion` in the slots it leaves out).
         control: The registered control it applies (`none`: the knowledge as it is).
-        scales: The knowledge scales its graph encoder reads, when an ablation fixes them; None =
-            `graph_encoder.scales`.
+        fixed: Settings it fixes, as (dotted key, value) pairs: a scale ablation fixes
+            `graph_encoder.scales`. The run's value of such a setting is not read by it.
         of: For a control or an ablation, the variant it is measured against.
     """
 
@@ -50,8 +51,13 @@ class Variant:
     colour: str
     parts: tuple[str, ...]
     control: str = "none"
-    scales: tuple[str, ...] | None = None
+    fixed: tuple[tuple[str, Any], ...] = ()
     of: str = "kgnet"
+
+    def value(self, config, key: str) -> Any:
+        """Setting `key` as this variant reads it: the value it fixes, else the config's."""
+        section, name = key.split(".", 1)
+        return dict(self.fixed).get(key, getattr(getattr(config, section), name))
 
     @property
     def knowledge(self) -> bool:
@@ -86,7 +92,7 @@ _ENTRIES = (
     Variant("kgnet-empty", "control of kgnet-prototype: the graph without edges", "control", "#7f7f7f", PROTOTYPE,
             control="empty", of="kgnet-prototype"),
     Variant("kgnet-no-rgcn", "ablation of kgnet-composed: node embeddings without message passing (text and "
-            "learned inputs per node)", "ablation", "#bcbd22", COMPOSED, scales=("category", "wide"),
+            "learned inputs per node)", "ablation", "#bcbd22", COMPOSED, fixed=(("graph_encoder.scales", ("category", "wide")),),
             of="kgnet-composed"),
     Variant("kgnet-no-infusion", "ablation of kgnet-composed: concepts scored on the backbone's own tokens (no "
             "cross-attention)", "ablation", "#aec7e8", ("graph_encoder", "concept_head"), of="kgnet-composed"),
@@ -95,7 +101,7 @@ _ENTRIES = (
     Variant("kgnet-prototype", "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment "
             "stage", "model", "#9467bd", PROTOTYPE),
     *(Variant(f"kgnet-{s}", f"ablation: the prototype design with only the {s} scale", "ablation", f"C{i}",
-              PROTOTYPE, scales=(s,), of="kgnet-prototype") for i, s in enumerate(SCALES)),
+              PROTOTYPE, fixed=(("graph_encoder.scales", (s,)),), of="kgnet-prototype") for i, s in enumerate(SCALES)),
 )
 VARIANTS: dict[str, Variant] = {v.name: v for v in _ENTRIES}
 """Variant name -> its entry. `variants` in the config picks from these."""

@@ -5,7 +5,7 @@ A model composed of parts should ask a part what it needs, not test which one it
 comprehension's `if`, `assert`) that does one of:
 
 - `is None` / `is not None` on a model part or on an output only some parts fill
-  (`graph_encoder`, `infusion`, `head`, `attention`, `concepts`, `class_embeddings`, ...);
+  (`graph_encoder`, `infusion`, `model.head`, `encoder.graph`, `attention`, `concepts`, ...);
 - compares a head, variant, part or control name as a string (`spec.name == "concept"`,
   `explains == "gradcam"`, `text_control != "off"`, `"wide" in scales`);
 - reads a part flag (`concept_vectors`, `concept_infusion`, `reads`, `aligns`, `explains`,
@@ -24,13 +24,16 @@ import ast
 import sys
 from pathlib import Path
 
-#: Attributes and names that are a model part, or an output only some parts fill.
+#: Names that are a model part, or an output only some parts fill, as a variable or an attribute.
 PARTS = {
-    "graph_encoder", "encoder", "infusion", "stage_infusion", "head", "concept_head", "mlp", "prototype",
-    "text_features", "node_index", "concepts", "attention", "class_embeddings", "node_embeddings",
-    "prototype_logits", "matrix", "class_concepts", "view", "text_proj", "graph", "token_node_ids",
-    "token_labels", "concept_names", "kg_attention", "stage_attention", "group_assignment", "groups",
+    "graph_encoder", "encoder", "infusion", "stage_infusion", "concept_head", "mlp", "prototype", "node_index",
+    "concepts", "attention", "class_embeddings", "node_embeddings", "prototype_logits", "class_concepts",
+    "token_node_ids", "token_labels", "concept_names", "kg_attention", "stage_attention", "group_assignment",
 }
+#: Names that are a part only as an attribute of a model or a part (`model.head`, `encoder.graph`,
+#: `head.matrix`): a variable of that name is data (the class graph a function is given, the
+#: head of an RDF list, text features passed in).
+PART_ATTRIBUTES = {"head", "graph", "view", "matrix", "text_features", "text_proj", "groups"}
 #: Strings that name a head, a variant, a part, a control or a knowledge scale.
 NAMES = {
     "plain", "concept", "prototype", "baseline", "kgnet", "kgnet-composed", "kgnet-prototype", "free", "graph",
@@ -43,6 +46,14 @@ FLAGS = {
     "learn_weights", "free_vectors", "every_node_is_token", "concept_control", "text_control", "graph_control",
     "idle_relations", "self_columns", "fixed_concepts", "sparse_request", "head_name", "uses_graph",
 }
+
+
+def _part(node: ast.AST) -> str | None:
+    """The part `node` names, if it names one (see PARTS and PART_ATTRIBUTES)."""
+    name = _name(node)
+    if name in PARTS or (name in PART_ATTRIBUTES and not isinstance(node, ast.Name)):
+        return name
+    return None
 
 
 def _name(node: ast.AST) -> str | None:
@@ -78,8 +89,8 @@ def reasons(test: ast.AST) -> list[str]:
             for op, (left, right) in zip(node.ops, zip(operands, operands[1:])):
                 if isinstance(op, (ast.Is, ast.IsNot)):
                     other = left if _is_none(right) else right if _is_none(left) else None
-                    if other is not None and _name(other) in PARTS:
-                        found.append(f"{_name(other)} is None")
+                    if other is not None and _part(other):
+                        found.append(f"{_part(other)} is None")
                 elif isinstance(op, (ast.Eq, ast.NotEq, ast.In, ast.NotIn)):
                     named = (_strings(left) | _strings(right)) & NAMES
                     if named:

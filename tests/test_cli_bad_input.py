@@ -102,11 +102,11 @@ def test_train_nothing_to_train_warns(photo_root: Path, tmp_path: Path, capsys, 
     """Zero epochs of both stages is legal (it releases the initial weights, e.g. a pretrained
     backbone as timm loaded it), and probably a mistake: a warning says so."""
     out = tmp_path / "run"
-    code = train.main([*settings(*photo_overrides(photo_root), "train.epochs=0", "train.align_epochs=0",
+    code = train.main([*settings(*photo_overrides(photo_root), "train.epochs=0",
                                  "variants=[baseline]"), "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and r.name == "kgnet.train"]
-    assert any(w.startswith("train.epochs=0 and train.align_epochs=0: nothing is trained") for w in warnings)
+    assert any(w.startswith("train.epochs=0: nothing is trained") for w in warnings)
     assert json.loads((out / "metrics.json").read_text())["baseline"]["epochs"] == 0
 
 

@@ -87,7 +87,6 @@ def test_empty_file_keeps_defaults(tmp_path: Path) -> None:
         ("train.epochs=3", ("train", "epochs"), 3),
         ("model.pretrained=true", ("model", "pretrained"), True),
         ("graph_encoder.scales=[category,wide]", ("graph_encoder", "scales"), ["category", "wide"]),
-        ("graph_encoder.scales=[]", ("graph_encoder", "scales"), []),
         ("data.samples_per_class=null", ("data", "samples_per_class"), None),
         ("data.root=", ("data", "root"), None),
         ("data.root=/data/imgs", ("data", "root"), "/data/imgs"),
@@ -194,6 +193,7 @@ def test_bad_enum_value_lists_allowed_ones(tmp_path: Path) -> None:
         ("graph_encoder.hops=-2", "graph_encoder.hops must be >= 0, got -2"),
         ("data.val_fraction=1", "data.val_fraction must be in [0, 1), got 1.0"),
         ("data.samples_per_class=0", "data.samples_per_class must be > 0, got 0"),
+        ("graph_encoder.scales=[]", "graph_encoder.scales must be non-empty, got []"),
     ],
 )
 def test_out_of_range_values(arg: str, expected: str) -> None:

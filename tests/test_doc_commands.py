@@ -44,7 +44,6 @@ TINY_BUDGET = (
     "data.samples_per_class=5",
     "data.val_fraction=0.01",
     "data.test_per_class=5",
-    "train.align_epochs=0",
     "train.epochs=1",
     "train.batch_size=64",
     "train.min_steps=0",

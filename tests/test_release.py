@@ -55,7 +55,7 @@ def test_a_pretrained_run_evaluates_and_predicts_with_no_network(photo_root: Pat
     # No training epochs: the released backbone is exactly what timm loaded from its cache.
     folder = tmp_path / "run"
     config = load_config(None, (*photo_overrides(photo_root, BACKBONE), "model.pretrained=true",
-                                "train.align_epochs=0", "train.epochs=0"))
+                                "train.epochs=0"))
     trained = run(config, folder, progress=False)
     release = load_release(folder / "kgnet")
     backbone = release.model.backbone.model.state_dict()
@@ -94,20 +94,27 @@ def test_a_release_of_another_format_is_refused(tiny_run, tmp_path: Path) -> Non
         load_release(tmp_path)
 
 
-def test_a_release_of_the_previous_format_is_built_as_it_was_trained(tiny_run, tmp_path: Path) -> None:
-    """Format 2 was written while a null model.output_stride meant 16 (2x2 tokens at 28 px): it
-    loads with that grid, not the 7x7 of today's null, so its predictions are the ones it trained."""
+def test_a_release_of_an_earlier_format_is_refused_with_what_to_do(tiny_run, tmp_path: Path) -> None:
+    """Formats 2 and 3 named every part's settings in one flat `knowledge` section and other weights;
+    format 4 (issue 33) is read, they are named and refused: train the run again."""
     import shutil
 
-    from kgnet.release import load_release
+    from kgnet.errors import KgnetError
+    from kgnet.release import FORMAT, load_release
 
     folder = tmp_path / "kgnet"
     shutil.copytree(tiny_run.folder / "kgnet", folder)
     meta = json.loads((folder / "model.json").read_text())
-    assert meta["config"]["model"]["output_stride"] == 16  # the tiny run's, written out
-    meta["config"]["model"]["output_stride"] = None
-    images = torch.zeros(1, 1, 28, 28)
-    (folder / "model.json").write_text(json.dumps({**meta, "format": "kgnet-release-2"}))
-    assert load_release(folder).model(images).token_grid == (2, 2)
-    (folder / "model.json").write_text(json.dumps(meta))  # today's format: null is 4
-    assert load_release(folder).model(images).token_grid == (7, 7)
+    assert FORMAT == meta["format"] == "kgnet-release-4" and meta["parts"] == ["concept_head"]
+    for old in ("kgnet-release-2", "kgnet-release-3"):
+        (folder / "model.json").write_text(json.dumps({**meta, "format": old}))
+        with pytest.raises(KgnetError, match=f"release format '{old}', but this kgnet reads 'kgnet-release-4'; "
+                                             "train the run again with this version"):
+            load_release(folder)
+    # a description whose composition is missing is named, not a traceback
+    (folder / "model.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "parts"}))
+    with pytest.raises(KgnetError, match="not a complete release description"):
+        load_release(folder)
+    (folder / "model.json").write_text(json.dumps({**meta, "parts": ["no_such_head"]}))
+    with pytest.raises(KgnetError, match="its variant cannot be built here .*no model part 'no_such_head'"):
+        load_release(folder)

@@ -15,6 +15,7 @@ import torch
 from conftest import FASHION_TEST_IMAGES, REPO, TINY_OVERRIDES, photo_overrides, run_cli, settings
 from kgnet.config import load_config
 from kgnet.errors import KgnetError
+from kgnet.models import NoGraphEncoder, NoInfusion
 from kgnet.train import main, run
 
 RUN_FILES = ["config.yaml", "metrics.json", "comparison.txt", "curves.png"]
@@ -75,16 +76,19 @@ def test_release_holds_weights_graph_texts_and_preprocessing(tiny_run) -> None:
     assert "text_features" not in tensors
     assert any(k.startswith("graph.") for k in tensors)
     assert any(k.startswith("model.") for k in tensors)
-    assert "model.head.concepts" in tensors and not any(k.startswith("model.graph_encoder.") for k in tensors)
+    assert "model.head.vectors.weight" in tensors and not any(k.startswith("model.graph_encoder.") for k in tensors)
     release = load_release(folder / "kgnet")
-    assert release.variant == "kgnet" and len(release.class_names) == 10 and release.graph is not None
-    assert release.model.graph_encoder is None and release.model.infusion is None
+    assert release.variant.name == "kgnet" and release.variant.parts == ("concept_head",)
+    assert len(release.class_names) == 10 and release.graph is not None
+    assert isinstance(release.model.graph_encoder, NoGraphEncoder) and isinstance(release.model.infusion, NoInfusion)
     spec = release.preprocessing
     assert (spec.in_chans, spec.image_size, spec.crop_pct) == (1, 28, 1.0)
     assert spec.mean == pytest.approx((0.2860,)) and spec.std == pytest.approx((0.3530,))  # Fashion-MNIST's
     baseline = load_release(folder / "baseline")
-    assert baseline.model.graph_encoder is None and "text_features" not in load_file(
+    assert isinstance(baseline.model.graph_encoder, NoGraphEncoder) and "text_features" not in load_file(
         str(folder / "baseline" / "model.safetensors"))
+    # the baseline reads no knowledge, but its release holds the class hierarchy its mistakes are scored on
+    assert baseline.graph is not None and baseline.graph.class_names == release.graph.class_names
 
 
 def test_held_out_classes_get_zero_shot_numbers(tiny_run) -> None:
@@ -100,9 +104,8 @@ def test_held_out_classes_are_never_trained(tiny_run) -> None:
     weight decay alone scaled them, so each is its initial row times one common factor. The rows
     of the trained classes moved away from that. The default kgnet has no per-class weights to
     train: its concept head scores every class from its fixed row of the ontology's A."""
-    from kgnet.models import create_model
-    from kgnet.models.concept_head import ConceptHead
-    from kgnet.models.factory import class_concepts
+    from kgnet.models import ConceptHead, Knowledge, create_model
+    from kgnet.models.controls import Control
     from kgnet.release import load_release
 
     for variant in ("baseline", "kgnet"):
@@ -111,15 +114,17 @@ def test_held_out_classes_are_never_trained(tiny_run) -> None:
         assert [release.class_names[i] for i in unseen] == ["Sandal", "Bag"]
         if variant == "kgnet":  # no MLP head: the concept head's A is a buffer, as the ontology made it
             model = release.model
-            assert isinstance(model.head, ConceptHead) and not model.head.learn_weights
+            assert isinstance(model.head, ConceptHead)
             assert not any("classifier" in name for name, _ in model.named_parameters())
-            assert "base_weights" not in dict(model.head.named_parameters())
-            expected = class_concepts(release.config, release.graph, seen).weights
+            assert "weights" not in dict(model.head.named_parameters())
+            cfg = release.config.concept_head
+            expected = Knowledge(release.graph, None, "", Control(), 0, seen).class_concepts(
+                hops=cfg.hops, decay=cfg.decay, self_weight=cfg.self_weight).weights
             torch.testing.assert_close(model.head.weights, expected, rtol=0, atol=0)
             assert bool((model.head.weights[unseen].sum(1) > 0).all())  # held-out classes are scored
             continue
         # the baseline starts from the head weights a fresh build gives
-        fresh = create_model(release.config, None, num_classes=10, in_chans=1, image_size=28, baseline=True)
+        fresh = create_model(release.config, None, variant="baseline", num_classes=10, in_chans=1, image_size=28)
         trained, initial = release.model.head.classifier, fresh.head.classifier
         ratio = (trained.weight[unseen] / initial.weight[unseen]).detach()
         factor = float(ratio.flatten()[0].detach())
@@ -157,8 +162,8 @@ def test_resume_after_kill_matches_uninterrupted(photo_root: Path, tmp_path: Pat
         (["--set", "train.epochs=two"], "train.epochs expected int"),
         (["--set", "variants=[baseline,kgnet-colour]"], "unknown 'kgnet-colour'"),
         (["--set", "variants=[kgnet-concept]"], "unknown 'kgnet-concept'"),  # the default kgnet now
-        # the default kgnet (the concept head alone) reads no node text: refused before any training
-        (["--set", "variants=[baseline,kgnet,kgnet-randomtext]"], "kgnet-randomtext replaces the node text"),
+        # a setting no variant of the run reads: refused before any training
+        (["--set", "graph_encoder.layers=3"], "no variant of this run (baseline, kgnet) reads --set graph_encoder.layers=3"),
         (["--set", "data.name=cifar10", "--set", "data.root=/nonexistent"], "CIFAR"),
         (["--set", "data.held_out_classes=[Sandals]"], "Sandal"),
     ],
@@ -202,16 +207,15 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> No
     from kgnet.engine.trainer import TrainingDiverged, train_variant
     from kgnet.models import create_model
 
-    config = load_config(None, (*TINY_OVERRIDES, "train.align_epochs=0", "train.epochs=2", "data.samples_per_class=5"))
+    config = load_config(None, (*TINY_OVERRIDES, "train.epochs=2", "data.samples_per_class=5"))
     bundle = build_datasets(config.data, seed=0, augment=False)
-    model = create_model(config, None, num_classes=10, in_chans=1, image_size=28, baseline=True)
+    model = create_model(config, None, variant="baseline", num_classes=10, in_chans=1, image_size=28)
     checkpoint = tmp_path / "last.pt"
     model.head.register_forward_hook(
         lambda module, args, out: out._replace(logits=out.logits * float("nan")) if checkpoint.exists() else None)
     with pytest.raises(TrainingDiverged, match=rf"epoch 2\).*the last good checkpoint is {checkpoint}; "
                        r"train again into a new folder with a lower train.lr"):  # --resume would keep the lr
-        train_variant("baseline", config, model, bundle, tmp_path, DistributedContext(), knowledge=False,
-                      show_progress=False)
+        train_variant("baseline", config, model, bundle, tmp_path, DistributedContext(), show_progress=False)
     state = load_training_state(checkpoint)
     assert state["epoch"] == 0 and len(state["history"]) == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())

@@ -12,9 +12,9 @@ def comparison_table(metrics: dict[str, dict[str, Any]]) -> str:
     header = f"{'variant':<18}{'top-1':>8}{'top-5':>8}{'Δ top-1':>9}" + (f"{'zero-shot':>11}" if zero_shot else "")
     header += f"{'params':>12}{'train s':>9}{'img/s':>8}"
     lines = [header, "-" * len(header)]
-    base = metrics.get("baseline", {}).get("top1")
+    baseline = metrics.get("baseline")
     for name, m in metrics.items():
-        delta = f"{100 * (m['top1'] - base):+.2f}" if base is not None and name != "baseline" else ""
+        delta = f"{100 * (m['top1'] - baseline['top1']):+.2f}" if baseline and m is not baseline else ""
         row = f"{name:<18}{100 * m['top1']:>7.2f}%{100 * m['top5']:>7.2f}%{delta:>9}"
         if zero_shot:
             row += f"{100 * m['zero_shot_top1']:>10.2f}%" if "zero_shot_top1" in m else f"{'':>11}"

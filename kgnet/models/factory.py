@@ -228,7 +228,7 @@ def create_model(
                             small_input=mc.small_input, output_stride=mc.output_stride, patch_size=mc.patch_size)
     knowledge = Knowledge(graph, text_features, config.graph_encoder.text_model, CONTROLS[variant.control](),
                           config.seed, seen)
-    plan = Plan(config, backbone, num_classes, slots["head"], variant.scales or tuple(config.graph_encoder.scales),
+    plan = Plan(config, backbone, num_classes, slots["head"], tuple(variant.value(config, "graph_encoder.scales")),
                 knowledge)
     plan.nodes = slots["graph_encoder"].node_vectors(plan)  # any text is encoded here, outside the streams
     with torch.random.fork_rng(devices=[]):

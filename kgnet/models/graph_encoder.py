@@ -22,7 +22,6 @@ import torch
 from torch import Tensor, nn
 
 from kgnet.config import Config
-from kgnet.errors import ConfigError
 from kgnet.models.controls import CONTROLS
 from kgnet.models.kg_encoder import KnowledgeEncoder
 from kgnet.models.node_vectors import GraphRows, NodeVectors, OwnVectors, local_ids
@@ -99,8 +98,6 @@ class GraphEncoder(Part, nn.Module):
         self.register_buffer("text_mask", view.text_mask.clone(), persistent=False)
         self.register_buffer("class_index", graph.class_index.clone(), persistent=False)
         self.register_buffer("token_index", view.token_index.clone(), persistent=False)
-        # token_index is sorted and unique, so as many tokens as nodes means every node in order
-        self.every_node_is_token = len(view.token_index) == graph.num_nodes
         self.register_buffer("node_ids", view.node_ids.clone(), persistent=False)
         self.node_labels = list(graph.node_labels)
         self.lr_scale = lr_scale
@@ -108,7 +105,7 @@ class GraphEncoder(Part, nn.Module):
             num_nodes=graph.num_nodes,
             dim=dim,
             text_dim=self.text_features.shape[1] if reads_text else None,
-            num_relations=graph.num_relations if view.message_passing else None,
+            num_relations=view.num_relations,
             edge_index=graph.edge_index,
             edge_type=graph.edge_type,
             num_layers=rgcn_layers,
@@ -126,23 +123,20 @@ class GraphEncoder(Part, nn.Module):
     @classmethod
     def reads_text(cls, config: Config, variant: Variant) -> bool:
         """Whether its scales read node text and the variant's control leaves it to read."""
-        scales = set(variant.scales or config.graph_encoder.scales)
+        scales = set(variant.value(config, "graph_encoder.scales"))
         return bool(scales & TEXT_SCALES) and CONTROLS[variant.control].keeps_text
 
     @classmethod
     def settings(cls, config: Config, variant: Variant) -> set[str]:
-        """Its section, less the scales where the variant fixes them and the text model where it
-        reads no text."""
-        unread = {"graph_encoder.scales"} if variant.scales else set()
-        unread |= set() if cls.reads_text(config, variant) else {"graph_encoder.text_model"}
+        """Its section, less what the variant fixes and the text model where it reads no text."""
+        unread = {key for key, _ in variant.fixed}
+        if not cls.reads_text(config, variant):
+            unread.add("graph_encoder.text_model")
         return super().settings(config, variant) - unread
 
     @classmethod
     def node_vectors(cls, plan: Plan) -> NodeVectors:
         """What the heads composed with it read: rows of its node embeddings over the plan's view."""
-        if not plan.scales:
-            raise ConfigError("graph_encoder.scales is empty: a graph encoder reads at least one knowledge scale "
-                              "(category, relation, wide); the variant without knowledge is `baseline`")
         return GraphRows(plan.knowledge.encoder_view(plan.scales)[0])
 
     @classmethod
@@ -181,7 +175,8 @@ class GraphEncoder(Part, nn.Module):
         With the `wide` scale every node is a token: `nodes` itself, without the gather (and
         its scatter in backward).
         """
-        return nodes if self.every_node_is_token else nodes[self.token_index]
+        # token_index is sorted and unique: as many tokens as nodes is every node, in order
+        return nodes if len(self.token_index) == len(nodes) else nodes[self.token_index]
 
     @property
     def token_labels(self) -> list[str]:

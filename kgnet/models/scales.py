@@ -60,14 +60,20 @@ class KnowledgeView:
         node_ids: [n] the id in the full graph of each node in view (sorted).
         text_mask: [n] whether a node's text enters its input.
         token_index: [t] local ids of the nodes offered as attention tokens (sorted).
-        message_passing: Whether node embeddings come from R-GCN message passing.
+        num_relations: Relation ids (with inverses) the R-GCN passes messages along; None = no
+            message passing (per-node layers; the `relation` scale is off).
     """
 
     graph: KnowledgeGraph
     node_ids: Tensor
     text_mask: Tensor
     token_index: Tensor
-    message_passing: bool
+    num_relations: int | None
+
+    @property
+    def message_passing(self) -> bool:
+        """Whether node embeddings come from R-GCN message passing."""
+        return self.num_relations is not None
 
 
 def check_scales(scales: Collection[str]) -> set[str]:
@@ -107,4 +113,4 @@ def select_view(graph: KnowledgeGraph, scales: Collection[str]) -> KnowledgeView
     text_mask = (is_class & category) | (~is_class & wide)
     tokens = torch.arange(view.num_nodes) if wide else torch.sort(view.class_index).values
     return KnowledgeView(graph=view, node_ids=nodes, text_mask=text_mask, token_index=tokens,
-                         message_passing=relation)
+                         num_relations=view.num_relations if relation else None)

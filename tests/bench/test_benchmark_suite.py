@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import REPO, run_cli
-from test_data import _write_cifar10
+from cifar_files import write_cifar10
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -27,7 +27,7 @@ from benchmarks.suite import NOT_RUN, VIT, Cell, Regime, Suite, full_suite, quic
 from kgnet.errors import ConfigError, DataMissingError  # noqa: E402
 
 TINY_BUDGET = ("data.name=cifar10", "model.backbone=resnet10t", "model.embed_dim=32", "train.batch_size=8",
-               "train.align_epochs=1", "train.epochs=1", "train.min_steps=0", "data.num_workers=0")
+               "train.epochs=2", "train.min_steps=0", "data.num_workers=0")
 PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (\S+) (\S+) seed(\d+) \.\.\. (.*)$")
 
 
@@ -38,7 +38,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def cifar_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """CIFAR-10 python pickles in the official format: 30 training images (3 per class), 10 test."""
     root = tmp_path_factory.mktemp("cifar")
-    _write_cifar10(root)
+    write_cifar10(root)
     return root
 
 
@@ -84,7 +84,7 @@ def test_one_pair_has_no_interval() -> None:
 # cell caching and resume on a two-cell suite
 
 
-def _tiny_suite(epochs: int = 1) -> Suite:
+def _tiny_suite(epochs: int = 2) -> Suite:
     budget = tuple(o if not o.startswith("train.epochs=") else f"train.epochs={epochs}" for o in TINY_BUDGET)
     regime = Regime("tiny", "CIFAR-10", 2, budget, "tiny CIFAR-10 budget for the tests", data_kind="cifar10")
     cells = (Cell("tiny", "baseline", 0, overrides=budget), Cell("tiny", "kgnet", 0, overrides=budget))
@@ -157,7 +157,7 @@ def test_cells_are_cached_rerun_and_cleaned(tmp_path: Path, cifar_root: Path) ->
     assert cells["tiny-baseline-s0"].is_file()
 
     # a changed definition is not mixed with the old result: the cell reruns
-    fifth = _progress(_execute(_tiny_suite(epochs=2), out, cifar_root, only="kgnet"))
+    fifth = _progress(_execute(_tiny_suite(epochs=3), out, cifar_root, only="kgnet"))
     assert fifth["tiny-kgnet-s0"].startswith("(definition changed, rerun)")
     assert json.loads(cells["tiny-kgnet-s0"].read_text())["metrics"]["epochs"] == 3
 
@@ -224,10 +224,9 @@ def test_quick_suite_definition() -> None:
     assert suite.base_loss == 1.0
     assert suite.zero_shot_controls == (("zs-mid", "kgnet-permuted", "zero_shot_top1", 30.0),)
     assert suite.no_loss == ("mid", "full") and suite.wall_minutes == 60
-    # the default kgnet (the concept head alone, free concept vectors) reads no text: no random-text cells
-    assert NOT_RUN["kgnet-randomtext"] == "the concept head (the default kgnet) reads no text"
-    assert suite.not_run == tuple(NOT_RUN.items())
-    assert not any(c.variant in NOT_RUN for c in suite.cells)
+    # every control of kgnet has cells (random text and an empty graph are controls of other variants)
+    assert NOT_RUN == {} and suite.not_run == ()
+    assert {"kgnet-randomtext", "kgnet-empty"}.isdisjoint(c.variant for c in suite.cells)
     main = {"baseline": 10, "kgnet": 10, "kgnet-permuted": 10, "kgnet-noknowledge": 10, "kgnet-shuffled": 10}
     assert report.planned(suite)["gfsl1"] == report.planned(suite)["gfsl5"] == main
     assert report.planned(suite)["gfsl10"] == {"baseline": 10, "kgnet": 10}
@@ -253,7 +252,9 @@ def test_quick_suite_definition() -> None:
     shot = next(c for c in suite.cells if c.id == "shot2-kgnet-s1")
     assert {"data.samples_per_class=2", "train.min_steps=200", "train.analysis=none"} <= set(shot.overrides)
     full = next(c for c in suite.cells if c.id == "full-baseline-s1")
-    assert {"train.align_epochs=0", "train.epochs=1", "train.batch_size=128"} <= set(full.overrides)
+    assert {"train.epochs=1", "train.batch_size=128"} <= set(full.overrides)
+    # a regime's alignment epochs (full: none) are given to the cells whose head aligns, and only to them
+    assert not any(o.startswith("prototype_head.") for c in suite.cells for o in c.overrides)
     config = run.cell_config(wordnet[0], "cpu", None)
     assert config.knowledge.ontology == str(REPO / "kg/fashion_mnist.ttl")  # absolute when run
     assert config.variants == ["kgnet"] and config.seed == 0 and config.data.samples_per_class == 100
@@ -266,7 +267,12 @@ def test_full_suite_definition() -> None:
     assert all(re.match(r"cifar10-resnet18-(scratch|pretrained)-(baseline|kgnet)-s\d", i) for i in first)
     tiny = full_suite(tiny=True)
     assert [c.id for c in tiny.cells] == [c.id for c in suite.cells]
-    assert all("train.epochs=1" in c.overrides for c in tiny.cells if c.kind == "train")
+    assert all("train.epochs=2" in c.overrides for c in tiny.cells if c.kind == "train")
+    # the prototype design's 5 alignment epochs of 30, given to its cells only (the others would refuse them)
+    prototype = run.cell_config(next(c for c in suite.cells if c.variant == "kgnet-prototype"), "cpu", None)
+    assert (prototype.train.epochs, prototype.prototype_head.align_epochs) == (30, 5)
+    assert all(("prototype_head.align_epochs=5" in c.overrides) is (c.variant == "kgnet-prototype")
+               for c in suite.cells if c.kind == "train")
     assert all(c.overrides != t.overrides for c, t in zip(suite.cells, tiny.cells) if c.kind == "train")
 
 
@@ -276,40 +282,33 @@ def test_ablation_suite_definition() -> None:
     and the composed model with one part removed each, every cell scored on validation; the two
     designs first, so a partial run already compares them."""
     from benchmarks.suite import ablation_suite
-    from kgnet.engine.variants import VARIANTS, variant_config
+    from kgnet.variants import VARIANTS
 
     suite = ablation_suite()
     assert suite.name == "ablation" and [r.name for r in suite.regimes] == ["val-shot1", "val-shot5", "val-zs-mid"]
     ids = [c.id for c in suite.cells]
     labels = {c.variant for c in suite.cells}
-    assert labels == {"kgnet", "kgnet-composed", "kgnet-no-rgcn", "kgnet-no-infusion", "kgnet-no-text", "baseline",
-                      "kgnet-composed-v1"}
+    # the first attempt at kgnet-composed (kgnet-composed-v1) is no longer a setting: its cells stay committed
+    assert labels == {"kgnet", "kgnet-composed", "kgnet-no-rgcn", "kgnet-no-infusion", "kgnet-no-text", "baseline"}
     assert not {"kgnet-concept", "kgnet-v1"} & labels  # the old names
-    # 2 designs x 3 regimes + 3 ablations x 3 + baseline x 2 + the first attempt x 3, 10 seeds each
-    assert len(ids) == len(set(ids)) == (2 * 3 + 3 * 3 + 2 + 3) * 10
+    # 2 designs x 3 regimes + 3 ablations x 3 + baseline x 2, 10 seeds each
+    assert len(ids) == len(set(ids)) == (2 * 3 + 3 * 3 + 2) * 10
     first = suite.cells[:60]
     assert {c.variant for c in first} == {"kgnet", "kgnet-composed"}
     assert [c.regime for c in first[::20]] == ["val-shot5", "val-shot1", "val-zs-mid"]
     for cell in suite.cells:
         assert cell.kind == "train" and "data.score_split=validation" in cell.overrides, cell.id
-        assert cell.train_variant == ("kgnet-composed" if cell.variant == "kgnet-composed-v1" else cell.variant)
-        assert ("knowledge.center_text=false" in cell.overrides) is (cell.variant == "kgnet-composed-v1")
+        assert cell.train_variant == cell.variant
         assert VARIANTS[cell.train_variant].role in ("model", "ablation")
     # what each cell trains: the concept head alone for kgnet, the composed model (or it with one
     # part removed) for the rest
     for label in labels - {"baseline"}:
-        cell = next(c for c in suite.cells if c.variant == label)
-        config = run.cell_config(cell, "cpu", None)
-        knowledge = variant_config(config, cell.train_variant).knowledge
-        assert knowledge.head == "concept", label
-        if label == "kgnet":
-            assert (knowledge.concept_vectors, knowledge.concept_infusion) == ("free", False)
-            continue
-        assert knowledge.concept_vectors == "graph", label
-        assert knowledge.concept_infusion is (label != "kgnet-no-infusion"), label
-        assert ("relation" in knowledge.scales) is (label != "kgnet-no-rgcn"), label
-        assert (knowledge.text_control == "off") is (label == "kgnet-no-text"), label
-        assert knowledge.center_text is (label != "kgnet-composed-v1"), label
+        parts = VARIANTS[label].parts
+        assert "concept_head" in parts, label
+        assert ("graph_encoder" in parts) is (label != "kgnet"), label
+        assert ("infusion" in parts) is (label not in ("kgnet", "kgnet-no-infusion")), label
+    assert VARIANTS["kgnet-no-rgcn"].fixed == (("graph_encoder.scales", ("category", "wide")),)
+    assert VARIANTS["kgnet-no-text"].control == "no_text"
 
 
 def test_ablation_report_pairs_every_variant_with_both_designs(tmp_path: Path) -> None:
@@ -470,15 +469,13 @@ def test_report_from_hand_written_cells(tmp_path: Path) -> None:
             "| **met** |") in text
     assert ("| shot2 | kgnet - kgnet-shuffled | 95% CI above 0 (control below kgnet) | not run: not run in this "
             "regime (CPU budget) | not run |") in text
-    assert ("| shot1 | kgnet - kgnet-randomtext | 95% CI above 0 (control below kgnet) | not run: the concept head "
-            "(the default kgnet) reads no text | not run |") in text
+    assert "kgnet-randomtext" not in text  # a control of kgnet-composed, not of kgnet
     # full, 2 seeds: diffs 0.1, -0.2 -> mean -0.05, sd 0.2121, half width 12.706 * 0.2121 / sqrt(2) = 1.91
     assert "| full | kgnet - baseline | 95% CI reaching 0 or above (no measurable loss) | -0.05 [-1.96, +1.86] n=2 " \
            "| **met** |" in text
     # the all-classes differences table: the generalized few-shot regimes have their own
     assert ("| shot1 | 1 | 40.25 ± 0.35 | 47.25 ± 0.49 | +7.00 [+5.73, +8.27] n=2 | +2.50 [+1.23, +3.77] n=2 "
-            "| - | - | not run: the concept head (the default kgnet) reads no text | not run: "
-            f"{NOT_RUN['kgnet-empty']} |") in text
+            "| - | - |") in text
     assert "| gfsl1 | 1 | 70.45" not in text
     # the generalized few-shot table: novel, base, harmonic, and the paired differences
     assert "### Generalized few-shot: base classes with images, novel classes with few" in text
@@ -509,7 +506,7 @@ def test_report_from_hand_written_cells(tmp_path: Path) -> None:
             "| cells | wall time (sum of cells) | one cell (median) |") in text
     assert "| gfsl1 | 1 | 10 | 10 | 10 | 10 | 10 | - | 50/50 | 25.0 min | 30 s |" in text
     assert "| zs-hard | 100 | - | 2 | 2 | - | - | 1 | 5/5 | 2.5 min | 30 s |" in text
-    assert "Not run: " + "; ".join(f"`{c}`: {why}" for c, why in NOT_RUN.items()) + "." in text
+    assert "Not run: " not in text
     assert "Sum of the cells' own wall times: 106.0 min (cost cells 1.0 min included)" in text
     assert "Measured end-to-end wall time: 52.5 min (2 processes)." in text
     assert "Within the 60-minute target: **met**." in text
@@ -696,7 +693,7 @@ def test_long_suite_definition() -> None:
         for cell in (c for c in suite.cells if backbone in c.regime):
             config = run.cell_config(cell, "cpu", None)
             assert config.data.samples_per_class is None and config.data.val_fraction == 0.1
-            assert config.train.align_epochs + config.train.epochs == LONG_EPOCHS[backbone]
+            assert config.train.epochs == LONG_EPOCHS[backbone]
             assert (config.data.score_split == "validation") is cell.regime.startswith("lval-"), cell.id
             if cell.regime.startswith("long-"):
                 assert config.train.lr == float(LONG_LR[backbone])

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from cifar_files import cifar_rows, dump_cifar, write_cifar10, write_cifar100
 from kgnet.config import DataConfig
 from kgnet.data import (
     AUGMENT,
@@ -197,80 +198,13 @@ def test_fashion_mnist_missing_says_how_to_get_it(tmp_path: Path) -> None:
 # CIFAR: small pickles in exactly the official format
 
 
-def _cifar_rows(n: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (n, 3072), dtype=np.uint8)
-
-
-def _py2(obj: object) -> bytes:
-    """Pickle opcodes as Python 2's cPickle (protocol 2) wrote the official files: str is BINSTRING."""
-    if isinstance(obj, bytes):
-        return (b"U" + bytes([len(obj)]) if len(obj) < 256 else b"T" + struct.pack("<i", len(obj))) + obj
-    if isinstance(obj, int):
-        return b"J" + struct.pack("<i", obj)
-    if isinstance(obj, list):
-        return b"](" + b"".join(_py2(item) for item in obj) + b"e"
-    if isinstance(obj, dict):
-        return b"}(" + b"".join(_py2(k) + _py2(v) for k, v in obj.items()) + b"u"
-    if isinstance(obj, np.ndarray) and obj.dtype == np.uint8 and obj.ndim == 2:
-        # numpy 1.x under Python 2: _reconstruct(ndarray, (0,), 'b'), then
-        # __setstate__((1, shape, dtype('u1', 0, 1) with state (3, '|', ...), False, raw bytes))
-        dtype = (b"cnumpy\ndtype\n" + _py2(b"u1") + b"K\x00K\x01\x87R"
-                 + b"(K\x03" + _py2(b"|") + b"NNN" + _py2(-1) + _py2(-1) + b"K\x00tb")
-        shape = _py2(obj.shape[0]) + _py2(obj.shape[1]) + b"\x86"
-        return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + _py2(b"b") + b"\x87R"
-                + b"(K\x01" + shape + dtype + b"\x89" + _py2(obj.tobytes()) + b"tb")
-    raise TypeError(type(obj))
-
-
-def _dump(path: Path, obj: dict) -> None:
-    """Write `obj` as the official CIFAR files are: a Python 2 pickle whose strings load as bytes."""
-    path.write_bytes(b"\x80\x02" + _py2(obj) + b".")
-
-
-def _write_cifar10(root: Path, per_batch: int = 6, n_test: int = 10) -> Path:
-    """cifar-10-batches-py with data_batch_1..5, test_batch and batches.meta, as the archive has them."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    names = load_card("cifar10").classes
-    _dump(folder / "batches.meta", {b"num_cases_per_batch": per_batch,
-                                    b"label_names": [n.encode() for n in names], b"num_vis": 3072})
-    for i in range(1, 6):
-        labels = [(j + i) % 10 for j in range(per_batch)]
-        _dump(folder / f"data_batch_{i}", {
-            b"batch_label": f"training batch {i} of 5".encode(), b"labels": labels,
-            b"data": _cifar_rows(per_batch, i),
-            b"filenames": [f"img_{i}_{j}.png".encode() for j in range(per_batch)]})
-    data = _cifar_rows(n_test, 99)
-    data[0] = 0
-    data[0, 1 * 1024 + 3 * 32 + 7] = 200  # green channel, row 3, column 7
-    data[0, 2 * 1024 + 31 * 32 + 0] = 90  # blue channel, row 31, column 0
-    _dump(folder / "test_batch", {b"batch_label": b"testing batch 1 of 1",
-                                  b"labels": [j % 10 for j in range(n_test)], b"data": data,
-                                  b"filenames": [f"t_{j}.png".encode() for j in range(n_test)]})
-    return folder
-
-
-def _write_cifar100(root: Path, n_train: int = 200, n_test: int = 100) -> Path:
-    folder = root / "cifar-100-python"
-    folder.mkdir(parents=True)
-    names = load_card("cifar100").classes
-    _dump(folder / "meta", {b"fine_label_names": [n.encode() for n in names],
-                            b"coarse_label_names": [f"super_{i}".encode() for i in range(20)]})
-    for split, n in (("train", n_train), ("test", n_test)):
-        fine = [j % 100 for j in range(n)]
-        _dump(folder / split, {b"filenames": [f"{split}_{j}.png".encode() for j in range(n)],
-                               b"batch_label": f"{split}ing batch 1 of 1".encode(), b"fine_labels": fine,
-                               b"coarse_labels": [f // 5 for f in fine], b"data": _cifar_rows(n, len(split))})
-    return folder
-
-
 def test_cifar10_official_format(tmp_path: Path) -> None:
-    _write_cifar10(tmp_path)
+    write_cifar10(tmp_path)
     arrays, card = read_arrays("cifar10", str(tmp_path))
     assert arrays.class_names == card.classes and arrays.class_names[0] == "airplane"
     assert arrays.train.images.shape == (30, 32, 32, 3) and arrays.test.images.shape == (10, 32, 32, 3)
     assert arrays.train.labels.tolist()[:6] == [1, 2, 3, 4, 5, 6]  # data_batch_1 comes first
-    row = _cifar_rows(6, 1)[0]  # data_batch_1's first image
+    row = cifar_rows(6, 1)[0]  # data_batch_1's first image
     np.testing.assert_array_equal(arrays.train.images[0], row.reshape(3, 32, 32).transpose(1, 2, 0))
     # a known pixel in a known channel of the CHW row lands at [h, w, c] ...
     test = arrays.test.images
@@ -278,7 +212,7 @@ def test_cifar10_official_format(tmp_path: Path) -> None:
 
 
 def test_cifar_pixel_layout_survives_to_the_model_input(tmp_path: Path) -> None:
-    _write_cifar10(tmp_path)
+    write_cifar10(tmp_path)
     data = build_datasets(DataConfig(name="cifar10", root=str(tmp_path), val_fraction=0.2), seed=0)
     image, label = data.test[0]  # ... and at [c, h, w] of the normalised tensor
     mean, std = PIXEL_STATS["cifar10"].mean, PIXEL_STATS["cifar10"].std
@@ -293,17 +227,17 @@ def test_cifar_pixel_layout_survives_to_the_model_input(tmp_path: Path) -> None:
 
 
 def test_cifar_root_may_be_the_batch_folder(tmp_path: Path) -> None:
-    folder = _write_cifar10(tmp_path)
+    folder = write_cifar10(tmp_path)
     arrays, _ = read_arrays("cifar10", str(folder))
     assert arrays.folder == folder
 
 
 def test_cifar100_official_format(tmp_path: Path) -> None:
-    _write_cifar100(tmp_path)
+    write_cifar100(tmp_path)
     arrays, card = read_arrays("cifar100", str(tmp_path))
     assert arrays.class_names == card.classes and len(arrays.class_names) == 100
     assert arrays.train.images.shape == (200, 32, 32, 3) and arrays.train.labels.tolist()[:3] == [0, 1, 2]
-    expected = _cifar_rows(100, 4)[5].reshape(3, 32, 32).transpose(1, 2, 0)
+    expected = cifar_rows(100, 4)[5].reshape(3, 32, 32).transpose(1, 2, 0)
     np.testing.assert_array_equal(arrays.test.images[5], expected)
     data = build_datasets(DataConfig(name="cifar100", root=str(tmp_path), held_out_classes=["whale"]), seed=1)
     whale = card.classes.index("whale")
@@ -311,17 +245,17 @@ def test_cifar100_official_format(tmp_path: Path) -> None:
 
 
 def test_cifar_label_names_must_match_the_card(tmp_path: Path) -> None:
-    folder = _write_cifar10(tmp_path)
+    folder = write_cifar10(tmp_path)
     names = [n.encode() for n in load_card("cifar10").classes]
     names[3] = b"kitty"
-    _dump(folder / "batches.meta", {b"label_names": names})
+    dump_cifar(folder / "batches.meta", {b"label_names": names})
     with pytest.raises(KgnetError, match=r"batches\.meta: label names differ from the card .*cifar10\.yaml: "
                                          r"label 3: 'kitty' \(card: 'cat'\)"):
         read_cifar(folder, CIFAR10, load_card("cifar10").classes, load_card("cifar10").path)
 
 
 def test_cifar_refuses_pickles_that_run_code(tmp_path: Path) -> None:
-    folder = _write_cifar10(tmp_path)
+    folder = write_cifar10(tmp_path)
 
     class Exploit:
         def __reduce__(self):
@@ -335,12 +269,12 @@ def test_cifar_refuses_pickles_that_run_code(tmp_path: Path) -> None:
 
 
 def test_cifar_corrupt_batch(tmp_path: Path) -> None:
-    folder = _write_cifar10(tmp_path)
+    folder = write_cifar10(tmp_path)
     good = (folder / "data_batch_2").read_bytes()
     (folder / "data_batch_2").write_bytes(good[: len(good) // 2])
     with pytest.raises(KgnetError, match=r"data_batch_2: not a CIFAR python batch .*truncated or corrupt"):
         read_cifar(folder, CIFAR10, load_card("cifar10").classes)
-    _dump(folder / "data_batch_2", {b"data": _cifar_rows(3, 0), b"labels": [1, 2]})
+    dump_cifar(folder / "data_batch_2", {b"data": cifar_rows(3, 0), b"labels": [1, 2]})
     with pytest.raises(KgnetError, match=r"data_batch_2: 3 images but 'labels' holds 2"):
         read_cifar(folder, CIFAR10, load_card("cifar10").classes)
 
@@ -356,8 +290,8 @@ def test_cifar_missing_says_how_to_get_it(name: str, how: str) -> None:
 
 def test_cifar_repickled_by_python3(tmp_path: Path) -> None:
     """Copies re-saved by Python 3 (str keys, newer protocols) read the same."""
-    folder = _write_cifar100(tmp_path)
-    rows = _cifar_rows(100, 4)
+    folder = write_cifar100(tmp_path)
+    rows = cifar_rows(100, 4)
     with open(folder / "test", "wb") as f:
         pickle.dump({"data": rows, "fine_labels": np.arange(100) % 100}, f, protocol=5)
     arrays = read_cifar(folder, CIFAR100, load_card("cifar100").classes)
@@ -374,7 +308,7 @@ def test_download_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         def __init__(self, root: str, train: bool, download: bool) -> None:
             calls.append((root, train, download))
             if not (Path(root) / "cifar-10-batches-py").exists():
-                _write_cifar10(Path(root))
+                write_cifar10(Path(root))
 
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", FakeCIFAR10)
     with pytest.raises(DataMissingError):

@@ -49,7 +49,7 @@ def main(out: str, spec: str) -> int:
         def __init__(self, module, *args, **kwargs):
             super().__init__(module, *args, **kwargs)
             wrapped.append({"run": current[-1], "head": type(module.head).__name__,
-                            "graph_encoder": module.graph_encoder is not None,
+                            "graph_encoder": type(module.graph_encoder).__name__,
                             "find_unused_parameters": bool(self.find_unused_parameters)})
 
     trainer.DistributedDataParallel = RecordedDDP

@@ -120,11 +120,11 @@ def test_two_processes_train_convnext_and_vit_as_one_does(photo_root: Path, tmp_
         for call in record["calls"]:
             assert call["devices"] and set(call["devices"]) == {"cpu"}, call
         assert record["ddp"] == [
-            {"run": "test_convnext", "head": "MLPHead", "graph_encoder": False, "find_unused_parameters": False},
-            {"run": "test_convnext", "head": "ConceptHead", "graph_encoder": False, "find_unused_parameters": True},
-            {"run": "test_convnext", "head": "ConceptHead", "graph_encoder": True, "find_unused_parameters": True},
-            {"run": "test_vit", "head": "MLPHead", "graph_encoder": False, "find_unused_parameters": False},
+            {"run": "test_convnext", "head": "MLPHead", "graph_encoder": "NoGraphEncoder", "find_unused_parameters": False},
+            {"run": "test_convnext", "head": "ConceptHead", "graph_encoder": "NoGraphEncoder", "find_unused_parameters": True},
+            {"run": "test_convnext", "head": "ConceptHead", "graph_encoder": "GraphEncoder", "find_unused_parameters": True},
+            {"run": "test_vit", "head": "MLPHead", "graph_encoder": "NoGraphEncoder", "find_unused_parameters": False},
             # every parameter used
-            {"run": "test_vit", "head": "ConceptHead", "graph_encoder": False, "find_unused_parameters": False},
-            {"run": "test_vit", "head": "ConceptHead", "graph_encoder": True, "find_unused_parameters": False},
+            {"run": "test_vit", "head": "ConceptHead", "graph_encoder": "NoGraphEncoder", "find_unused_parameters": False},
+            {"run": "test_vit", "head": "ConceptHead", "graph_encoder": "GraphEncoder", "find_unused_parameters": False},
         ]

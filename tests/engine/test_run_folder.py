@@ -130,7 +130,7 @@ def test_resume_refuses_an_edited_config(tiny_run, tmp_path: Path, capsys, unfin
     before = sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
     assert train(["--resume", str(folder)]) == 2
     err = capsys.readouterr().err
-    assert "config.yaml was changed" in err and "train.epochs: 1 -> 2" in err
+    assert "config.yaml was changed" in err and "train.epochs: 2 -> 3" in err
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == before
 
 

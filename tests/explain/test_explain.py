@@ -20,6 +20,7 @@ from kgnet.explain import pipeline
 from kgnet.explain.__main__ import main as explain_main
 from kgnet.explain.concepts import concept_faithfulness, concept_weights, infusion_blocks
 from kgnet.explain.faithfulness import SaliencyOrderPerturbation, deletion_insertion
+from kgnet.explain.explanations import EXPLANATIONS
 from kgnet.explain.gallery import _faithfulness_section
 from kgnet.explain.gradcam import gradcam, reshape_transform, target_layer
 from kgnet.explain.pipeline import saliency_scores
@@ -150,7 +151,7 @@ def test_a_zero_map_gets_no_deletion_number_and_the_gallery_says_why(cnn_run: Pa
               "gradcam": {"baseline": {**saliency_scores(model, images, zero, [0, 1, 2], steps=4, fill="mean",
                                                          what="zero")[0], "layer": "layer4"}},
               "class_map": {"kgnet": entry}}
-    page = _faithfulness_section(report, None)
+    page = _faithfulness_section(report, None, EXPLANATIONS["contributions"]().concept_rows)
     assert "not available: the map is zero everywhere on 3 of 3 images" in page
     assert f"{entry['deletion']['mean']:.3f}" in page and "(the 1 images with a non-zero map)" in page
     assert f"{entry['road']['mean']:+.3f}" in page
@@ -299,7 +300,7 @@ def test_masking_every_concept_equals_attending_to_none(vit_run: Path) -> None:
     release = load_release(vit_run / "kgnet-prototype")
     model, spec = release.model, release.preprocessing
     images = torch.randn(4, spec.in_chans, spec.image_size, spec.image_size)
-    tokens = len(model.token_labels)
+    tokens = len(model.graph_encoder.token_labels)
     with torch.no_grad():
         plain = model(images)
         with masking_keys(infusion_blocks(model), range(tokens)):

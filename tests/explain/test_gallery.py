@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kgnet.explain.gallery import MEANING, Card, write_gallery
+from kgnet.explain.explanations import EXPLANATIONS
+from kgnet.explain.gallery import Card, write_gallery
 
 RIGHT = Card("test image 1", "figures/000-test1.png", "thumbnails/000-test1.png", "Coat",
              {"baseline": ("Coat", 0.9), "kgnet": ("Coat", 0.7)}, [("zip", "+0.38")])
@@ -25,9 +26,9 @@ FAITHFULNESS = {
 SCORES = {"baseline": {"top1": 0.5885, "images": 10000}, "kgnet": {"top1": 0.6406, "images": 10000}}
 
 
-def _page(tmp_path: Path, cards=(RIGHT, WRONG), **kwargs) -> str:
+def _page(tmp_path: Path, cards=(RIGHT, WRONG), explains: str = "contributions") -> str:
     write_gallery(tmp_path / "index.html", run="run", cards=list(cards), faithfulness=FAITHFULNESS,
-                  scores=SCORES, **kwargs)
+                  scores=SCORES, explanation=EXPLANATIONS[explains]())
     return (tmp_path / "index.html").read_text()
 
 
@@ -37,7 +38,7 @@ def test_scores_and_meaning_come_before_the_grid_and_the_numbers_after_it(tmp_pa
     assert summary < grid < numbers
     opening = page[summary:grid]
     assert "58.9%" in opening and "64.1%" in opening and "10,000" in opening  # test top-1 per variant
-    assert MEANING["contributions"] in opening
+    assert EXPLANATIONS["contributions"].meaning in opening
     for notation in ("A<sub>", "c<sub>", "logit points", "A_kj"):
         assert notation not in opening
     assert page.index("test image 1") > grid and page.index("deletion AUC") > numbers
@@ -64,4 +65,4 @@ def test_names_from_the_data_are_escaped(tmp_path: Path) -> None:
     page = _page(tmp_path, cards=[odd], explains="attention")
     assert "a&lt;b&gt;&amp;c.png" in page and "&lt;Coat&gt;" in page and "x&amp;y" in page
     assert "<Coat>" not in page and "a<b>" not in page
-    assert MEANING["attention"] in page and "wrong below" not in page  # no true label: nothing to mark
+    assert EXPLANATIONS["attention"].meaning in page and "wrong below" not in page  # no true label: nothing to mark

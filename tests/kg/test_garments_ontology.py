@@ -199,7 +199,6 @@ def test_tiny_training_run_with_it(tmp_path: Path) -> None:
         "--set", "data.samples_per_class=4",
         "--set", "data.val_fraction=0.01",
         "--set", "train.epochs=1",
-        "--set", "train.align_epochs=0",
         "--set", "train.min_steps=0",
         "--set", "train.analysis=none",
         "--set", "model.output_stride=16",  # the 2x2 token grid: ~2.7x faster, and the ontology is what is tested

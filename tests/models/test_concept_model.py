@@ -87,7 +87,7 @@ def test_variants_are_compositions_of_registered_parts() -> None:
     assert slots["kgnet-no-infusion"]["infusion"] is NoInfusion
     for name in ("kgnet-prototype", "kgnet-empty", "kgnet-category", "kgnet-relation", "kgnet-wide"):
         assert slots[name]["head"] is PrototypeHead and slots[name]["graph_encoder"] is GraphEncoder, name
-    assert VARIANTS["kgnet-no-rgcn"].scales == ("category", "wide")  # no message passing
+    assert VARIANTS["kgnet-no-rgcn"].fixed == (("graph_encoder.scales", ("category", "wide")),)  # no message passing
     assert (VARIANTS["kgnet-permuted"].control, VARIANTS["kgnet-noknowledge"].control) == ("permuted", "identity")
     # a control none of a variant's parts reads would train the variant again: refused, with why
     free = ("concept_head",)

@@ -48,9 +48,9 @@ def config(*overrides: str) -> Config:
     return load_config(None, ("model.backbone=resnet18", "mlp_head.dropout=0.0", *overrides))
 
 
-def composed(control: str = "none", scales: tuple[str, ...] | None = None) -> Variant:
-    """The prototype design with a control or fixed scales."""
-    return Variant("kgnet-prototype-test", "", "model", "", PROTOTYPE, control, scales)
+def composed(control: str = "none") -> Variant:
+    """The prototype design with a control."""
+    return Variant("kgnet-prototype-test", "", "model", "", PROTOTYPE, control)
 
 
 def images(batch: int = 2, chans: int = 1, size: int = 28, seed: int = 0) -> torch.Tensor:
@@ -463,7 +463,7 @@ def test_config_validation_of_widths(graph, text) -> None:
     cfg = config("infusion.attention_dim=30")
     with pytest.raises(ConfigError, match="infusion.attention_dim .30. must be divisible by infusion.heads"):
         create_model(cfg, graph, text, variant=V, in_chans=1, image_size=28)
-    with pytest.raises(ConfigError, match="graph_encoder.scales is empty"):
-        create_model(config("graph_encoder.scales=[]"), graph, text, variant=V, in_chans=1, image_size=28)
+    with pytest.raises(ConfigError, match="graph_encoder.scales must be non-empty"):
+        config("graph_encoder.scales=[]")
     with pytest.raises(ValueError, match="needs the class graph"):
         create_model(config(), None, variant=V, num_classes=10)
