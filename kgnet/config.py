@@ -27,6 +27,8 @@ from kgnet.atomic import write_text_atomic
 from kgnet.errors import ConfigError
 
 Scale = Literal["category", "relation", "wide"]
+#: The knowledge scales, in order (`kgnet.models.scales` says what each lets the graph encoder read).
+SCALES: tuple[str, ...] = typing.get_args(Scale)
 
 #: Value bounds a field may declare (`_field(..., bounds=...)`), by the words used in messages.
 BOUNDS: dict[str, Callable[[float], bool]] = {

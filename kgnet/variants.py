@@ -21,11 +21,11 @@ import difflib
 from dataclasses import dataclass
 from typing import Any
 
+from kgnet.config import SCALES
 from kgnet.errors import ConfigError
 
 __all__ = ["VARIANTS", "Variant", "check_variants"]
 
-SCALES = ("category", "relation", "wide")
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,10 @@ from typing import Collection
 import torch
 from torch import Tensor
 
+from kgnet.config import SCALES
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.models.controls import drop_edges
 
-SCALES = ("category", "relation", "wide")
 
 
 @dataclass(frozen=True)
