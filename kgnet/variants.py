@@ -59,13 +59,7 @@ class Variant:
         section, name = key.split(".", 1)
         return dict(self.fixed).get(key, getattr(getattr(config, section), name))
 
-    @property
-    def knowledge(self) -> bool:
-        """Whether it reads the ontology at all (any part besides the baseline's MLP head)."""
-        return self.parts != BASELINE_PARTS
 
-
-BASELINE_PARTS = ("mlp_head",)
 #: The composed model: the R-GCN's node embeddings as the concept head's concept vectors, and the infusion.
 COMPOSED = ("graph_encoder", "infusion", "concept_head")
 #: The paper's design: the R-GCN, the infusion and the prototype head with its alignment stage.
@@ -73,7 +67,7 @@ PROTOTYPE = ("graph_encoder", "infusion", "prototype_head")
 
 _ENTRIES = (
     Variant("baseline", "the backbone, its pooling and an MLP head alone (no knowledge)", "model", "#333333",
-            BASELINE_PARTS),
+            ("mlp_head",)),
     Variant("kgnet", "the concept head: class scores as exact sums of ontology-concept activations, free concept "
             "vectors (the default, chosen on validation)", "model", "#1f77b4", ("concept_head",)),
     Variant("kgnet-composed", "R-GCN node embeddings as the concept head's concept vectors, cross-attention "

@@ -39,7 +39,7 @@ from kgnet.errors import ConfigError, KgnetError
 from kgnet.figures.curves import plot_curves
 from kgnet.kg.build import build_class_graph
 from kgnet.kg.text_features import check_text_model, encode_texts
-from kgnet.models import create_model, graph_hops, parts_of, reads_text
+from kgnet.models import create_model, graph_hops, parts_of, reads_ontology, reads_text
 from kgnet.paths import resolve_ontology
 from kgnet.progress import interactive
 from kgnet.release import RESTORE_RELEASE, load_release, save_release
@@ -74,7 +74,7 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
         log.warning("train.epochs=0: nothing is trained; the released models keep their initial weights (the "
                     "pretrained backbone with model.pretrained, random otherwise). Set train.epochs to train")
     knowledge = config.knowledge
-    if any(v.knowledge for v in variants):
+    if any(reads_ontology(config, v) for v in variants):
         ontology = resolve_ontology(knowledge.ontology, "knowledge.ontology") if knowledge.ontology else None
         named = [("knowledge.ontology", ontology), ("knowledge.class_map", knowledge.class_map),
                  *(("knowledge.imports", path) for path in knowledge.imports)]
@@ -276,7 +276,7 @@ def _run(config: Config, folder: Path, finished: dict[str, Any], *, resume: bool
         # variant trains on the same graph alone or beside others; the hierarchy-aware metrics
         # read the graph at the furthest hops any part may ask for, the same in every run
         graphs: dict[int, tuple[Any, Any]] = {}
-        for variant in (v for v in variants if v.knowledge):
+        for variant in (v for v in variants if reads_ontology(config, v)):
             hops, text = graph_hops(config, variant), reads_text(config, variant)
             graph, text_features = graphs.get(hops, (None, None))
             if graph is None or (text and text_features is None):

@@ -10,7 +10,7 @@ class says what it needs. What each knowledge scale uses is documented in
 
 from kgnet.models.backbone import Backbone
 from kgnet.models.controls import CONTROLS, Control
-from kgnet.models.factory import Knowledge, Plan, create_model, graph_hops, parts_of, reads_text
+from kgnet.models.factory import Knowledge, Plan, create_model, graph_hops, parts_of, reads_ontology, reads_text
 from kgnet.models.graph_encoder import GraphEncoder, NoGraphEncoder
 from kgnet.models.heads import Head, HeadOutput, NodeStart
 from kgnet.models.heads.concept import ConceptHead
@@ -48,6 +48,7 @@ __all__ = [
     "create_model",
     "graph_hops",
     "parts_of",
+    "reads_ontology",
     "reads_text",
     "register_part",
     "select_view",

@@ -167,6 +167,11 @@ def graph_hops(config: Config, variant: Variant) -> int:
     return max(part.graph_hops(config) for part in parts_of(variant).values())
 
 
+def reads_ontology(config: Config, variant: Variant) -> bool:
+    """Whether a part of the variant reads the class graph (the baseline's MLP head does not)."""
+    return graph_hops(config, variant) > 0
+
+
 def reads_text(config: Config, variant: Variant) -> bool:
     """Whether the variant reads node texts (so the run encodes them)."""
     return parts_of(variant)["graph_encoder"].reads_text(config, variant)
@@ -216,7 +221,7 @@ def create_model(
         if num_classes is not None and num_classes != len(graph.class_names):
             raise ValueError(f"num_classes={num_classes} but the graph binds {len(graph.class_names)} classes")
         num_classes = len(graph.class_names)
-    elif variant.knowledge:
+    elif reads_ontology(config, variant):
         raise ValueError(f"{variant.name} reads the ontology: the model needs the class graph")
     if num_classes is None:
         raise ValueError("give the graph or num_classes")
