@@ -110,8 +110,19 @@ class Explanation:
 EXPLANATIONS["gradcam"] = Explanation
 
 
+class ConceptExplanation(Explanation):
+    """What every explanation that names concepts shares: it explains `--variant`, and a
+    `--baseline` that is one of its kind uses knowledge too (worth a warning)."""
+
+    def check_variant(self, name: str) -> None:
+        pass
+
+    def check_baseline(self, name: str) -> None:
+        log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", name)
+
+
 @EXPLANATIONS.register("attention")
-class AttentionExplanation(Explanation):
+class AttentionExplanation(ConceptExplanation):
     """The prototype design: the infusion's attention names the concepts (it does not add up to a score)."""
 
     card_title = "top concepts (attention)"
@@ -120,12 +131,6 @@ class AttentionExplanation(Explanation):
     reading = ("With the prototype design (kgnet-prototype) the bars are the mean attention of the image's tokens "
                "to each concept and the heat maps where each concept was attended; attention weights do not add "
                "up to the score.")
-
-    def check_variant(self, name: str) -> None:
-        pass
-
-    def check_baseline(self, name: str) -> None:
-        log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", name)
 
     @torch.no_grad()
     def _attention(self, model, images: Tensor, batch_size: int = 64) -> tuple[Tensor, tuple[int, int]]:
@@ -165,7 +170,7 @@ class AttentionExplanation(Explanation):
 
 
 @EXPLANATIONS.register("contributions")
-class ContributionExplanation(Explanation):
+class ContributionExplanation(ConceptExplanation):
     """The concept head: exact contributions, the regions that found each concept, exact removal."""
 
     card_title = "top concepts (logit points to the predicted class)"
@@ -179,12 +184,6 @@ class ContributionExplanation(Explanation):
                "the predicted class; orange: what they and the runner-up's own strongest concepts add to the "
                "runner-up, which is why it lost. Each heat map shows where its concept was found (the cosine of "
                "each region with it), with the ontology path that links it to its class underneath.")
-
-    def check_variant(self, name: str) -> None:
-        pass
-
-    def check_baseline(self, name: str) -> None:
-        log.warning("--baseline %s uses knowledge too; its Grad-CAM is still compared", name)
 
     def saliency(self, model, images, classes):
         """Grad-CAM (which vanishes on a cosine head: not drawn) and the exact class map, shown."""
