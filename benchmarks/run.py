@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence, TextIO
 
 from kgnet.atomic import write_text_atomic
+from kgnet.checks import output_folder
 from kgnet.cli import user_errors_exit_2
 from kgnet.config import Config, load_config
 from kgnet.engine.trainer import read_history
@@ -238,8 +239,10 @@ def cached_record(path: Path, cell: Cell) -> tuple[dict[str, Any] | None, str]:
         return None, ""
     try:
         record = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None, "unreadable result, rerun"
+    if not isinstance(record, dict):
+        return None, "not a cell's result, rerun"
     if record.get("cell") != cell.to_dict():
         return None, "definition changed, rerun"
     return record, ""
@@ -377,9 +380,14 @@ def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "
         ran += 1
         print(f"{describe_result(json.loads(path.read_text()))} ({wall:.0f} s)", file=console, flush=True)
     failed = [i for i, worker in enumerate(workers or (), 2) if worker.wait() != 0]
-    if failed:
-        raise CellFailed("other processes of the queue failed; their logs: "
-                         + ", ".join(str(worker_log(out, i)) for i in failed))
+    logs = ", ".join(str(worker_log(out, i)) for i in failed)
+    unfinished = [c.id for c in cells if cached_record(out / "cells" / f"{c.id}.json", c)[0] is None]
+    if failed and unfinished:
+        raise CellFailed(f"other processes of the queue failed, and {len(unfinished)} cells have no result "
+                         f"({', '.join(unfinished[:3])}{', ...' if len(unfinished) > 3 else ''}); their logs: {logs}")
+    if failed:  # e.g. killed after the last cell was saved: every result is there, so the report is written
+        print(f"other processes of the queue ended badly ({logs}), but every cell has its result", file=console,
+              flush=True)
     if not report:
         return 0
     records = report_mod.load_records(out)
@@ -440,7 +448,9 @@ def _parser() -> argparse.ArgumentParser:
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     parser.add_argument("--suite", choices=("quick", "full", "ablation", "long"), required=True)
     parser.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/<suite>)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], metavar="SEED")
+    parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                        help="seeds of every regime (default: each suite's own; the quick suite's gfsl and shot "
+                             "regimes take all of them, its others the first two)")
     parser.add_argument("--only", metavar="REGEX", help="run only the cells whose id matches (re.search)")
     parser.add_argument("--report-only", action="store_true", help="write summary and report from saved cells")
     parser.add_argument("--list", action="store_true", help="print the cell ids in running order and exit")
@@ -467,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.tiny and args.suite != "full":
         raise ConfigError("--tiny applies to --suite full (the quick suite's budget is its point)")
-    if len(set(args.seeds)) != len(args.seeds):
+    if args.seeds and len(set(args.seeds)) != len(args.seeds):
         raise ConfigError(f"--seeds: each seed once, got {args.seeds}")
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
@@ -479,18 +489,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(threads)
-    suite = get_suite(args.suite, tuple(args.seeds), tiny=args.tiny)
+    seeds = tuple(args.seeds) if args.seeds else None
+    suite = get_suite(args.suite, seeds, tiny=args.tiny)
     if args.list:
         for cell in select(suite, args.only):
             print(cell.id)
         return 0
-    out = Path(args.out) if args.out else default_out(args.suite, args.tiny)
+    out = output_folder(Path(args.out) if args.out else default_out(args.suite, args.tiny), "--out",
+                        must_be_empty=False)
     is_default = out.resolve() == default_out(args.suite).resolve()
     if is_default and args.tiny:
         raise ConfigError(f"--tiny results must not mix with the real ones in {out}; pick another --out")
     report_dir = Path(args.report) if args.report else (DOCS if is_default else out / "report")
     if is_default:  # the committed report covers every suite from their default folders
-        sections = [(get_suite(name, tuple(args.seeds)) if name == args.suite else get_suite(name),
+        sections = [(get_suite(name, seeds) if name == args.suite else get_suite(name),
                      default_out(name)) for name in ("quick", "ablation", "long", "full")]
     else:
         sections = [(suite, out)]
@@ -500,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = args.device or ("cpu" if args.suite == "quick" else "auto")
     workers = []
     if args.jobs > 1:
-        argv = ["--suite", args.suite, "--out", str(out.resolve()), "--seeds", *map(str, args.seeds),
+        argv = ["--suite", args.suite, "--out", str(out.resolve()), *(["--seeds", *map(str, seeds)] if seeds else []),
                 "--device", device, "--threads", str(threads)]
         argv += (["--only", args.only] if args.only else []) + (["--tiny"] if args.tiny else [])
         argv += ["--data-root", str(data_root.resolve())] if data_root else []

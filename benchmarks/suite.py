@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kgnet.config import Config
+from kgnet.errors import ConfigError
 from kgnet.engine.settings_read import PART_SECTIONS, settings_read
 from kgnet.variants import VARIANTS
 
@@ -341,22 +342,24 @@ def _pick(*names: str) -> dict[str, tuple[str, str | None]]:
     return {k: QUICK_VARIANTS[k] for k in names}
 
 
-def quick_suite(seeds=DEFAULT_SEEDS) -> Suite:
+def quick_suite(seeds=None) -> Suite:
     """What runs where, chosen to fit a 2-core CPU in an hour: kgnet, the baseline and the three
     controls with 10 seeds at 1, 2 and 5 novel images (gfsl), the baseline and kgnet at 10; the
     all-classes few-shot regimes with the baseline, kgnet and the permuted control (2 seeds; the
     baseline and kgnet at 10 images); full data, 100 per class and zero-shot with the first two
-    of `seeds` (the permuted control in both zero-shot regimes, the WordNet ontology and the
-    baseline on one seed)."""
+    seeds (the permuted control in both zero-shot regimes, the WordNet ontology and the baseline
+    on one seed). `seeds` (`--seeds`), when given, replace every regime's: the gfsl and shot
+    regimes take them all, the others the first two (or one)."""
     regimes = {r.name: r for r in QUICK_REGIMES}
     main = _pick("baseline", "kgnet", "kgnet-permuted", "kgnet-noknowledge", "kgnet-shuffled")
-    pair, two, one = _pick("baseline", "kgnet"), tuple(seeds)[:2], tuple(seeds)[:1]
+    given = tuple(seeds) if seeds else None
+    pair, two, one = _pick("baseline", "kgnet"), (given or DEFAULT_SEEDS)[:2], (given or DEFAULT_SEEDS)[:1]
     cells: list[Cell] = []
     for k in GFSL_SHOTS:
-        cells += gfsl_cells(regimes[f"gfsl{k}"], main if k < 10 else pair, GFSL_SEEDS)
+        cells += gfsl_cells(regimes[f"gfsl{k}"], main if k < 10 else pair, given or GFSL_SEEDS)
     for k in FEW_SHOT:
         cells += train_cells(regimes[f"shot{k}"], _pick("baseline", "kgnet", "kgnet-permuted") if k < 10 else pair,
-                             SHOT_SEEDS)
+                             given or SHOT_SEEDS)
     cells += train_cells(regimes["full"], pair, two)
     cells += train_cells(regimes["mid"], pair, two)
     cells += train_cells(regimes["zs-mid"], _pick("kgnet", "kgnet-permuted"), two)
@@ -551,13 +554,17 @@ def full_suite(seeds=DEFAULT_SEEDS, tiny: bool = False) -> Suite:
                  tuple(regimes), tuple(cells), budget="tiny" if tiny else "standard")
 
 
-def get_suite(name: str, seeds=DEFAULT_SEEDS, tiny: bool = False) -> Suite:
+def get_suite(name: str, seeds=None, tiny: bool = False) -> Suite:
+    """Suite `name`; `seeds` (None = each suite's own) replace its seeds."""
     if name == "quick":
         return quick_suite(seeds)
     if name == "full":
-        return full_suite(seeds, tiny)
+        return full_suite(seeds or DEFAULT_SEEDS, tiny)
     if name == "ablation":
-        return ablation_suite()
+        return ablation_suite(seeds or FEW_SHOT_SEEDS)
     if name == "long":
+        if seeds:
+            raise ConfigError(f"--seeds: the long suite's seeds are fixed ({', '.join(map(str, LONG_SEEDS))}: its "
+                              "learning rates were chosen for them); drop --seeds")
         return long_suite()
     raise ValueError(f"unknown suite {name!r}")

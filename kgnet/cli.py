@@ -5,6 +5,7 @@ A `KgnetError` becomes one line on stderr and exit status 2, never a traceback.
 
 from __future__ import annotations
 
+import argparse
 import functools
 import logging
 import os
@@ -30,6 +31,24 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+#: The longest name one path component may have on the file systems kgnet writes to (bytes).
+NAME_MAX = 255
+
+
+def path_argument(text: str) -> str:
+    """An argparse `type` for a path: refused when it can name no file (empty, a NUL byte, a
+    component longer than the file system allows), so the command says so before anything runs."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; give a folder or file name")
+    if "\0" in text:
+        raise argparse.ArgumentTypeError("the path holds a NUL byte, which no file name can")
+    long = next((part for part in text.split(os.sep) if len(os.fsencode(part)) > NAME_MAX), None)
+    if long is not None:
+        raise argparse.ArgumentTypeError(f"the path component {long[:40]!r}... is longer than {NAME_MAX} bytes, "
+                                         "the longest name a file system allows")
+    return text
 
 
 def user_message(err: KgnetError) -> str:
@@ -59,5 +78,8 @@ def user_errors_exit_2(main: Callable[[Sequence[str] | None], int | None]):
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # the output was piped into a command that stopped reading (`| head`)
+            sys.stderr.close()
+            return 0
 
     return wrapped

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import math
 import re
+import stat
 import types
 import typing
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, Callable, ClassVar, Literal, Mapping, Sequence, Union
 import yaml
 
 from kgnet.atomic import write_text_atomic
+from kgnet.cli import path_argument
 from kgnet.errors import ConfigError
 
 Scale = Literal["category", "relation", "wide"]
@@ -85,8 +87,8 @@ class DataConfig:
         "validation split plus the held-out classes' share of it, never trained on: for choosing designs and "
         "settings without touching the test split).")
     val_fraction: float = _field(0.1, "Fraction of the training split held back for validation.", "in [0, 1)")
-    image_size: int | None = _field(None, "Side length images are resized to; null = the native size of Fashion-MNIST (28) and CIFAR (32), and 64 px "
-        "for an image folder (photos have no common size; set 128-224 on a GPU).", "> 0")
+    image_size: int | None = _field(None, "Side length images are resized to (8-4096 px); null = the native size of Fashion-MNIST (28) and CIFAR (32), and 64 px "
+        "for an image folder (photos have no common size; set 128-224 on a GPU).", "> 0", minimum=8, maximum=4096)
     num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0",
                               maximum=1024)
     download: bool = _field(False, "Fetch a missing fashion_mnist/cifar10/cifar100 with torchvision (needs internet); never implied.")
@@ -111,7 +113,7 @@ class ModelConfig:
         "null = 4 with small_input (7x7 tokens at 28 px, a map that can locate a part), else the model's; "
         "16 gives 2x2 tokens at about half the cost.", "> 0")
     patch_size: int | None = _field(
-        None, "ViT patch size; null = about image_size / 7 with small_input (28 px -> 4), else the model's.", "> 0")
+        None, "ViT patch size; null = about image_size / 7 with small_input (28 px -> 4), else the model's.", "> 0", maximum=1024)
 
 
 @dataclass
@@ -384,7 +386,7 @@ def _got(value: Any) -> str:
     return "null" if value is None else f"{type(value).__name__} {value!r}"
 
 
-def _integer_range(f: dataclasses.Field) -> tuple[int, int]:
+def integer_range(f: dataclasses.Field) -> tuple[int, int]:
     """The inclusive range of the integers field `f` accepts (see `_field`)."""
     implied = {"> 0": 1, ">= 0": 0}.get(f.metadata.get("bounds"), 1 - INT_LIMIT)
     low, high = f.metadata.get("minimum"), f.metadata.get("maximum")
@@ -401,7 +403,7 @@ def _out_of_range(value: Any, f: dataclasses.Field) -> str | None:
     """What is wrong with one conformed value of field `f` whatever its bounds say: an integer
     outside the field's range, or a float that is not finite; None when it fits."""
     if isinstance(value, int) and not isinstance(value, bool):
-        low, high = _integer_range(f)
+        low, high = integer_range(f)
         if not low <= value <= high:
             return f"must be an integer between {low} and {high}, got {value}"
     elif isinstance(value, float) and not math.isfinite(value):
@@ -420,11 +422,15 @@ def _check(value: Any, f: dataclasses.Field, tp: Any, key: str, where: str) -> A
         else:
             problem = f"expected {describe_type(err.tp)}, got {_got(err.value)}"
             if isinstance(err.value, float) and err.value.is_integer() and _takes_integers(tp):
-                problem += "; it must be a whole number between {} and {}".format(*_integer_range(f))
+                problem += "; it must be a whole number between {} and {}".format(*integer_range(f))
         raise ConfigError(f"{where}: {key}{err.index} {problem}") from None
     bounds = f.metadata.get("bounds")
     if bounds and value is not None and not BOUNDS[bounds](value):
         raise ConfigError(f"{where}: {key} must be {bounds}, got {value!r}")
+    if isinstance(value, list):  # a list setting names each item once (a repeat is a typo, not a weight)
+        repeated = next((item for i, item in enumerate(value) if item in value[:i]), None)
+        if repeated is not None:
+            raise ConfigError(f"{where}: {key} lists {repeated!r} twice; name each once")
     items = [(f"[{i}]", item) for i, item in enumerate(value)] if isinstance(value, list) else [("", value)]
     for index, item in items:
         problem = _out_of_range(item, f)
@@ -482,6 +488,8 @@ def _construct(node: yaml.Node, where: Callable[[yaml.Node], str]) -> Any:
         return _Loader("").construct_object(node, deep=True)
     except yaml.YAMLError as err:
         raise _yaml_error(err, where(node), mark_line=False) from None
+    except RecursionError:
+        raise ConfigError(f"{where(node)}: nested too deeply to be a setting") from None
 
 
 def _yaml_error(err: yaml.YAMLError, source: str, mark_line: bool) -> ConfigError:
@@ -534,17 +542,31 @@ def _compose(text: str, source: str, mark_line: bool) -> yaml.Node | None:
         return loader.get_single_node()
     except yaml.YAMLError as err:
         raise _yaml_error(err, source, mark_line) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: malformed YAML: nested too deeply to be a config") from None
     finally:
         loader.dispose()
 
 
+#: The largest config file read (a config is a few kB; a larger file is not one).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def _merge_file(config: Config, path: Path) -> None:
-    """Apply the settings of YAML file `path` to `config`."""
+    """Apply the settings of YAML file `path` to `config` (a regular file of at most `MAX_CONFIG_BYTES`:
+    a FIFO would block forever, /dev/zero fill the memory)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError(f"{path}: not a regular file (a folder, a pipe or a device); give a YAML file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES:,} bytes, which no config file is; give the "
+                              "YAML file of settings")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except (OSError, UnicodeDecodeError, ValueError) as err:
         raise ConfigError(f"{path}: cannot read config file: {err}") from None
     node = _compose(text, str(path), mark_line=True)
     if node is not None:  # an empty file keeps the defaults
@@ -585,7 +607,25 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         _merge_file(config, Path(path))
     for arg in overrides:
         _apply_override(config, arg)
+    check_together(config)
     return config
+
+
+def check_together(config: Config) -> None:
+    """ConfigError for settings that are each valid but cannot go together."""
+    data = config.data
+    if data.novel_classes and data.samples_per_class is not None and \
+            data.novel_samples_per_class > data.samples_per_class:
+        raise ConfigError(f"data.novel_samples_per_class ({data.novel_samples_per_class}) is more than "
+                          f"data.samples_per_class ({data.samples_per_class}): novel classes are the ones with fewer "
+                          "images; lower it, or raise data.samples_per_class")
+    if data.score_split == "validation" and data.val_fraction == 0:
+        raise ConfigError("data.score_split=validation scores the validation split, but data.val_fraction is 0 (no "
+                          "validation split); set data.val_fraction (e.g. 0.1) or score the test split")
+    shared = sorted(set(data.held_out_classes) & set(data.novel_classes))
+    if shared:
+        raise ConfigError(f"data.held_out_classes and data.novel_classes both name {', '.join(shared)}: a class is "
+                          "held out (no images) or novel (a few), not both")
 
 
 def config_to_dict(config: Config) -> dict[str, Any]:
@@ -601,7 +641,8 @@ def save_config(config: Config, path: str | Path) -> None:
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the `--config FILE.yaml` and repeatable `--set KEY=VALUE` options every CLI shares."""
-    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file of settings (see docs/config.md)")
+    parser.add_argument("--config", metavar="FILE.yaml", type=path_argument,
+                        help="YAML file of settings (see docs/config.md)")
     parser.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                         help="override one setting, e.g. --set train.lr=0.01 (repeatable)")
 
@@ -617,4 +658,5 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Config:
     node = _compose(yaml.dump(data, Dumper=_Dumper, sort_keys=False), source, mark_line=False)
     if node is not None:
         _merge(config, node, "", lambda n: source, {})
+    check_together(config)
     return config

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kgnet.errors import OntologyError
+from kgnet.errors import KgnetError, OntologyError
 
 __all__ = ["SHIPPED_PREFIX", "cache_dir", "resolve_ontology", "shipped_dir", "shipped_ontologies"]
 
@@ -37,11 +37,17 @@ def cache_dir() -> Path:
     """Root of kgnet's on-disk caches: $KGNET_CACHE, else $XDG_CACHE_HOME/kgnet, else ~/.cache/kgnet."""
     root = os.environ.get("KGNET_CACHE")
     if root:
-        path = Path(root)
+        path, name = Path(root), "KGNET_CACHE"
     else:
         xdg = os.environ.get("XDG_CACHE_HOME")
-        path = (Path(xdg) if xdg else Path.home() / ".cache") / "kgnet"
-    path.mkdir(parents=True, exist_ok=True)
+        path, name = (Path(xdg) if xdg else Path.home() / ".cache") / "kgnet", "kgnet's cache folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as err:
+        raise KgnetError(f"{name} {path}: cannot be a folder ({getattr(err, 'strerror', None) or err}); point "
+                         "KGNET_CACHE at a folder kgnet may write in") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise KgnetError(f"{name} {path}: not a folder kgnet may write in; point KGNET_CACHE at one that is")
     return path
 
 

@@ -107,6 +107,9 @@ def variant_release(run: str | Path, name: str, what: str = "--variant") -> Path
     run = Path(run)
     if not run.is_dir():
         raise KgnetError(f"--run {run}: no such folder; give a run folder written by python -m kgnet.train")
+    if not name or name in (".", "..") or Path(name).name != name or "\0" in name:
+        raise KgnetError(f"{what} {name}: not a variant's name (a folder inside the run, as `kgnet`); a release "
+                         "is read from its own run only")
     folder = run / name
     if not is_release(folder):
         found = sorted(p.name for p in run.iterdir() if is_release(p))
@@ -215,10 +218,14 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
     config = config_from_dict(meta["config"], source=str(folder / META))
     variant = _variant(meta, folder / META)
     graph = None
-    if meta.get("graph"):
-        graph = KnowledgeGraph.from_dict(
-            {**meta["graph"], **{k.removeprefix("graph."): v for k, v in tensors.items() if k.startswith("graph.")}})
-    preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+    try:
+        if meta.get("graph"):
+            graph = KnowledgeGraph.from_dict(
+                {**meta["graph"], **{k.removeprefix("graph."): v for k, v in tensors.items() if k.startswith("graph.")}})
+        preprocessing = Preprocessing.from_dict(meta["preprocessing"])
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as err:
+        raise KgnetError(f"{folder / META}: its graph or preprocessing does not fit {WEIGHTS} ({type(err).__name__}: "
+                         f"{' '.join(str(err).split())[:160]}); restore the pair from one run") from None
     gamma = meta.get("gzsl_gamma")
     if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float))
                               or not math.isfinite(gamma)):
@@ -229,11 +236,11 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
         model = create_model(offline, graph, tensors.get("text_features"), variant=variant,
                              num_classes=len(meta["class_names"]), in_chans=preprocessing.in_chans,
                              image_size=preprocessing.image_size, seen=meta.get("seen_classes"))
-    except (KeyError, ValueError) as err:  # parts, a control or a graph that do not make the model
+    except (KeyError, ValueError, TypeError, IndexError) as err:  # parts, a control, a graph that make no model
         raise KgnetError(f"{folder / META}: its variant cannot be built here ({err}); {RESTORE_RELEASE}") from None
     try:
         model.load_state_dict({k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")})
-    except RuntimeError as err:  # names and shapes that do not fit the model model.json describes
+    except (RuntimeError, TypeError, IndexError, ValueError) as err:  # names and shapes that do not fit model.json
         raise KgnetError(f"{weights}: its weights do not fit the model {META} describes (the two files come from "
                          f"different runs or variants?): {' '.join(str(err).split())[:200]}; restore the pair "
                          "from one run") from None

@@ -32,14 +32,25 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from kgnet.checks import run_folder
-from kgnet.cli import setup_logging, user_errors_exit_2
+from typing import Any
+
+from kgnet.checks import output_folder, run_folder
+from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
 from kgnet.config import add_config_arguments, config_from_args, load_config
-from kgnet.engine.runner import CALIBRATION, run
 from kgnet.engine.tables import comparison_table, evaluation_table
 from kgnet.errors import ConfigError
 
 __all__ = ["CALIBRATION", "main", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    """`run` and `CALIBRATION` are `kgnet.engine.runner`'s, loaded when first asked for."""
+    if name in ("run", "CALIBRATION"):
+        # deferred: the runner loads torch and timm (~8 s); the command line is checked before
+        from kgnet.engine import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module 'kgnet.train' has no attribute {name!r}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,8 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
     add_config_arguments(parser)
-    parser.add_argument("--out", metavar="DIR", help="run folder (default: <out>/<time>-<dataset>)")
-    parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its saved config")
+    parser.add_argument("--out", metavar="DIR", type=path_argument, help="run folder (default: <out>/<time>-<dataset>)")
+    parser.add_argument("--resume", metavar="DIR", type=path_argument,
+                        help="continue the run in DIR with its saved config")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -69,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         config = config_from_args(args)
         folder = Path(args.out) if args.out else Path(config.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.data.name}"
+        output_folder(folder, "--out", must_be_empty=False)  # emptiness: the run claims it (engine/run_claim.py)
+    # deferred: torch and timm load (~8 s) once the command line and the config are checked
+    from kgnet.engine.runner import run
+
     metrics = run(config, folder, resume=bool(args.resume))
     if metrics:
         print(f"\n{comparison_table(metrics)}\n\n{evaluation_table(metrics)}\n\nrun folder: {folder}")

@@ -79,6 +79,12 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def readable_name(name: str) -> str:
+    """A folder name as text: bytes that are not UTF-8 (Python keeps them as surrogates) become
+    U+FFFD, so the class can be drawn in figures and written to JSON; the folder keeps its name."""
+    return os.fsencode(name).decode("utf-8", "replace")
+
+
 def _class_folders(split: Path) -> list[str]:
     return sorted(p.name for p in split.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -228,7 +234,10 @@ def scan_image_folder(root: str | Path) -> ImageFolderTree:
 
     wnids = folders if all(_WNID.match(f) for f in folders) else None
     card = match_card(wnids) if wnids else None
-    class_names = list(folders)
+    class_names = [readable_name(f) for f in folders]
+    if len(set(class_names)) < len(class_names):
+        raise KgnetError(f"{train_dir}: class folders {', '.join(n for n in class_names if class_names.count(n) > 1)} "
+                         "differ only in bytes that are not UTF-8; rename them")
     if card is not None:  # the card's label order (sorted wnids for the shipped ones) and names
         folders, class_names, wnids = list(card.wnids), list(card.classes), list(card.wnids)
     elif wnids:  # some other ImageNet subset: readable names where ImageNet-1k has the class

@@ -10,7 +10,6 @@ PCA). Training feeds it the models it holds in memory; `evaluate_run` (what
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,7 +22,7 @@ from kgnet.config import load_config
 from kgnet.data.builder import build_datasets
 from kgnet.engine.distributed import resolve_device
 from kgnet.engine.run_claim import claim_run_folder
-from kgnet.engine.scoring import Predictions, ScoringTask, metrics_json, score
+from kgnet.engine.scoring import Predictions, ScoringTask, metrics_json, read_metrics, score
 from kgnet.errors import KgnetError
 from kgnet.figures.confusion import plot_confusion
 from kgnet.figures.embedding import ProjectionPanel, plot_embedding_projection
@@ -109,17 +108,25 @@ def scoring_task(class_names: list[str], seen: list[int], unseen: list[int], gra
                        novel=list(novel))
 
 
+#: What to do about a damaged metrics.json before scoring writes into it.
+RESTORE_METRICS = "restore it, or delete it (training's own numbers in it are then lost) and evaluate again"
+
+
 def merge_metrics(folder: Path, split: str, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Merge `results` into the run's metrics.json: test numbers at the top level of each
-    variant's entry (training's own numbers kept), another split's under its name."""
+    variant's entry (training's own numbers kept), another split's under its name. A number this
+    scoring could not compute (None: e.g. a superclass silhouette without the class hierarchy)
+    never replaces one an earlier scoring did compute: that one is kept, with its reason."""
     metrics_file = folder / "metrics.json"
-    metrics: dict[str, Any] = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    metrics = read_metrics(metrics_file, RESTORE_METRICS)
     for name, scores in results.items():
         entry = metrics.setdefault(name, {})
-        if split == "test":
-            entry.update(scores)
-        else:
-            entry[split] = scores
+        target = entry if split == "test" else entry.setdefault(split, {})
+        kept = {key for key, value in scores.items() if value is None and target.get(key) is not None}
+        for key in sorted(kept):
+            log.info("%s: kept %s = %s from metrics.json (this scoring could not compute it: %s)", name, key,
+                     target[key], scores.get(f"{key}_reason", "no reason given"))
+        target.update({k: v for k, v in scores.items() if k not in kept and k.removesuffix("_reason") not in kept})
     write_text_atomic(metrics_file, metrics_json(metrics))
     return metrics
 
@@ -128,6 +135,10 @@ def released_variants(folder: Path, order: Sequence[str], wanted: Sequence[str] 
     """Trained variants (folders holding a release), in `order`, then any others by name."""
     released = {p.name for p in folder.iterdir() if is_release(p)}
     ordered = [v for v in order if v in released] + sorted(released - set(order))
+    unreleased = [v for v in order if v not in released and (not wanted or v in wanted)]
+    if unreleased and ordered:
+        log.warning("not scored: %s (no release: training did not finish it; python -m kgnet.train --resume %s "
+                    "continues it)", ", ".join(unreleased), folder)
     if wanted:
         missing = [v for v in wanted if v not in released]
         if missing:
@@ -152,6 +163,7 @@ def _check_inputs(folder: str | Path, split: str, variants: Sequence[str] | None
     if projection not in PROJECTIONS:
         raise KgnetError(f"--projection {projection}: choose tsne or pca")
     folder = output_folder(run_folder(folder), "--run", must_be_empty=False)  # metrics.json and figures go there
+    read_metrics(folder / "metrics.json", RESTORE_METRICS)  # merged into at the end: a damaged one is named now
     config = load_config(folder / "config.yaml")
     names = released_variants(folder, config.variants, variants)
     if not isinstance(device, torch.device):

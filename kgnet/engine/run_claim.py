@@ -1,4 +1,5 @@
-"""One run folder, one run: an exclusive lock held while a command writes into a run folder.
+"""One run folder, one run: an exclusive lock held while a command writes into a run folder, and
+the same for the output folder of a command that writes beside a run (`kgnet.explain`).
 
 Two trainings given the same `--out` would both pass an emptiness check made before either
 writes, and leave one folder mixing two runs. So a command that writes into a run folder
@@ -116,4 +117,43 @@ def claim_run_folder(folder: str | os.PathLike, what: str, *, new: bool) -> RunC
     if new and _contents(folder):  # another run filled it between the check and the lock
         claim.release()
         raise KgnetError(f"{name}: the folder is not empty (another run wrote into it); pick a new one")
+    return claim
+
+
+def claim_output_folder(folder: str | os.PathLike, what: str, *, owner: str) -> RunClaim:
+    """Take `folder` for a command that fills a folder of its own (`kgnet.explain --out`).
+
+    A folder is the command's when it is new, empty, or holds the command's marker file `owner`
+    (written by an earlier call of the same command): anything else that is not empty is a
+    user's folder, or a run folder, and is refused, so nothing the user owns is overwritten or
+    deleted. The marker is written once the lock is held; two calls on one folder at once are
+    refused as two trainings are.
+
+    Raises:
+        KgnetError: a folder the command does not own, a file, or another command holds it.
+    """
+    folder = Path(folder).expanduser()
+    name = f"{what} {folder}"
+    if folder.is_dir() and _contents(folder) and not (folder / owner).is_file():
+        raise KgnetError(f"{name}: the folder holds files kgnet did not write there (no {owner}), so it is not "
+                         "touched; give a new or empty folder, or one this command wrote before")
+    output_folder(folder, what, must_be_empty=False)
+    try:
+        folder.mkdir(parents=True)
+        created = True
+    except FileExistsError:
+        created = False
+    except OSError as err:
+        raise KgnetError(f"{name}: cannot create the folder ({err.strerror}); choose another folder") from None
+    try:
+        claim = RunClaim(folder, _lock(folder, name), created=created)
+    except KgnetError:
+        if created:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    if _contents(folder) and not (folder / owner).is_file():  # someone filled it between the check and the lock
+        claim.release()
+        raise KgnetError(f"{name}: the folder is not empty (another command wrote into it); pick a new one")
+    (folder / owner).write_text("written by kgnet; its other files may be replaced by the next call\n")
     return claim

@@ -11,7 +11,6 @@ split once for metrics.json and the figures (`kgnet.engine.scoring`).
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -30,7 +29,7 @@ from kgnet.engine.evaluation import Analysis, scoring_task
 from kgnet.engine.gzsl import calibration_bundle, check_calibration, pseudo_unseen_classes, validation_gamma
 from kgnet.engine.resume import finished_variants, refuse_changed_settings, remove_stale_temporaries
 from kgnet.engine.run_claim import claim_run_folder, is_primary_process
-from kgnet.engine.scoring import metrics_json, score
+from kgnet.engine.scoring import metrics_json, read_metrics, score
 from kgnet.engine.tables import comparison_table
 from kgnet.engine.trainer import (check_amp, epoch_passes, read_history, short_training_warning,
                                   train_variant)
@@ -87,15 +86,8 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
         return {}
     if load_config(folder / "config.yaml") != config:
         raise ConfigError(f"--resume {folder}: a run continues with its saved config.yaml; drop --config/--set")
-    metrics_file = folder / "metrics.json"
-    try:
-        recorded = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise ConfigError(f"{metrics_file}: not readable JSON ({err}); restore it, or delete it to train "
-                          "every variant again from its last.pt") from None
-    if not isinstance(recorded, dict):
-        raise ConfigError(f"{metrics_file}: not a kgnet metrics file (a JSON object of variants); restore it, or "
-                          "delete it to train every variant again from its last.pt")
+    recorded = read_metrics(folder / "metrics.json", "restore it, or delete it to train every variant again from "
+                            "its last.pt")
     finished = finished_variants(recorded, config.variants)
     for name in config.variants:
         if name in finished:
@@ -327,9 +319,10 @@ def _run(config: Config, folder: Path, finished: dict[str, Any], *, resume: bool
         plot_curves(histories, folder / "curves.png")
         log.info("%s", bundle.summary())
         return metrics
-    except KgnetError:
-        # A user's mistake found mid-run (an unreadable image): a folder this call made with no
-        # checkpoint to resume from is removed; one with checkpoints is kept for --resume.
+    except BaseException:
+        # Whatever stopped the run (a user's mistake found mid-run such as an unreadable image, an
+        # error of a library, Ctrl-C): a folder this call made with no checkpoint to resume from is
+        # removed; one with checkpoints is kept for --resume.
         if created and context.is_primary and not any(folder.glob("*/last.pt")):
             shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -13,6 +13,7 @@ import json
 import math
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -20,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
+from kgnet.errors import KgnetError
 from kgnet.engine.distributed import DistributedContext, broadcast_buffers, gather_rows, shard
 from kgnet.metrics.classification import (area_under_seen_unseen_curve, generalized_few_shot,
                                           generalized_zero_shot, per_class_accuracy,
@@ -192,6 +194,21 @@ def score(model: nn.Module, dataset, task: ScoringTask, *, split: str, device: t
     metrics = score_predictions(predictions, task)
     metrics[f"{split}_images"] = int(len(predictions.labels))
     return metrics, predictions
+
+
+def read_metrics(path: Path, remedy: str) -> dict[str, Any]:
+    """A run's metrics.json as written by `metrics_json` (empty when there is none yet).
+
+    Raises:
+        KgnetError: not readable JSON, or not an object of variants' entries; `remedy` says what to do.
+    """
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise KgnetError(f"{path}: not readable JSON ({str(err)[:160]}); {remedy}") from None
+    if not isinstance(metrics, dict) or not all(isinstance(entry, dict) for entry in metrics.values()):
+        raise KgnetError(f"{path}: not a kgnet metrics file (a JSON object of variants); {remedy}")
+    return metrics
 
 
 def metrics_json(metrics: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -22,6 +23,8 @@ from torch import Tensor
 from kgnet.atomic import write_text_atomic
 from kgnet.checks import available_device, input_file, output_folder, run_folder
 from kgnet.config import load_config
+from kgnet.engine.run_claim import claim_output_folder
+from kgnet.engine.scoring import read_metrics
 from kgnet.data.builder import build_datasets
 from kgnet.data.preprocess import read_image
 from kgnet.errors import KgnetError
@@ -37,6 +40,11 @@ from kgnet.progress import progress
 from kgnet.release import load_release, variant_release
 
 log = logging.getLogger(__name__)
+
+#: The output folder's marker: a folder holding it was written by this command (`claim_output_folder`).
+OWNER = ".kgnet-explain"
+#: Most steps of the deletion/insertion curves (each a forward pass over every image).
+MAX_STEPS = 1000
 
 FILL_DESCRIPTIONS = {
     "mean": "the normalised zero (each channel at the data set's mean)",
@@ -110,8 +118,8 @@ def _check_inputs(run: str | Path, *, images: Sequence[str | Path], samples: int
         raise KgnetError(f"--samples {samples}: give at least 1")
     if faithfulness is not None and faithfulness < 0:
         raise KgnetError(f"--faithfulness {faithfulness}: give 0 (skip) or more test images")
-    if steps < 1:
-        raise KgnetError(f"--steps {steps}: give at least 1")
+    if not 1 <= steps <= MAX_STEPS:
+        raise KgnetError(f"--steps {steps}: give 1 to {MAX_STEPS} (steps of the deletion and insertion curves)")
     if fill not in FILL_DESCRIPTIONS:
         raise KgnetError(f"--fill {fill}: choose one of {', '.join(FILL_DESCRIPTIONS)}")
     if variant == baseline:
@@ -121,6 +129,7 @@ def _check_inputs(run: str | Path, *, images: Sequence[str | Path], samples: int
         input_file(path, "--images")
     out = output_folder(out if out is not None else run / "explain", "--out", must_be_empty=False)
     folders = {baseline: variant_release(run, baseline, "--baseline"), variant: variant_release(run, variant)}
+    run_metrics(run)  # read at the end for the gallery: a damaged file is named now, not after the figures
     return run, out, folders
 
 
@@ -155,6 +164,19 @@ def explain_run(
     run, out, folders = _check_inputs(run, images=images, samples=samples, out=out, variant=variant,
                                       baseline=baseline, faithfulness=faithfulness, steps=steps, fill=fill,
                                       device=device)
+    with claim_output_folder(out, "--out", owner=OWNER) as claim:
+        try:
+            return _explain(run, out, folders, images=images, samples=samples, variant=variant, baseline=baseline,
+                            faithfulness=faithfulness, steps=steps, fill=fill, device=device)
+        except BaseException:
+            if claim.created:  # nothing half-made is left: a folder this call made goes again
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+
+
+def _explain(run: Path, out: Path, folders: dict[str, Path], *, images, samples, variant, baseline, faithfulness,
+             steps, fill, device) -> ExplainResult:
+    """`explain_run` once its inputs are checked and this process holds the output folder."""
     if faithfulness is None:
         faithfulness = 100 if samples is not None else 0
     if device == "auto":
@@ -229,11 +251,15 @@ def explain_run(
     return ExplainResult(out=out, figures=figures, faithfulness=report, explanation=explanation)
 
 
+def run_metrics(run: Path) -> dict[str, Any]:
+    """The run's metrics.json (empty when training has not written it), or KgnetError when damaged."""
+    return read_metrics(run / "metrics.json", "restore it, or score the run again with python -m kgnet.evaluate")
+
+
 def run_scores(run: Path, variants: list[str]) -> dict[str, dict[str, Any]]:
     """variant -> {"top1", "images"}: the test top-1 the run's metrics.json holds for each variant
     (a run scored on the validation split, or still training, has none)."""
-    path = run / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics = run_metrics(run)
     return {name: {"top1": metrics[name]["top1"], "images": metrics[name].get("test_images")}
             for name in variants if "top1" in metrics.get(name, {})}
 

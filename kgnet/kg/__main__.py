@@ -14,24 +14,28 @@ explicitly); `list` shows the shipped names.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Sequence
 
 from kgnet.checks import input_file, output_file
 from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.config import GraphEncoderConfig, integer_range
 from kgnet.data.cards import load_card
 from kgnet.paths import resolve_ontology, shipped_ontologies
 
 
 def _hops(text: str) -> int:
-    """--hops: a whole number >= 0, as `graph_encoder.hops` requires."""
+    """--hops: a whole number in the range `graph_encoder.hops` takes."""
+    low, high = integer_range(next(f for f in dataclasses.fields(GraphEncoderConfig) if f.name == "hops"))
     try:
         hops = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if hops < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (0 = the classes and their ancestors only), got {hops}")
+        raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}") from None
+    if not low <= hops <= high:
+        raise argparse.ArgumentTypeError(f"must be {low} to {high} (0 = the classes and their ancestors only), "
+                                         f"got {hops}")
     return hops
 
 

@@ -16,9 +16,11 @@ import io
 import json
 import logging
 import logging.handlers
+import os
 import re
 import xml.parsers.expat
 import xml.sax
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -103,14 +105,51 @@ def detect_format(path: Path, fmt: str | None = None) -> str:
     return SUFFIX_FORMATS[suffix]
 
 
+#: The largest ontology read, in MB after decompression (`$KGNET_MAX_ONTOLOGY_MB`): all of WordNet's
+#: nouns as N-Triples are about 40 MB; a larger file (or a small .gz that unpacks to gigabytes)
+#: is refused before it fills the memory.
+MAX_ONTOLOGY_MB = 1024
+#: The most prefix declarations a Turtle-family file may have: rdflib's parser slows down with the
+#: square of their number (200,000 took minutes), and a real ontology has tens.
+MAX_PREFIXES = 10_000
+_PREFIX_LINE = re.compile(rb"^[ \t]*(@prefix|prefix)[ \t]", re.I | re.M)
+
+
+def max_ontology_bytes() -> int:
+    """The size cap of an ontology file (`MAX_ONTOLOGY_MB`, or `$KGNET_MAX_ONTOLOGY_MB`)."""
+    text = os.environ.get("KGNET_MAX_ONTOLOGY_MB", "")
+    try:
+        return (int(text) if text.strip() else MAX_ONTOLOGY_MB) << 20
+    except ValueError:
+        raise OntologyError(f"KGNET_MAX_ONTOLOGY_MB={text!r}: give a whole number of megabytes") from None
+
+
 def _read_bytes(path: Path) -> bytes:
-    data = input_file(path).read_bytes()
-    if path.suffix.lower() == ".gz":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as err:
-            raise OntologyError(f"{path}: not a readable gzip file ({err})") from None
+    """The file's bytes (unpacked when it is .gz), refused past `max_ontology_bytes`."""
+    cap = max_ontology_bytes()
+    too_big = (f"{path}: more than {cap >> 20} MB{{}}, more than kgnet reads; raise KGNET_MAX_ONTOLOGY_MB if the "
+               "ontology really is that large")
+    path = input_file(path)
+    if path.stat().st_size > cap:
+        raise OntologyError(too_big.format(""))
+    if path.suffix.lower() != ".gz":
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as stream:
+            data = stream.read(cap + 1)
+    except (OSError, EOFError, zlib.error) as err:
+        raise OntologyError(f"{path}: not a readable gzip file ({err})") from None
+    if len(data) > cap:
+        raise OntologyError(too_big.format(" once unpacked"))
     return data
+
+
+def _too_many_prefixes(path: Path, data: bytes) -> None:
+    count = len(_PREFIX_LINE.findall(data))
+    if count > MAX_PREFIXES:
+        raise OntologyError(f"{path}: {count:,} prefix declarations, more than the {MAX_PREFIXES:,} kgnet reads "
+                            "(rdflib's parser slows with the square of their number); declare each namespace once, "
+                            "or convert the file to N-Triples")
 
 
 def _remote_jsonld_contexts(node: object) -> list[str]:
@@ -443,7 +482,10 @@ def parse_rdf_file(
     """
     path = Path(path)
     name = detect_format(path, fmt)
-    text = _decode_text(path, _read_bytes(path))
+    data = _read_bytes(path)
+    if name in _TURTLE_FAMILY:
+        _too_many_prefixes(path, data)
+    text = _decode_text(path, data)
     if not text.strip():
         raise OntologyError(f"{path}: the file is empty; an ontology needs at least one triple")
     if name in ("xml", "trix") or _sniff_format(text) in ("xml", "trix"):
@@ -461,6 +503,8 @@ def parse_rdf_file(
             remote = _remote_jsonld_contexts(json.loads(text))
         except json.JSONDecodeError as err:
             raise OntologyError(_describe_parse_error(path, name, text, err, fmt is not None)) from None
+        except RecursionError:
+            raise OntologyError(f"{path}: JSON nested too deeply to be an ontology") from None
         if remote:
             raise OntologyError(
                 f"{path}: JSON-LD refers to a remote @context {remote[0]!r}, which kgnet does not "

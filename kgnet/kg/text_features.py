@@ -95,6 +95,21 @@ def check_text_model(name: str, setting: str = "graph_encoder.text_model") -> No
         f"once while online (`hf download {repos[0]}`) and run again")
 
 
+def _cached_vectors(path: Path, rows: int) -> Tensor | None:
+    """The vectors cached at `path`, or None (with a warning) when the entry is damaged: not a
+    tensor file, or not `rows` finite float vectors."""
+    try:
+        vectors = torch.load(path, weights_only=True)
+        if isinstance(vectors, Tensor) and vectors.ndim == 2 and len(vectors) == rows and \
+                vectors.is_floating_point() and bool(torch.isfinite(vectors).all()):
+            return vectors
+        problem = "it does not hold one finite vector per text"
+    except Exception as err:  # noqa: BLE001 - any unreadable entry (truncated, not a tensor file) is rebuilt
+        problem = f"{type(err).__name__}: {' '.join(str(err).split())[:120]}"
+    log.warning("text-feature cache entry %s is damaged (%s); encoding the node texts again", path, problem)
+    return None
+
+
 @functools.lru_cache(maxsize=2)
 def load_text_model(name: str = DEFAULT_TEXT_MODEL):
     """A SentenceTransformer on CPU; the default one from the offline wheel."""
@@ -129,17 +144,22 @@ def encode_texts(
     """Encode `texts` to a float32 tensor [len(texts), dim], L2-normalised.
 
     Cached under the hash of the model name and the exact texts, so a changed ontology or a
-    different model is never served old vectors.
+    different model is never served old vectors; a damaged cache entry is encoded again (with a
+    warning). A text that is not valid Unicode (a lone surrogate such as `"\uD800"`, which an RDF
+    literal can hold) is encoded with the character replaced.
     """
-    digest = hashlib.sha256(model_name.encode())
+    texts = [text.encode("utf-8", "replace").decode("utf-8") for text in texts]
+    digest = hashlib.sha256(model_name.encode("utf-8", "replace"))
     for text in texts:
         digest.update(b"\x00" + text.encode())
     cache_file = cache_dir() / "text_features" / f"{digest.hexdigest()[:32]}.pt"
     if use_cache and cache_file.is_file():
-        return torch.load(cache_file, weights_only=True)
+        cached = _cached_vectors(cache_file, len(texts))
+        if cached is not None:
+            return cached
     model = load_text_model(model_name)
     vectors = model.encode(
-        list(texts),
+        texts,
         batch_size=batch_size,
         convert_to_tensor=True,
         normalize_embeddings=True,

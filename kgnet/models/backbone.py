@@ -105,6 +105,10 @@ def timm_kwargs(
         default = max(getattr(patch_embed, "patch_size", (img_size,)))
         patch_size = min(default, max(1, img_size // SMALL_INPUT_PATCH_GRID))
     if patch_size is not None and "patch_size" in accepts:
+        side = img_size if img_size is not None else max(getattr(patch_embed, "img_size", None) or (patch_size,))
+        if patch_size > side:
+            raise ConfigError(f"model.patch_size: {patch_size} px patches do not fit {side} px images; use at most "
+                              f"{side} (null = about a seventh of the image with model.small_input)")
         kwargs["patch_size"] = patch_size
     stem_pool = isinstance(getattr(probe, "maxpool", None), nn.MaxPool2d)
     if output_stride is None and small_input and patch_embed is None:
@@ -167,6 +171,14 @@ class Backbone(nn.Module):
             self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
         except (AssertionError, ValueError) as err:  # e.g. an output_stride the model lacks
             raise ConfigError(f"model.backbone: timm cannot build {name} with {kwargs}: {err}") from None
+        except (OSError, RuntimeError) as err:  # the hub's errors are OSErrors; timm's "no weights" a RuntimeError
+            if not pretrained:
+                raise
+            raise ConfigError(
+                f"model.pretrained=true: timm could not get the pretrained weights of {name} "
+                f"({type(err).__name__}: {' '.join(str(err).split())[:160]}); on a machine without internet put "
+                "them in timm's cache (`timm.create_model(name, pretrained=True)` once while online, or "
+                "HF_HUB_CACHE pointing at a copy), or set model.pretrained=false") from None
         if stem_change == "drop_stem_pool":
             self.model.maxpool = nn.Identity()
         elif stem_change == "first_conv_stride":
