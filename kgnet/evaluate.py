@@ -28,7 +28,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
 from kgnet.engine.tables import evaluation_table
 
 SPLITS = ("test", "val")
@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kgnet.evaluate", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--run", required=True, metavar="DIR", help="run folder written by python -m kgnet.train")
+    parser.add_argument("--run", required=True, metavar="DIR", type=path_argument,
+                        help="run folder written by python -m kgnet.train")
     parser.add_argument("--split", choices=SPLITS, default="test", help="which split to score (default test)")
     parser.add_argument("--variants", nargs="+", metavar="NAME", help="only these variants (default: every one trained)")
     parser.add_argument("--projection", choices=("tsne", "pca"), default="tsne",

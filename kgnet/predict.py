@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Sequence
 
 from kgnet.checks import input_file
-from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
 from kgnet.errors import KgnetError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kgnet.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run", required=True, help="run folder written by python -m kgnet.train")
+    parser.add_argument("--run", required=True, type=path_argument, help="run folder written by python -m kgnet.train")
     parser.add_argument("--variant", default="kgnet", help="which trained variant (default kgnet)")
     parser.add_argument("--top-k", type=int, default=5, help="classes (and concepts) to list")
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")

@@ -23,19 +23,21 @@ import argparse
 import sys
 from typing import Sequence
 
-from kgnet.cli import setup_logging, user_errors_exit_2
-from kgnet.explain.faithfulness import FILLS, STEPS
+from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
+from kgnet.explain import FILLS, STEPS
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kgnet.explain", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n\n".join(__doc__.split("\n\n")[1:]))
-    parser.add_argument("--run", required=True, metavar="DIR", help="run folder written by python -m kgnet.train")
+    parser.add_argument("--run", required=True, metavar="DIR", type=path_argument,
+                        help="run folder written by python -m kgnet.train")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--images", nargs="+", metavar="PATH", help="image files to explain")
     which.add_argument("--samples", type=int, metavar="N", help="explain N images of the run's test split")
-    parser.add_argument("--out", metavar="DIR", help="output folder (default: DIR/explain)")
+    parser.add_argument("--out", metavar="DIR", type=path_argument,
+                        help="output folder: new, empty, or written by an earlier explain (default: DIR/explain)")
     parser.add_argument("--variant", default="kgnet", help="the knowledge variant (default kgnet)")
     parser.add_argument("--baseline", default="baseline", help="the variant to compare with (default baseline)")
     parser.add_argument("--faithfulness", type=int, metavar="N",

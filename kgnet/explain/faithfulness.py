@@ -42,12 +42,9 @@ from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 from sklearn.metrics import auc
 from torch import Tensor, nn
 
+from kgnet.explain import FILLS, STEPS
 from kgnet.progress import progress as show_progress
 
-#: Steps of each curve (the curve has STEPS + 1 points, from 0 to all pixels changed).
-STEPS = 32
-#: What a removed pixel becomes (see the module doc).
-FILLS = ("mean", "blur")
 _TIE_SEED = 0
 
 
