@@ -308,6 +308,10 @@ def claim_cell(out: Path, cell: Cell) -> int | None:
     return fd
 
 
+#: The most processes (`--jobs`) and torch threads per process (`--threads`) a run starts.
+MAX_JOBS, MAX_THREADS = 64, 1024
+
+
 def worker_log(out: Path, number: int) -> Path:
     return out / "runs" / f"worker{number}.log"
 
@@ -479,10 +483,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise ConfigError("--tiny applies to --suite full (the quick suite's budget is its point)")
     if args.seeds and len(set(args.seeds)) != len(args.seeds):
         raise ConfigError(f"--seeds: each seed once, got {args.seeds}")
-    if args.jobs < 1:
-        raise ConfigError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.threads is not None and args.threads < 1:
-        raise ConfigError(f"--threads must be >= 1, got {args.threads}")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise ConfigError(f"--jobs must be 1 to {MAX_JOBS} (processes training cells at once), got {args.jobs}")
+    if args.threads is not None and not 1 <= args.threads <= MAX_THREADS:
+        raise ConfigError(f"--threads must be 1 to {MAX_THREADS}, got {args.threads}")
     threads = args.threads if args.threads is not None else (
         max(1, (os.cpu_count() or 1) // args.jobs) if args.jobs > 1 else None)
     if threads is not None:

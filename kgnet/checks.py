@@ -9,6 +9,7 @@ came from (e.g. "--out", "train.device"), printed before it.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import zipfile
@@ -23,6 +24,28 @@ def _named(what: str, value: object) -> str:
     return f"{what} {value}" if what else str(value)
 
 
+def _unusable(function):
+    """A path check that names a path the system cannot use at all (a NUL byte, a component too
+    long, a loop of links) instead of tracing back from inside the file system call."""
+
+    @functools.wraps(function)
+    def checked(path, what: str = "", *args, **kwargs):
+        if "\0" in os.fspath(path):
+            raise KgnetError(f"{_named(what, repr(os.fspath(path)))}: the path holds a NUL byte, which no file name "
+                             "can; give another")
+        try:
+            return function(path, what, *args, **kwargs)
+        except KgnetError:
+            raise
+        except (OSError, ValueError) as err:
+            reason = getattr(err, "strerror", None) or str(err)
+            raise KgnetError(f"{_named(what, path)}: not a path this system can use ({reason}); give another") \
+                from None
+
+    return checked
+
+
+@_unusable
 def input_file(path: str | os.PathLike, what: str = "") -> Path:
     """An existing regular file this process can read.
 
@@ -51,6 +74,7 @@ def input_file(path: str | os.PathLike, what: str = "") -> Path:
     return path
 
 
+@_unusable
 def run_folder(path: str | os.PathLike, what: str = "--run") -> Path:
     """A run folder written by `python -m kgnet.train` (a folder holding its config.yaml).
 
@@ -81,6 +105,7 @@ def _creatable(path: Path, name: str) -> None:
         return
 
 
+@_unusable
 def output_folder(path: str | os.PathLike, what: str = "", *, must_be_empty: bool = True) -> Path:
     """A folder a command may create and fill, checked without creating it.
 
@@ -107,6 +132,7 @@ def output_folder(path: str | os.PathLike, what: str = "", *, must_be_empty: boo
     return path
 
 
+@_unusable
 def output_file(path: str | os.PathLike, what: str = "") -> Path:
     """A file a command may write (replacing an existing file), checked without creating anything.
 

@@ -90,7 +90,7 @@ class DataConfig:
     image_size: int | None = _field(None, "Side length images are resized to (8-4096 px); null = the native size of Fashion-MNIST (28) and CIFAR (32), and 64 px "
         "for an image folder (photos have no common size; set 128-224 on a GPU).", "> 0", minimum=8, maximum=4096)
     num_workers: int = _field(0, "DataLoader worker processes; 0 loads in the main process.", ">= 0",
-                              maximum=1024)
+                              maximum=256)
     download: bool = _field(False, "Fetch a missing fashion_mnist/cifar10/cifar100 with torchvision (needs internet); never implied.")
     augment: bool = _field(True, "Augment the training split (shifted crops, flips).")
     augment_pad: int | None = _field(
