@@ -138,12 +138,12 @@ def test_a_damaged_metrics_file_is_named_before_anything_is_replaced(tiny_run, t
     (("model.backbone=test_vit", "model.patch_size=1000"), "model.patch_size: 1000 px patches do not fit 28 px"),
 ])
 def test_a_failed_run_leaves_no_folder(tmp_path: Path, settings, needle) -> None:
-    out = tmp_path / "run"
+    out = tmp_path / "new" / "run"  # its parent is made for it too, and goes with it
     args = [a for s in settings for a in ("--set", s)]
     result = run_cli("kgnet.train", *args, "--set", "train.epochs=1", "--out", str(out),
                      env={"HF_HUB_OFFLINE": "1"})
     _one_line_exit_2(result, needle)
-    assert not out.exists()
+    assert not (tmp_path / "new").exists()
 
 
 def test_whatever_stops_a_run_its_new_folder_goes(tmp_path: Path, monkeypatch) -> None:
@@ -155,11 +155,11 @@ def test_whatever_stops_a_run_its_new_folder_goes(tmp_path: Path, monkeypatch) -
         raise RuntimeError("a library failed")
 
     monkeypatch.setattr(runner, "train_variant", broken)
-    out = tmp_path / "run"
+    out = tmp_path / "runs" / "run"
     with pytest.raises(RuntimeError, match="a library failed"):
         runner.run(load_config(None, ["variants=[baseline]", "data.samples_per_class=2", "train.analysis=none",
                                       "data.test_per_class=2", "data.val_fraction=0.002"]), out, progress=False)
-    assert not out.exists()
+    assert not (tmp_path / "runs").exists()
 
 
 def test_explain_steps_are_bounded(tiny_run, tmp_path: Path) -> None:

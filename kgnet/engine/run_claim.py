@@ -36,8 +36,8 @@ def _contents(folder: Path) -> list[Path]:
 class RunClaim:
     """This process's hold on a run folder; `release` gives it back (and removes what the claim made)."""
 
-    def __init__(self, folder: Path, fd: int, *, created: bool) -> None:
-        self.folder, self._fd, self.created = folder, fd, created
+    def __init__(self, folder: Path, fd: int, *, created: bool, parents: tuple[Path, ...] = ()) -> None:
+        self.folder, self._fd, self.created, self.parents = folder, fd, created, parents
 
     def release(self) -> None:
         """Remove the lock file and unlock; a folder the claim created and nothing filled is removed too."""
@@ -48,12 +48,29 @@ class RunClaim:
         self._fd = -1
         if self.created and self.folder.is_dir() and not any(self.folder.iterdir()):
             self.folder.rmdir()
+        if self.created and not self.folder.exists():  # gone (removed above, or by a failed command)
+            remove_empty(self.parents)
 
     def __enter__(self) -> RunClaim:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def missing_parents(folder: Path) -> tuple[Path, ...]:
+    """The folders above `folder` that do not exist yet, nearest first (a `mkdir(parents=True)`
+    creates them; a claim that ends with nothing made removes them again)."""
+    return tuple(p for p in folder.parents if not p.exists())
+
+
+def remove_empty(folders: tuple[Path, ...]) -> None:
+    """Remove each of `folders` (nearest first) while it is empty."""
+    for parent in folders:
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (another command wrote there), or gone
+            return
 
 
 def _lock(folder: Path, name: str) -> int:
@@ -96,9 +113,11 @@ def claim_run_folder(folder: str | os.PathLike, what: str, *, new: bool) -> RunC
     """
     folder = Path(folder).expanduser()
     name = f"{what} {folder}"
+    parents: tuple[Path, ...] = ()
     if new:
         if not (folder.is_dir() and not _contents(folder)):  # empty, or holding a killed run's stale lock only
             output_folder(folder, what)
+        parents = missing_parents(folder)
         try:  # exactly one of two processes creating it at once is told it did
             folder.mkdir(parents=True)
             created = True
@@ -108,11 +127,12 @@ def claim_run_folder(folder: str | os.PathLike, what: str, *, new: bool) -> RunC
         run_folder(folder, what)
         created = False
     try:
-        claim = RunClaim(folder, _lock(folder, name), created=created)
+        claim = RunClaim(folder, _lock(folder, name), created=created, parents=parents)
     except KgnetError:
         if created:
             with contextlib.suppress(OSError):  # the other process may have filled it already
                 folder.rmdir()
+                remove_empty(parents)
         raise
     if new and _contents(folder):  # another run filled it between the check and the lock
         claim.release()
@@ -138,6 +158,7 @@ def claim_output_folder(folder: str | os.PathLike, what: str, *, owner: str) -> 
         raise KgnetError(f"{name}: the folder holds files kgnet did not write there (no {owner}), so it is not "
                          "touched; give a new or empty folder, or one this command wrote before")
     output_folder(folder, what, must_be_empty=False)
+    parents = missing_parents(folder)
     try:
         folder.mkdir(parents=True)
         created = True
@@ -146,11 +167,12 @@ def claim_output_folder(folder: str | os.PathLike, what: str, *, owner: str) -> 
     except OSError as err:
         raise KgnetError(f"{name}: cannot create the folder ({err.strerror}); choose another folder") from None
     try:
-        claim = RunClaim(folder, _lock(folder, name), created=created)
+        claim = RunClaim(folder, _lock(folder, name), created=created, parents=parents)
     except KgnetError:
         if created:
             with contextlib.suppress(OSError):
                 folder.rmdir()
+                remove_empty(parents)
         raise
     if _contents(folder) and not (folder / owner).is_file():  # someone filled it between the check and the lock
         claim.release()
