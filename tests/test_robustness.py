@@ -278,6 +278,14 @@ def test_settings_that_would_be_silently_wrong_are_refused(tmp_path: Path, setti
     assert not out.exists()
 
 
+def test_evaluate_names_the_variants_it_cannot_score(tiny_run, tmp_path: Path) -> None:
+    run = _copy(tiny_run, tmp_path)
+    (run / "kgnet" / "model.safetensors").unlink()  # killed before its release
+    result = run_cli("kgnet.evaluate", "--run", str(run), "--projection", "pca")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "not scored: kgnet (no release" in result.stderr
+
+
 def test_a_variant_name_cannot_leave_its_run(tiny_run, tmp_path: Path) -> None:
     image = tmp_path / "image.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)

@@ -10,6 +10,7 @@ import io
 import json
 import math
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -132,6 +133,13 @@ def test_cells_are_cached_rerun_and_cleaned(tmp_path: Path, cifar_root: Path) ->
     saved = {cid: path.read_text() for cid, path in cells.items()}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["cells_finished"] == 2 and summary["regimes"]["tiny"]["variants"]["kgnet"]["vs_baseline"]["n"] == 1
+
+    # a process of the queue that ended badly once every cell had its result: the report is still written
+    (out / "summary.json").unlink()
+    dead = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
+    console = io.StringIO()
+    assert run.execute(suite, out, device="cpu", data_root=cifar_root, console=console, workers=[dead]) == 0
+    assert "ended badly" in console.getvalue() and (out / "summary.json").is_file()
 
     # a second invocation trains nothing
     second = _progress(_execute(suite, out, cifar_root))
