@@ -28,7 +28,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
+from kgnet.cli import libraries_loading, path_argument, setup_logging, user_errors_exit_2
 from kgnet.engine.tables import evaluation_table
 
 SPLITS = ("test", "val")
@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     # deferred: --help and bad arguments are answered before torch and the models load
-    from kgnet.engine.evaluation import evaluate_run
+    with libraries_loading():
+        from kgnet.engine.evaluation import evaluate_run
 
     results = evaluate_run(args.run, args.split, args.variants, device=args.device, projection=args.projection)
     suffix = "" if args.split == "test" else f"_{args.split}"

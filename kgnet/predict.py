@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kgnet.checks import input_file
-from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
+from kgnet.cli import libraries_loading, path_argument, setup_logging, user_errors_exit_2
 from kgnet.errors import KgnetError
 
 
@@ -39,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
 def _check_inputs(args: argparse.Namespace) -> Path:
     """Everything this command reads, checked before the model loads; returns the variant folder."""
     # deferred: bad input is answered before torch and the models load (~4 s)
-    from kgnet.release import variant_release
+    with libraries_loading():
+        from kgnet.release import variant_release
 
     if args.top_k < 1:
         raise KgnetError(f"--top-k {args.top_k}: give 1 or more")
@@ -54,11 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     folder = _check_inputs(args)
     # deferred: bad input is answered before torch, numpy and the models load (~4 s)
-    import torch
+    with libraries_loading():
+        import torch
 
-    from kgnet.data.preprocess import read_image
-    from kgnet.explain.explanations import explanation_of
-    from kgnet.release import load_release
+        from kgnet.data.preprocess import read_image
+        from kgnet.explain.explanations import explanation_of
+        from kgnet.release import load_release
 
     release = load_release(folder)
     model = release.model

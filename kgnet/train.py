@@ -35,7 +35,7 @@ from typing import Sequence
 from typing import Any
 
 from kgnet.checks import output_folder, run_folder
-from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
+from kgnet.cli import libraries_loading, path_argument, setup_logging, user_errors_exit_2
 from kgnet.config import add_config_arguments, config_from_args, load_config
 from kgnet.engine.tables import comparison_table, evaluation_table
 from kgnet.errors import ConfigError
@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(args.out) if args.out else Path(config.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.data.name}"
         output_folder(folder, "--out", must_be_empty=False)  # emptiness: the run claims it (engine/run_claim.py)
     # deferred: torch and timm load (~8 s) once the command line and the config are checked
-    from kgnet.engine.runner import run
+    with libraries_loading():
+        from kgnet.engine.runner import run
 
     metrics = run(config, folder, resume=bool(args.resume))
     if metrics:

@@ -23,7 +23,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from kgnet.cli import path_argument, setup_logging, user_errors_exit_2
+from kgnet.cli import libraries_loading, path_argument, setup_logging, user_errors_exit_2
 from kgnet.explain import FILLS, STEPS
 
 
@@ -56,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     # deferred: --help and bad arguments are answered before the models and matplotlib load (~1 s)
-    from kgnet.explain.pipeline import explain_run
+    with libraries_loading():
+        from kgnet.explain.pipeline import explain_run
 
     result = explain_run(args.run, images=args.images or (), samples=args.samples, out=args.out,
                          variant=args.variant, baseline=args.baseline, faithfulness=args.faithfulness,

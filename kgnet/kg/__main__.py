@@ -20,7 +20,7 @@ import sys
 from typing import Sequence
 
 from kgnet.checks import input_file, output_file
-from kgnet.cli import setup_logging, user_errors_exit_2
+from kgnet.cli import libraries_loading, setup_logging, user_errors_exit_2
 from kgnet.config import GraphEncoderConfig, integer_range
 from kgnet.data.cards import load_card
 from kgnet.paths import resolve_ontology, shipped_ontologies
@@ -136,8 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     # deferred: --help and bad input are answered before torch and rdflib load (~5 s)
-    from kgnet.kg.build import load_knowledge_graph
-    from kgnet.kg.vocab import KGNET
+    with libraries_loading():
+        from kgnet.kg.build import load_knowledge_graph
+        from kgnet.kg.vocab import KGNET
 
     _check_inputs(args)
     if args.command == "list":
