@@ -251,13 +251,18 @@ def test_a_benchmark_runner_given_a_file_or_a_bad_cell_says_so(tmp_path: Path) -
 
 def _interrupt_train(out: Path, when) -> str:
     """Start `kgnet.train --out out`, send Ctrl-C once `when()` is true, return its stderr (asserting 130)."""
+    # a shell starts a background job with SIGINT ignored, and the child would inherit that: give it Ctrl-C back
     process = subprocess.Popen([sys.executable, "-m", "kgnet.train", "--out", str(out)], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not when() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=120)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 120
+        while not when() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
     assert process.returncode == 130 and "Traceback" not in err and "interrupted" in err, err[-2000:]
     return err
 
