@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
-    # deferred: --help and bad arguments are answered before torch and the models load
     with libraries_loading():
+        # deferred: --help and bad arguments are answered before torch and the models load
         from kgnet.engine.evaluation import evaluate_run
 
     results = evaluate_run(args.run, args.split, args.variants, device=args.device, projection=args.projection)

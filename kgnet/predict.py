@@ -38,8 +38,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check_inputs(args: argparse.Namespace) -> Path:
     """Everything this command reads, checked before the model loads; returns the variant folder."""
-    # deferred: bad input is answered before torch and the models load (~4 s)
     with libraries_loading():
+        # deferred: bad input is answered before torch and the models load (~4 s)
         from kgnet.release import variant_release
 
     if args.top_k < 1:
@@ -54,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
     folder = _check_inputs(args)
-    # deferred: bad input is answered before torch, numpy and the models load (~4 s)
     with libraries_loading():
+        # deferred: bad input is answered before torch, numpy and the models load (~4 s)
         import torch
 
         from kgnet.data.preprocess import read_image

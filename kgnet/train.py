@@ -82,8 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(args)
         folder = Path(args.out) if args.out else Path(config.out) / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.data.name}"
         output_folder(folder, "--out", must_be_empty=False)  # emptiness: the run claims it (engine/run_claim.py)
-    # deferred: torch and timm load (~8 s) once the command line and the config are checked
     with libraries_loading():
+        # deferred: torch and timm load (~8 s) once the command line and the config are checked
         from kgnet.engine.runner import run
 
     metrics = run(config, folder, resume=bool(args.resume))

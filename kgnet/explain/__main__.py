@@ -55,8 +55,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
-    # deferred: --help and bad arguments are answered before the models and matplotlib load (~1 s)
     with libraries_loading():
+        # deferred: --help and bad arguments are answered before the models and matplotlib load (~1 s)
         from kgnet.explain.pipeline import explain_run
 
     result = explain_run(args.run, images=args.images or (), samples=args.samples, out=args.out,

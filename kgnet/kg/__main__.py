@@ -135,8 +135,8 @@ def _check_inputs(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     setup_logging(args.verbose)
-    # deferred: --help and bad input are answered before torch and rdflib load (~5 s)
     with libraries_loading():
+        # deferred: --help and bad input are answered before torch and rdflib load (~5 s)
         from kgnet.kg.build import load_knowledge_graph
         from kgnet.kg.vocab import KGNET
 
