@@ -380,7 +380,8 @@ def quick_suite(seeds=None) -> Suite:
 #: Scored on validation (the validation split plus the held-out classes' share of it): the
 #: test split is never read by a design choice.
 _VALIDATION = ("data.score_split=validation", "data.val_fraction=0.05", "data.test_per_class=200")
-ABLATION_MAIN = {"kgnet-composed": ("kgnet-composed", None), "kgnet": ("kgnet", None)}
+ABLATION_MAIN = {"kgnet-composed": ("kgnet-composed", None), "kgnet": ("kgnet", None),
+                 "kgnet-inductive": ("kgnet-inductive", None)}
 ABLATION_PARTS = {v: (v, None) for v in ("kgnet-no-rgcn", "kgnet-no-infusion", "kgnet-no-text")}
 #: The first attempt at the composed model (node texts neither centred nor projected without a
 #: bias, so its concept vectors started alike, mean pairwise cosine 0.31 at init) is no longer a

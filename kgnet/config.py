@@ -69,6 +69,10 @@ class DataConfig:
     name: Literal["fashion_mnist", "cifar10", "cifar100", "imagefolder"] = _field(
         "fashion_mnist", "Data set; `imagefolder` reads one sub-folder per class under `root`.")
     root: str | None = _field(None, "Folder holding the data set's files; null = its default location.")
+    classes: list[str] | None = _field(
+        None, "The data set's classes to train and score on (at least 2), named as it names them (an image folder: "
+        "class or folder names); the others' images are left out everywhere, the labels become 0..n-1 in the data "
+        "set's order, and the ontology binds only these. null = every class.")
     samples_per_class: int | None = _field(
         5, "Training images kept per class; null = all. The default, 5, is the embedded demo's few-shot "
         "regime, where the knowledge pays (docs/benchmarks.md); set null to train on every image.", "> 0")
@@ -106,6 +110,13 @@ class ModelConfig:
     backbone: str = _field("resnet10t", "Any timm model name (the default is a small ResNet that trains the embedded default on a CPU in minutes).")
     pretrained: bool = _field(False, "Start from timm's pretrained weights (timm's cache, else downloaded) and "
                               "their normalisation; releases load without them.")
+    pretrained_file: str | None = _field(
+        None, "A local file of the backbone's pretrained weights (.safetensors, .pth, .bin), loaded through timm's "
+        "`pretrained_cfg_overlay=dict(file=...)` (nothing is fetched), with timm's normalisation of those weights.")
+    init_from: str | None = _field(
+        None, "Start from a trained run: a release folder (RUN/VARIANT), or a run folder (RUN: its release of the "
+        "variant being trained). Every part whose shape still fits is loaded, rows of ontology nodes and classes "
+        "by IRI and name; new classes, nodes and parts are built fresh (`kgnet.models.transfer`).")
     small_input: bool = _field(True, "Reduced-stride stem for 28-32 px images, so they keep spatial detail.")
     embed_dim: int = _field(256, "Width of the pooled image feature and of the knowledge embeddings.", "> 0")
     output_stride: int | None = _field(
@@ -173,6 +184,10 @@ class GraphEncoderConfig:
     bases: int = _field(8, "Basis matrices shared by the R-GCN's relation weights.", "> 0", maximum=4096)
     dropout: float = _field(0.1, "Dropout in the R-GCN.", "in [0, 1)")
     lr_scale: float = _field(1.0, "Learning rate of the encoder as a multiple of train.lr.", "> 0")
+    correction_decay: float = _field(
+        1.0, "Weight decay of the per-node corrections of an inductive encoder (`kgnet-inductive`: node inputs "
+        "from text and neighbours, plus a correction that starts at zero), so the graph predicts and the data "
+        "corrects.", ">= 0")
 
 
 @dataclass

@@ -16,6 +16,12 @@ for a run copied without them.
     python -m kgnet.evaluate --run runs/20261125-fashion_mnist
     python -m kgnet.evaluate --run runs/exp1 --split val --variants baseline kgnet
     python -m kgnet.evaluate --run runs/exp1 --projection pca --device cuda
+    python -m kgnet.evaluate --run runs/exp1 --ontology kg/edited.ttl
+
+With `--ontology`, each trained variant takes the edited ontology without training: the classes it
+declares (`kgnet:className`) that the run did not have are added (the data set must have them) and
+scored among all classes, with the GZSL constant chosen on the validation split; the numbers go to
+RUN/extended/<ontology name>/metrics.json, not into the run's own.
 
 The test split's numbers sit at the top level of each variant's entry in metrics.json;
 another split's go under its name (metrics["kgnet"]["val"]) and its figures carry the
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from kgnet.cli import libraries_loading, path_argument, setup_logging, user_errors_exit_2
@@ -45,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--projection", choices=("tsne", "pca"), default="tsne",
                         help="2-D projection of a stratified sample of 1,000 embeddings per variant (default tsne)")
     parser.add_argument("--device", help="cpu, cuda, cuda:N (default: the run's train.device)")
+    parser.add_argument("--ontology", metavar="FILE", type=path_argument,
+                        help="an edited ontology: score its new classes without training (see below)")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
@@ -56,7 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     with libraries_loading():
         # deferred: --help and bad arguments are answered before torch and the models load
         from kgnet.engine.evaluation import evaluate_run
+        from kgnet.engine.extend import evaluate_extended
 
+    if args.ontology is not None:
+        results = evaluate_extended(args.run, args.ontology, args.split, args.variants, device=args.device)
+        out = Path(args.run) / "extended" / Path(args.ontology).stem
+        print(f"\n{evaluation_table(results)}\n\nwritten to {out}: metrics.json, confusion figures")
+        return 0
     results = evaluate_run(args.run, args.split, args.variants, device=args.device, projection=args.projection)
     suffix = "" if args.split == "test" else f"_{args.split}"
     figures = [f"confusion_{name}{suffix}.png" for name in results] + [f"embedding_projection{suffix}.png"]

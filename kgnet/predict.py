@@ -12,6 +12,11 @@ of those calibrated logits.
 
     python -m kgnet.predict --run runs/20261125-fashion_mnist shoe.png shirt.jpg
     python -m kgnet.predict --run runs/exp1 --variant baseline --top-k 3 *.png
+
+With `--ontology EDITED.ttl` the trained model takes an edited ontology without training: the
+classes it declares (nodes with `kgnet:className`) that the run did not have are added to the
+outputs and scored from their concepts (`kgnet.engine.extend`); use `kgnet-inductive`, whose
+R-GCN gives a new concept node a vector from its text and relations.
 """
 
 from __future__ import annotations
@@ -30,9 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m kgnet.predict", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", required=True, type=path_argument, help="run folder written by python -m kgnet.train")
     parser.add_argument("--variant", default="kgnet", help="which trained variant (default kgnet)")
-    parser.add_argument("--top-k", type=int, default=5, help="classes (and concepts) to list")
+    parser.add_argument("--top-k", type=int, default=5, help="classes (and concepts) to list (default 5)")
+    parser.add_argument("--ontology", type=path_argument, metavar="FILE",
+                        help="an edited ontology: its new classes (kgnet:className) are added and scored without "
+                        "training")
     parser.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 
 
@@ -46,6 +54,8 @@ def _check_inputs(args: argparse.Namespace) -> Path:
         raise KgnetError(f"--top-k {args.top_k}: give 1 or more")
     for path in args.images:
         input_file(path, "image")
+    if args.ontology is not None:
+        input_file(args.ontology, "ontology")
     return variant_release(args.run, args.variant)
 
 
@@ -59,10 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         from kgnet.data.preprocess import read_image
+        from kgnet.engine.extend import extend_release
         from kgnet.explain.explanations import explanation_of
         from kgnet.release import load_release
 
     release = load_release(folder)
+    if args.ontology is not None:
+        release = extend_release(release, args.ontology)
     model = release.model
     batch = torch.stack([read_image(path, release.preprocessing) for path in args.images])
     with torch.no_grad():

@@ -91,6 +91,13 @@ class Release:
         return seen_offset(logits, self.seen_classes, self.gzsl_gamma)
 
 
+def weights_from_release(config: Config) -> Config:
+    """`config` for building a release's model, whose weights then come from the release: no
+    pretrained weights (timm's hub), no file of them, no trained run to start from."""
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=False,
+                                                                 pretrained_file=None, init_from=None))
+
+
 def is_release(folder: str | Path) -> bool:
     """Whether `folder` holds a release (both files)."""
     folder = Path(folder)
@@ -230,8 +237,7 @@ def load_release(folder: str | Path, device: torch.device | str | None = None) -
     if gamma is not None and (isinstance(gamma, bool) or not isinstance(gamma, (int, float))
                               or not math.isfinite(gamma)):
         raise KgnetError(f"{folder / META}: gzsl_gamma is {gamma!r}, not a finite number or null; {RESTORE_RELEASE}")
-    # The weights come from the release: building with pretrained weights would ask timm's hub.
-    offline = dataclasses.replace(config, model=dataclasses.replace(config.model, pretrained=False))
+    offline = weights_from_release(config)
     try:
         model = create_model(offline, graph, tensors.get("text_features"), variant=variant,
                              num_classes=len(meta["class_names"]), in_chans=preprocessing.in_chans,

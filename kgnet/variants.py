@@ -62,6 +62,9 @@ class Variant:
 
 #: The composed model: the R-GCN's node embeddings as the concept head's concept vectors, and the infusion.
 COMPOSED = ("graph_encoder", "infusion", "concept_head")
+#: The composed model with the inductive R-GCN: a node's embedding from its text and neighbours (plus a
+#: correction that starts at zero), so nodes added to the ontology after training get one.
+INDUCTIVE = ("inductive_graph_encoder", "infusion", "concept_head")
 #: The paper's design: the R-GCN, the infusion and the prototype head with its alignment stage.
 PROTOTYPE = ("graph_encoder", "infusion", "prototype_head")
 
@@ -92,6 +95,11 @@ _ENTRIES = (
             "cross-attention)", "ablation", "#aec7e8", ("graph_encoder", "concept_head"), of="kgnet-composed"),
     Variant("kgnet-no-text", "ablation of kgnet-composed: no node text read (learned node inputs alone)", "ablation",
             "#c5b0d5", COMPOSED, control="no_text", of="kgnet-composed"),
+    Variant("kgnet-inductive", "the composed model with an inductive R-GCN: node embeddings from text and "
+            "relations plus a decayed per-node correction, so classes and concepts added to the ontology after "
+            "training are scored", "model", "#2ca02c", INDUCTIVE),
+    Variant("kgnet-inductive-permuted", "control of kgnet-inductive: each class given another class's concepts (a "
+            "derangement)", "control", "#98df8a", INDUCTIVE, control="permuted", of="kgnet-inductive"),
     Variant("kgnet-prototype", "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment "
             "stage", "model", "#9467bd", PROTOTYPE),
     *(Variant(f"kgnet-{s}", f"ablation: the prototype design with only the {s} scale", "ablation", f"C{i}",

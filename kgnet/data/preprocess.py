@@ -126,7 +126,7 @@ def resolve_preprocessing(data: DataConfig, model: ModelConfig | None = None) ->
         in_chans, native = NATIVE_SHAPE[data.name]
         size, crop_pct = data.image_size or native, 1.0
     stats, interpolation = PIXEL_STATS[data.name], "bilinear"
-    if model is not None and model.pretrained:
+    if model is not None and (model.pretrained or model.pretrained_file):
         timm_cfg = _pretrained_config(model.backbone)
         mean, std = tuple(timm_cfg["mean"]), tuple(timm_cfg["std"])
         if in_chans == 1:  # timm sums a pretrained stem over RGB for one channel: grey is their average

@@ -24,11 +24,15 @@ log = logging.getLogger(__name__)
 _SPLIT, _SUBSAMPLE = 0, 1  # purposes: independent random streams
 
 
-def _rng(seed: int, purpose: int, label: int) -> np.random.Generator:
-    return np.random.default_rng([seed % 2**64, purpose, label])
+def _rng(seed: int, purpose: int, label: int, keys: Sequence[int] | None = None) -> np.random.Generator:
+    """The random draws of class `label`, keyed by its label in the whole data set (`keys[label]`
+    when a run keeps some of its classes, `data.classes`), so a class draws the same images in
+    every run of one seed, whichever other classes the run has."""
+    return np.random.default_rng([seed % 2**64, purpose, label if keys is None else int(keys[label])])
 
 
-def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int,
+                     keys: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into train and validation with `val_fraction` of every class in validation.
 
     Each class with at least two images gives round(n * val_fraction) of them, at least one
@@ -38,6 +42,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
         labels: int64 [N] class per image.
         val_fraction: Fraction in [0, 1).
         seed: Base seed.
+        keys: Each label's label in the whole data set (`_rng`); None = the labels themselves.
 
     Returns:
         Sorted train indices and sorted validation indices (disjoint, covering all of [0, N)).
@@ -47,7 +52,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     train: list[np.ndarray] = []
     val: list[np.ndarray] = []
     for label in np.unique(labels):
-        members = _rng(seed, _SPLIT, int(label)).permutation(np.flatnonzero(labels == label))
+        members = _rng(seed, _SPLIT, int(label), keys).permutation(np.flatnonzero(labels == label))
         n_val = 0
         if val_fraction > 0 and len(members) >= 2:
             n_val = min(max(round(len(members) * val_fraction), 1), len(members) - 1)
@@ -60,7 +65,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
 
 def subsample_per_class(labels: np.ndarray, indices: np.ndarray, k: int, seed: int,
                         class_names: Sequence[str] | None = None, *, what: str = "data.samples_per_class",
-                        split: str = "training") -> np.ndarray:
+                        split: str = "training", keys: Sequence[int] | None = None) -> np.ndarray:
     """Keep `k` of `indices` per class, chosen at random (a class with fewer keeps all, with a warning).
 
     Args:
@@ -71,6 +76,7 @@ def subsample_per_class(labels: np.ndarray, indices: np.ndarray, k: int, seed: i
         class_names: For the warning.
         what: The setting `k` came from, for the messages (e.g. "data.test_per_class").
         split: Which images `indices` are, for the warning (e.g. "test").
+        keys: Each label's label in the whole data set (`_rng`); None = the labels themselves.
 
     Returns:
         Sorted kept indices.
@@ -85,7 +91,7 @@ def subsample_per_class(labels: np.ndarray, indices: np.ndarray, k: int, seed: i
         if len(members) < k:
             name = class_names[label] if class_names is not None else str(label)
             short.append(f"{name} ({len(members)})")
-        kept.append(_rng(seed, _SUBSAMPLE, int(label)).permutation(members)[:k])
+        kept.append(_rng(seed, _SUBSAMPLE, int(label), keys).permutation(members)[:k])
     if short:
         log.warning("%s=%d, but these classes have fewer %s images and keep all of them: %s",
                     what, k, split, ", ".join(short))
@@ -146,7 +152,7 @@ class SplitIndices:
 def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: Sequence[str], *,
                 val_fraction: float = 0.1, samples_per_class: int | None = None,
                 held_out_classes: Sequence[str] = (), novel_classes: Sequence[str] = (),
-                novel_samples_per_class: int = 1, seed: int = 0) -> SplitIndices:
+                novel_samples_per_class: int = 1, seed: int = 0, keys: Sequence[int] | None = None) -> SplitIndices:
     """Split, subsample and hold out classes, in that order.
 
     The validation split is taken from the whole training split first (so it is the same
@@ -164,6 +170,8 @@ def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: 
             validation images stay, so designs are chosen on them too).
         novel_samples_per_class: Training images kept per novel class.
         seed: The run's base seed.
+        keys: Each label's label in the whole data set, when the run keeps some of its classes
+            (`data.classes`): a class then gets the images it gets in a run of every class.
 
     Raises:
         KgnetError: Unknown held-out or novel class names, a class both, all classes held
@@ -182,7 +190,7 @@ def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: 
     if novel and len(novel) == len(seen):
         raise KgnetError("data.novel_classes names every trained class; leave some base classes with "
                          "data.samples_per_class images (or set data.samples_per_class itself)")
-    train, val = stratified_split(train_labels, val_fraction, seed)
+    train, val = stratified_split(train_labels, val_fraction, seed, keys)
     val_unseen = val[np.isin(train_labels[val], unseen)]
     if unseen:
         train = train[~np.isin(train_labels[train], unseen)]
@@ -190,10 +198,10 @@ def make_splits(train_labels: np.ndarray, test_labels: np.ndarray, class_names: 
     is_novel = np.isin(train_labels[train], novel)
     novel_train, train = train[is_novel], train[~is_novel]
     if samples_per_class is not None:
-        train = subsample_per_class(train_labels, train, samples_per_class, seed, class_names)
+        train = subsample_per_class(train_labels, train, samples_per_class, seed, class_names, keys=keys)
     if novel:
         novel_train = subsample_per_class(train_labels, novel_train, novel_samples_per_class, seed, class_names,
-                                          what="data.novel_samples_per_class")
+                                          what="data.novel_samples_per_class", keys=keys)
         train = np.sort(np.concatenate([train, novel_train]))
     return SplitIndices(train, val, np.arange(len(test_labels), dtype=np.int64), seen, unseen, val_unseen,
                         novel_classes=novel)

@@ -41,6 +41,7 @@ from kgnet.kg.text_features import check_text_model, encode_texts
 from kgnet.models import create_model, graph_hops, parts_of, reads_ontology, reads_text
 from kgnet.paths import resolve_ontology
 from kgnet.progress import interactive
+from kgnet.engine.warm_start import start_from_release
 from kgnet.release import RESTORE_RELEASE, load_release, save_release
 from kgnet.variants import VARIANTS, Variant, check_variants
 
@@ -123,7 +124,8 @@ def _class_graph(config: Config, bundle, *, required: bool, progress: bool, hops
     try:
         graph = build_class_graph(ontology, bundle.class_names, hops=hops, wnids=bundle.wnids,
                                   mapping_file=knowledge.class_map, predicate=knowledge.class_predicate,
-                                  fmt=knowledge.format, imports=knowledge.imports)
+                                  fmt=knowledge.format, imports=knowledge.imports,
+                                  dataset_classes=bundle.dataset_classes)
     except KgnetError as err:
         if required:
             raise
@@ -144,6 +146,9 @@ def _trained_model(label: str, variant: Variant, config: Config, bundle, graph, 
     torch.manual_seed(config.seed)  # every variant starts from the same backbone init
     model = create_model(config, graph, text_features, variant=variant, num_classes=bundle.num_classes,
                          in_chans=bundle.in_chans, image_size=bundle.image_size, seen=bundle.seen_classes)
+    if config.model.init_from:
+        start_from_release(model, config, variant=variant.name, graph=graph, class_names=bundle.class_names,
+                           preprocessing=bundle.preprocessing)
     result = train_variant(label, config, model, bundle, folder, context, show_progress=progress)
     return model, result
 

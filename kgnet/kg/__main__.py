@@ -6,6 +6,8 @@
     python -m kgnet.kg wordnet --dataset cifar10 -o my_cifar10.ttl
     python -m kgnet.kg wordnet --wnids n02084071 n02121808 -o pets.ttl
     python -m kgnet.kg check my_ontology.owl --dataset fashion_mnist [--class-map map.yaml]
+    python -m kgnet.kg check my_ontology.owl --dataset fashion_mnist --classes Sneaker Sandal "Ankle boot"
+    python -m kgnet.kg without fashion_mnist_garments Sandal Bag -o garments_before.ttl
 
 An ontology is a path, or the name of one kgnet ships (`fashion_mnist`, or `kgnet:fashion_mnist`
 explicitly); `list` shows the shipped names.
@@ -65,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--predicate", help="absolute IRI of a predicate whose literal names each class or gives "
                        "its index, e.g. urn:kgnet:classIndex")
     check.add_argument("--hops", type=_hops, default=2, help="k of the k-hop subgraph to report (default 2)")
+    check.add_argument("--classes", nargs="+", metavar="NAME",
+                       help="bind only these of the dataset's classes, as a run with data.classes does (names as "
+                       "the card spells them; quote names with spaces)")
+
+    without = sub.add_parser("without", help="the ontology without some classes and the nodes only they use (to "
+                             "try a trained model on classes added after training)")
+    ontology_args(without)
+    without.add_argument("classes", nargs="+", metavar="CLASS", help="names the ontology declares with kgnet:className")
+    without.add_argument("-o", "--out", required=True, help="output file; format from its suffix (.ttl .nt .owl .jsonld)")
 
     wordnet = sub.add_parser("wordnet", help="export a WordNet 3.0 subgraph as RDF")
     source = wordnet.add_mutually_exclusive_group(required=True)
@@ -122,6 +133,8 @@ def _check_inputs(args: argparse.Namespace) -> None:
     args.path = str(input_file(resolved))
     for path in args.imports:
         input_file(path, "--imports")
+    if args.command == "without":
+        output_file(args.out, "-o")
     if getattr(args, "class_map", None):
         input_file(args.class_map, "--class-map")
     if getattr(args, "predicate", None) is not None:
@@ -137,10 +150,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.verbose)
     with libraries_loading():
         # deferred: --help and bad input are answered before torch and rdflib load (~5 s)
+        from kgnet.data.builder import select_classes
         from kgnet.kg.build import load_knowledge_graph
+        from kgnet.kg.edit import without_classes
+        from kgnet.kg.load import parse_rdf_file
         from kgnet.kg.vocab import KGNET
+        from kgnet.kg.wordnet import write_graph
 
     _check_inputs(args)
+    if args.command == "check":  # the classes to bind, before the ontology is read
+        card = load_card(args.dataset)
+        classes, wnids = list(card.classes), list(card.wnids)
+        if args.classes:
+            folders = dict(zip(card.wnids, card.classes)) if card.format == "imagefolder" else None
+            chosen = select_classes(args.classes, card.classes, what="--classes", aliases=folders)
+            classes, wnids = [classes[c] for c in chosen], [wnids[c] for c in chosen]
     if args.command == "list":
         _list_shipped(args.json)
         return 0
@@ -155,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.out}: {len(graph):,} triples")
         return 0
 
+    if args.command == "without":
+        graph = without_classes(parse_rdf_file(args.path, args.format), args.classes, args.shown)
+        write_graph(graph, args.out)
+        print(f"wrote {args.out}: {len(graph):,} triples, without {', '.join(args.classes)} and the nodes only they used")
+        return 0
     kg = load_knowledge_graph(args.path, args.format, args.imports, use_cache=not args.no_cache)
     if args.command == "info":
         summary = kg.summary()
@@ -169,17 +198,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # deferred: torch loads only when classes are bound
     from kgnet.kg.class_mapping import bind_classes
 
-    card = load_card(args.dataset)
     bound = bind_classes(
-        kg, card.classes, mapping_file=args.class_map, predicate=args.predicate, wnids=card.wnids, source=args.path,
-        predicate_setting="--predicate",
+        kg, classes, mapping_file=args.class_map, predicate=args.predicate, wnids=wnids, source=args.path,
+        predicate_setting="--predicate", dataset_classes=card.classes,
     )
     sub = bound.k_hop_subgraph(args.hops)
-    print(f"all {len(card.classes)} classes of {card.name} bind to nodes of {args.shown}:")
+    which = f"{len(classes)} of the {len(card.classes)}" if len(classes) < len(card.classes) else f"all {len(classes)}"
+    print(f"{which} classes of {card.name} bind to nodes of {args.shown}:")
     for name, node in zip(bound.class_names, bound.class_index.tolist()):
         print(f"  {name:<24} -> <{bound.node_iris[node]}> {bound.node_labels[node]!r}")
     print(
-        f"{args.hops}-hop subgraph: {sub.num_nodes:,} nodes ({sub.num_nodes - len(card.classes):,} beyond the "
+        f"{args.hops}-hop subgraph: {sub.num_nodes:,} nodes ({sub.num_nodes - len(classes):,} beyond the "
         f"classes), {sub.num_edges // 2:,} edges"
     )
     for warning in bound.warnings:

@@ -90,13 +90,19 @@ def build_class_graph(
     fmt: str | None = None,
     imports: Sequence[str | Path] = (),
     use_cache: bool = True,
+    dataset_classes: Sequence[str] | None = None,
 ) -> KnowledgeGraph:
-    """The graph a model uses: the ontology bound to the classes, cut to their k-hop neighbourhood."""
+    """The graph a model uses: the ontology bound to the classes, cut to their k-hop neighbourhood.
+
+    `dataset_classes`: all the data set's classes when `class_names` are some of them
+    (`kgnet.kg.class_mapping.bind_classes`).
+    """
     kg = load_knowledge_graph(path, fmt, imports, use_cache=use_cache)
     for warning in kg.warnings:
         log.warning(warning)
     bound = class_mapping.bind_classes(
-        kg, class_names, mapping_file=mapping_file, predicate=predicate, wnids=wnids, source=str(path)
+        kg, class_names, mapping_file=mapping_file, predicate=predicate, wnids=wnids, source=str(path),
+        dataset_classes=dataset_classes,
     )
     for warning in bound.warnings[len(kg.warnings):]:  # what binding added
         log.warning(warning)

@@ -218,6 +218,7 @@ def bind_classes(
     wnids: Sequence[str | None] | None = None,
     source: str = "the ontology",
     predicate_setting: str = "knowledge.class_predicate",
+    dataset_classes: Sequence[str] | None = None,
 ) -> KnowledgeGraph:
     """Bind every class to one node; return the graph with `class_names`/`class_index` set.
 
@@ -225,6 +226,10 @@ def bind_classes(
     for classes the data set does not have, a predicate that bound none of the classes.
 
     `predicate_setting` names where `predicate` came from in messages ("--predicate").
+    `dataset_classes` are all the data set's classes in label order when `class_names` are some
+    of them (`data.classes`): only `class_names` bind, a class's label index (which a predicate
+    may give) is still its index in the data set, as an ontology of the whole data set gives it,
+    and mapping-file entries for the other classes are expected; None = `class_names` are all.
 
     Raises:
         ClassMappingError: listing every class that matched no node or several, or that shares
@@ -235,13 +240,15 @@ def bind_classes(
         check_predicate_iri(predicate, predicate_setting)
         _check_predicate_used(kg, predicate, predicate_setting, source)
     index = _Index(kg)
+    every_class = list(dataset_classes) if dataset_classes is not None else list(class_names)
+    position_of = {name: i for i, name in enumerate(every_class)}
     mapping = read_mapping_file(mapping_file) if mapping_file else None
     warnings: list[str] = []
     if mapping is not None:
         missing = [c for c in class_names if c not in mapping]
         if missing:
             raise ClassMappingError(f"{mapping_file}: no entry for classes {missing}; add one line per class")
-        extra = [name for name in mapping if name not in set(class_names)]
+        extra = [name for name in mapping if name not in position_of]
         if extra:
             listed = ", ".join(f"{name!r}" + (f" (line {mapping[name].line})" if mapping[name].line else "")
                                for name in extra)
@@ -271,7 +278,7 @@ def bind_classes(
             continue
         attempts = []
         if predicate:
-            attempts.append(index.literal(predicate, name) or index.literal(predicate, str(position)))
+            attempts.append(index.literal(predicate, name) or index.literal(predicate, str(position_of[name])))
             by_predicate += bool(attempts[-1])
         wnid = wnids[position] if wnids else (name if WNID.match(name) else None)
         if wnid:
@@ -311,7 +318,7 @@ def bind_classes(
         raise ClassMappingError("\n".join(lines))
     if predicate and mapping is None and not by_predicate and predicate not in _LABEL_PREDICATES:
         warnings.append(
-            f"{predicate_setting} {predicate}: no class's name or index (0 to {len(class_names) - 1}) is a value of "
+            f"{predicate_setting} {predicate}: no class's name or index (0 to {len(every_class) - 1}) is a value of "
             f"this predicate in {source}, so every class was bound by wnid or label instead; check the predicate"
         )
     result = kg.with_classes(list(class_names), bound)

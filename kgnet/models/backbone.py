@@ -37,6 +37,7 @@ import difflib
 import inspect
 import logging
 import math
+from pathlib import Path
 from typing import Any
 
 import timm
@@ -128,6 +129,15 @@ def timm_kwargs(
     return kwargs, "first_conv_stride" if reduce_stem else None
 
 
+def _weights_file(path: str) -> str:
+    """`path` checked to be a readable file (timm would otherwise try the hub)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"model.pretrained_file {path}: no such file; give a local file of the backbone's "
+                          "weights (.safetensors, .pth, .bin)")
+    return str(file)
+
+
 class Backbone(nn.Module):
     """A timm model as kgnet reads it: features, their tokens, and the model's own pooling.
 
@@ -145,6 +155,7 @@ class Backbone(nn.Module):
         *,
         name: str,
         pretrained: bool = False,
+        pretrained_file: str | None = None,
         in_chans: int = 3,
         img_size: int | None = None,
         small_input: bool = False,
@@ -156,6 +167,8 @@ class Backbone(nn.Module):
         Args:
             name: Any timm model name, e.g. "resnet18", "vit_tiny_patch16_224".
             pretrained: Load timm's pretrained weights (from timm's cache, else downloaded).
+            pretrained_file: Load the pretrained weights from this local file instead (timm's
+                `pretrained_cfg_overlay=dict(file=...)`: nothing is fetched).
             in_chans: Image channels; timm adapts pretrained first-layer weights.
             img_size: Image side length (needed by ViTs with `small_input`).
             small_input: Keep several tokens for 28-32 px images (see the module doc).
@@ -167,11 +180,19 @@ class Backbone(nn.Module):
         kwargs, stem_change = timm_kwargs(
             name, in_chans=in_chans, img_size=img_size, small_input=small_input,
             output_stride=output_stride, patch_size=patch_size)
+        weights = {}
+        if pretrained_file is not None:
+            pretrained, weights = True, {"pretrained_cfg_overlay": {"file": _weights_file(pretrained_file)}}
         try:
-            self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs)
+            self.model = timm.create_model(name, pretrained=pretrained, num_classes=0, **kwargs, **weights)
         except (AssertionError, ValueError) as err:  # e.g. an output_stride the model lacks
             raise ConfigError(f"model.backbone: timm cannot build {name} with {kwargs}: {err}") from None
-        except (OSError, RuntimeError) as err:  # the hub's errors are OSErrors; timm's "no weights" a RuntimeError
+        except (OSError, RuntimeError, KeyError) as err:  # hub: OSError; no weights, wrong keys: RuntimeError
+            if pretrained_file is not None:
+                raise ConfigError(
+                    f"model.pretrained_file {pretrained_file}: not weights timm can load into {name} "
+                    f"({type(err).__name__}: {' '.join(str(err).split())[:160]}); give a file of {name}'s "
+                    "weights (.safetensors, .pth, .bin)") from None
             if not pretrained:
                 raise
             raise ConfigError(

@@ -228,7 +228,8 @@ def create_model(
     mc = config.model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # the backbone: the same start in every variant
-        backbone = Backbone(name=mc.backbone, pretrained=mc.pretrained, in_chans=in_chans,
+        backbone = Backbone(name=mc.backbone, pretrained=mc.pretrained, pretrained_file=mc.pretrained_file,
+                            in_chans=in_chans,
                             img_size=image_size if image_size is not None else config.data.image_size,
                             small_input=mc.small_input, output_stride=mc.output_stride, patch_size=mc.patch_size)
     knowledge = Knowledge(graph, text_features, config.graph_encoder.text_model, CONTROLS[variant.control](),

@@ -129,7 +129,7 @@ class GraphEncoder(Part, nn.Module):
     @classmethod
     def settings(cls, config: Config, variant: Variant) -> set[str]:
         """Its section, less what the variant fixes and the text model where it reads no text."""
-        unread = {key for key, _ in variant.fixed}
+        unread = {key for key, _ in variant.fixed} | {"graph_encoder.correction_decay"}
         if not cls.reads_text(config, variant):
             unread.add("graph_encoder.text_model")
         return super().settings(config, variant) - unread
@@ -146,6 +146,19 @@ class GraphEncoder(Part, nn.Module):
         return cls(view=view, text_features=text, dim=plan.config.model.embed_dim, rgcn_layers=cfg.layers,
                    rgcn_bases=cfg.bases, dropout=cfg.dropout, embedding_std=start.spread,
                    center_text=start.centre_text, lr_scale=cfg.lr_scale)
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Its optimiser groups: every weight at its own rate (`lr_scale` times the run's `lr`)."""
+        return [{"params": list(self.parameters()), "lr": lr * self.lr_scale}]
+
+    def rows(self) -> dict[str, tuple[str, list[int]]]:
+        """Weights whose rows belong to one graph node or relation each (`kgnet.models.transfer`
+        carries them over by the node's IRI and the relation's name)."""
+        rows = {"encoder.input.embedding.weight": ("node", self.node_ids.tolist())}
+        for i, layer in enumerate(self.encoder.layers):
+            if hasattr(layer.conv, "comp"):
+                rows[f"encoder.layers.{i}.conv.comp"] = ("relation", list(range(layer.conv.comp.shape[0])))
+        return rows
 
     def _encode(self) -> Tensor:
         return self.encoder(self.text_features, self.text_mask)
@@ -222,6 +235,35 @@ class GraphEncoder(Part, nn.Module):
                 f"edges={graph.num_edges if graph is not None else 0}, text_nodes={int(self.text_mask.sum())}")
 
 
+@register_part("inductive_graph_encoder")
+class InductiveGraphEncoder(GraphEncoder):
+    """The R-GCN with inductive node inputs: text and neighbours predict a node's embedding, and
+    each node's learned input is a correction that starts at zero and is weight-decayed
+    (`graph_encoder.correction_decay`), the structure of GCNZ (Wang et al., CVPR 2018) and DGP
+    (Kampffmeyer et al., CVPR 2019). A node added to the ontology after training (correction
+    zero) gets its embedding from its text and its relations through the trained weights."""
+
+    @classmethod
+    def settings(cls, config: Config, variant: Variant) -> set[str]:
+        """The R-GCN's settings and the corrections' decay."""
+        return super().settings(config, variant) | {"graph_encoder.correction_decay"}
+
+    @classmethod
+    def build(cls, plan: Plan) -> InductiveGraphEncoder:
+        encoder = super().build(plan)
+        encoder.correction_decay = plan.config.graph_encoder.correction_decay
+        with torch.no_grad():
+            encoder.encoder.input.embedding.weight.zero_()
+        return encoder
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """The corrections in a group of their own, at `correction_decay`; the rest as the R-GCN's."""
+        correction = self.encoder.input.embedding.weight
+        rest = [p for p in self.parameters() if p is not correction]
+        return [{"params": rest, "lr": lr * self.lr_scale},
+                {"params": [correction], "lr": lr * self.lr_scale, "weight_decay": self.correction_decay}]
+
+
 class NoGraphEncoder(Part, nn.Module):
     """What a model without a graph encoder has in its place: no parameters, no node embeddings;
     its heads learn their node vectors themselves (`OwnVectors`)."""
@@ -239,6 +281,12 @@ class NoGraphEncoder(Part, nn.Module):
     @classmethod
     def build(cls, plan: Plan) -> NoGraphEncoder:
         return cls()
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        return [{"params": [], "lr": lr}]
+
+    def rows(self) -> dict[str, tuple[str, list[int]]]:
+        return {}
 
     def node_embeddings(self) -> None:
         return None

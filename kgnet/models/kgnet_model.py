@@ -118,12 +118,18 @@ class KgnetModel(nn.Module):
         return self.head.leaves_idle(self.backbone) or self.graph_encoder.idle_relations
 
     def parameter_groups(self, lr: float) -> list[dict]:
-        """The optimiser's parameter groups: the graph encoder at its own rate (its `lr_scale`
-        times `lr`: its weights move the node embeddings of every class at once), the rest at `lr`."""
-        encoder = list(self.graph_encoder.parameters())
-        own = {id(p) for p in encoder}
+        """The optimiser's parameter groups: the graph encoder's own (at its `lr_scale` times `lr`:
+        its weights move the node embeddings of every class at once), the rest at `lr`."""
+        own = {id(p) for p in self.graph_encoder.parameters()}
         return [{"params": [p for p in self.parameters() if id(p) not in own]},
-                {"params": encoder, "lr": lr * self.graph_encoder.lr_scale}]
+                *self.graph_encoder.parameter_groups(lr)]
+
+    def rows(self) -> dict[str, tuple[str, list[int] | None]]:
+        """State-dict keys whose rows each belong to one class, graph node or relation, and those
+        computed from the ontology (`ontology`): what `kgnet.models.transfer` carries over by
+        identity rather than by position."""
+        return {f"{slot}.{key}": rows for slot in ("graph_encoder", "infusion", "head")
+                for key, rows in getattr(self, slot).rows().items()}
 
     def param_counts(self) -> dict[str, int]:
         """Parameters by part: backbone, knowledge (graph encoder and infusion; 0 for the

@@ -32,10 +32,15 @@ class NodeVectors(Protocol):
 class FreeVectors(nn.Module):
     """A free vector per node, drawn from N(0, 1): nodes start near-orthogonal."""
 
-    def __init__(self, num: int, dim: int) -> None:
+    def __init__(self, node_ids: Sequence[int], dim: int) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(num, dim))
+        self.node_ids = [int(i) for i in node_ids]
+        self.weight = nn.Parameter(torch.empty(len(self.node_ids), dim))
         self.reset_parameters()
+
+    def rows(self) -> dict[str, tuple[str, list[int]]]:
+        """Each row is its node's (`kgnet.models.transfer`)."""
+        return {"weight": ("node", self.node_ids)}
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
@@ -53,6 +58,9 @@ class NodeRows(nn.Module):
         super().__init__()
         self.register_buffer("index", index.clone(), persistent=False)
 
+    def rows(self) -> dict[str, tuple[str, list[int]]]:
+        return {}
+
     def forward(self, nodes: Tensor) -> Tensor:
         return nodes[self.index]
 
@@ -61,7 +69,7 @@ class OwnVectors:
     """A model without a graph encoder: each head learns its node vectors itself."""
 
     def concept_vectors(self, node_ids: Sequence[int], dim: int) -> nn.Module:
-        return FreeVectors(len(node_ids), dim)
+        return FreeVectors(node_ids, dim)
 
     def class_rows(self) -> Tensor:
         raise ValueError("a model without a graph encoder has no node embeddings to take class rows from")

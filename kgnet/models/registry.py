@@ -13,7 +13,9 @@ run's config, the backbone, the class graph). Each class declares its contract:
 - `needs_graph_encoder`: it reads the graph encoder's node embeddings;
 - `graph_hops(config)`, `reads_text(config, variant)`, `settings(config, variant)`: how far around
   the classes its graph must reach, whether the run must encode node texts for it, and which
-  settings it reads (`Part` gives the defaults).
+  settings it reads (`Part` gives the defaults);
+- `rows()`: its weights whose rows belong to a class, node or relation (a trained model's weights
+  carried into a model of an edited ontology, `kgnet.models.transfer`).
 
 Heads declare more (`kgnet.models.heads.Head`): what they read, how they train and explain.
 A part registers itself with `@register_part("name")` in its own module; the heads' modules are
@@ -71,6 +73,12 @@ class Part:
     sections: ClassVar[tuple[str, ...]] = ()
     knowledge: ClassVar[frozenset[str]] = frozenset()
     needs_graph_encoder: ClassVar[bool] = False
+
+    def rows(self) -> dict[str, tuple[str, list[int] | None]]:
+        """Its state-dict keys whose rows each belong to one `class`, graph `node` or `relation`
+        (ids), or that are computed from the `ontology` (None): what `kgnet.models.transfer`
+        carries over by identity, not position. None by default."""
+        return {}
 
     @classmethod
     def graph_hops(cls, config: Config) -> int:

@@ -128,6 +128,10 @@ class ConceptHead(Head):
         return cls(in_dim=plan.backbone.num_features, embed_dim=plan.config.model.embed_dim, matrix=matrix,
                    vectors=plan.nodes)
 
+    def rows(self) -> dict[str, tuple[str, list[int] | None]]:
+        """A is the ontology's; free concept vectors belong to their concept nodes."""
+        return {"weights": ("ontology", None), **{f"vectors.{k}": v for k, v in self.vectors.rows().items()}}
+
     @staticmethod
     def _after_load(module: ConceptHead, incompatible_keys) -> None:
         module._derive_from_weights()

@@ -37,6 +37,10 @@ class MLPHead(Head):
         return cls(in_dim=plan.backbone.pooled_features, embed_dim=plan.config.model.embed_dim,
                    num_classes=plan.num_classes, dropout=plan.config.mlp_head.dropout)
 
+    def rows(self) -> dict[str, tuple[str, list[int] | None]]:
+        classes = list(range(self.num_classes))
+        return {"classifier.weight": ("class", classes), "classifier.bias": ("class", classes)}
+
     @property
     def num_classes(self) -> int:
         return self.classifier.out_features

@@ -84,6 +84,9 @@ class PrototypeHead(Head):
         return cls(mlp=MLPHead.build(plan), class_index=plan.nodes.class_rows(), weight=cfg.weight,
                    align_epochs=cfg.align_epochs, align_weight=cfg.align_weight, temperature=cfg.temperature)
 
+    def rows(self) -> dict[str, tuple[str, list[int] | None]]:
+        return {f"mlp.{key}": rows for key, rows in self.mlp.rows().items()}
+
     @property
     def num_classes(self) -> int:
         return self.mlp.num_classes

@@ -1,0 +1,186 @@
+"""Adding classes to a trained model by editing its ontology (issue 34): k = 0, no training after the edit.
+
+Per (seed, novel pair): a base run trains on the 8 other Fashion-MNIST classes (`data.classes`) with
+the garments ontology *without* the pair (their class nodes, restrictions, and the concept nodes
+only they use are removed: `kgnet.kg.edit.without_classes`), as a catalogue before two products were added.
+Each trained variant is then extended with the full ontology (`kgnet.engine.extend.extend_release`,
+the code behind `kgnet.predict --ontology`) and scored among all 10 classes on the test split:
+novel and base accuracy and their harmonic mean H at the seen-offset constant chosen on
+validation (`best_gamma`), and the area under the novel-base curve (AUSUC, Chao et al. ECCV 2016),
+threshold-free. The base run's own base accuracy (8 classes) is scored too.
+
+With `--shots 1 5`, each variant's base run is also the start (`model.init_from`) of a run that
+adds the pair with k images each beside the base classes' images (class-balanced), for 10% of
+the base run's optimiser steps; scored the same way (the baseline too: its new classifier rows
+start at random).
+
+    python -m benchmarks.extension --out /tmp/ext34 --pairs Sandal,Bag Pullover,"Ankle boot" --seeds 0 1 \
+        --shots 1 5 --set data.samples_per_class=100 --set train.epochs=10 --set train.lr=2e-3
+
+Writes OUT/rows.jsonl (one line per seed, pair, variant and k) and prints means and paired
+intervals (`benchmarks.stats`); `--summary` prints them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import rdflib
+
+from kgnet.kg.edit import without_classes
+
+FULL = Path(__file__).resolve().parents[1] / "kg" / "fashion_mnist_garments.ttl"
+VARIANTS = ("baseline", "kgnet", "kgnet-inductive", "kgnet-inductive-permuted")
+
+
+def _logits(model, dataset):
+    import torch
+
+    from kgnet.engine.scoring import predict
+
+    out = predict(model, dataset, device=torch.device("cpu"), embeddings=False)
+    return out.logits, out.labels
+
+
+def _scores(logits, labels, val_logits, val_labels, novel: list[int], base: list[int]) -> dict:
+    from kgnet.metrics.classification import (area_under_seen_unseen_curve, best_gamma, generalized_few_shot,
+                                              seen_offset)
+
+    gamma = best_gamma(val_logits, val_labels, base, novel)
+    at = generalized_few_shot(seen_offset(logits, base, gamma), labels, novel, base)
+    raw = generalized_few_shot(logits, labels, novel, base)
+    return {"gamma": gamma, "novel": at["novel_top1"], "base": at["base_top1"], "H": at["gfsl_harmonic"],
+            "novel_uncalibrated": raw["novel_top1"], "base_uncalibrated": raw["base_top1"],
+            "ausuc": area_under_seen_unseen_curve(logits, labels, base, novel)}
+
+
+def _train(run: Path, sets: list[str]) -> float:
+    """`python -m kgnet.train` into `run` (skipped when it finished before); its seconds."""
+    from kgnet.train import main as train
+
+    started = time.perf_counter()
+    if not (run / "metrics.json").exists():
+        code = train(["--out", str(run), *[a for s in sets for a in ("--set", s)]])
+        if code != 0:
+            raise SystemExit(f"{run} failed ({code})")
+        (run / "seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
+    return float((run / "seconds.txt").read_text())
+
+
+def _row(model, bundle, pair: list[str], **fields) -> dict:
+    novel = [bundle.class_names.index(c) for c in pair]
+    base = [i for i in range(len(bundle.class_names)) if i not in novel]
+    logits, labels = _logits(model, bundle.test)
+    val_logits, val_labels = _logits(model, bundle.val)
+    row = {**fields, "pair": pair, **_scores(logits, labels, val_logits, val_labels, novel, base)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def run_one(out: Path, seed: int, pair: list[str], variants: list[str], overrides: list[str],
+            shots: list[int], tuning: list[str]) -> list[dict]:
+    """The base run of (seed, pair), its extension at k = 0 (variants with an ontology) and its
+    fine-tuned runs at each k > 0 (every variant, the baseline too)."""
+    import dataclasses
+
+    from kgnet.config import load_config
+    from kgnet.data.builder import build_datasets
+    from kgnet.data.cards import load_card
+    from kgnet.engine.extend import extend_release
+    from kgnet.models import reads_ontology
+    from kgnet.release import load_release
+
+    classes = load_card("fashion_mnist").classes
+    base_classes = [c for c in classes if c not in pair]
+    folder = out / (f"seed{seed}-" + "-".join(c.replace(" ", "_").replace("/", "_") for c in pair))
+    folder.mkdir(parents=True, exist_ok=True)
+    ontology = folder / "base.ttl"
+    without_classes(rdflib.Graph().parse(FULL), pair, FULL).serialize(ontology, format="turtle")
+    run = folder / "base"
+    base_seconds = _train(run, [f"seed={seed}", f"variants=[{','.join(variants)}]", f"knowledge.ontology={ontology}",
+                                f"data.classes=[{','.join(base_classes)}]", *overrides])
+    base_metrics = json.loads((run / "metrics.json").read_text())
+    data = dataclasses.replace(load_config(run / "config.yaml").data, classes=None)
+    rows = []
+    for variant in variants:
+        release = load_release(run / variant)
+        bundle = build_datasets(data, seed=seed, augment=False, preprocessing=release.preprocessing)
+        common = {"seed": seed, "variant": variant, "base_run_top1": base_metrics[variant]["top1"],
+                  "base_train_seconds": base_seconds}
+        if reads_ontology(release.config, release.variant):
+            started = time.perf_counter()
+            extended = extend_release(release, FULL, bundle.class_names)
+            rows.append(_row(extended.model, bundle, pair, k=0, **common,
+                             extend_seconds=time.perf_counter() - started))
+        for k in shots:
+            tuned = folder / f"k{k}-{variant}"
+            seconds = _train(tuned, [f"seed={seed}", f"variants=[{variant}]", f"model.init_from={run}",
+                                     f"data.novel_classes=[{','.join(pair)}]", f"data.novel_samples_per_class={k}",
+                                     *[o for o in overrides if not o.startswith("train.")], *tuning]) \
+                if not (tuned / variant / "model.json").exists() else None
+            model = load_release(tuned / variant).model
+            rows.append(_row(model, bundle, pair, k=k, **common, tune_seconds=seconds))
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    """Means per (k, variant) and the paired differences the issue asks about."""
+    from benchmarks.stats import paired_difference
+
+    rows = list({(r["seed"], tuple(r["pair"]), r["variant"], r["k"]): r for r in rows}.values())  # the last of each
+    lines = []
+    for k in sorted({r["k"] for r in rows}):
+        at = [r for r in rows if r["k"] == k]
+        by = {}
+        for r in at:
+            by.setdefault(r["variant"], {})[(r["seed"], tuple(r["pair"]))] = r
+        lines.append(f"k = {k}: mean over {max(len(v) for v in by.values())} (seed, pair) runs")
+        for variant, runs in by.items():
+            mean = {m: sum(r[m] for r in runs.values()) / len(runs) for m in ("novel", "base", "H", "ausuc")}
+            lines.append(f"  {variant:<26} novel {100 * mean['novel']:5.1f}  base {100 * mean['base']:5.1f}  "
+                         f"H {100 * mean['H']:5.1f}  AUSUC {mean['ausuc']:.3f}  (n={len(runs)})")
+        for a, b in (("kgnet-inductive", "kgnet-inductive-permuted"), ("kgnet-inductive", "kgnet"),
+                     ("kgnet-inductive", "baseline"), ("kgnet", "baseline")):
+            if a in by and b in by:
+                for m in ("novel", "H", "ausuc"):
+                    d = paired_difference({key: r[m] for key, r in by[a].items()}, {key: r[m] for key, r in by[b].items()})
+                    if d.n and d.low is not None:
+                        scale = 1 if m == "ausuc" else 100
+                        lines.append(f"  {a} - {b}: {m} {scale * d.mean:+.3f} [{scale * d.low:+.3f}, "
+                                     f"{scale * d.high:+.3f}] (n={d.n})")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--pairs", nargs="+", default=["Sandal,Bag", "Pullover,Ankle boot", "Trouser,Shirt"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--shots", nargs="*", type=int, default=[], help="k > 0: fine-tuned runs from the base run")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        help="settings of the base runs (e.g. train.epochs=10)")
+    parser.add_argument("--tune", action="append", default=["train.epochs=1", "train.min_steps=25"],
+                        help="training settings of the runs that add the classes with k images (default: 10%% "
+                        "of the base run's 250 steps)")
+    parser.add_argument("--summary", action="store_true", help="print the summary of OUT/rows.jsonl and exit")
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows_file = args.out / "rows.jsonl"
+    if not args.summary:
+        with rows_file.open("a") as sink:
+            for seed in args.seeds:
+                for pair in args.pairs:
+                    for row in run_one(args.out, seed, pair.split(","), args.variants, args.overrides, args.shots,
+                                       args.tune):
+                        sink.write(json.dumps(row) + "\n")
+                        sink.flush()
+    print(summary([json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
