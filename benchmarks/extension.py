@@ -54,20 +54,28 @@ def _scores(logits, labels, val_logits, val_labels, novel: list[int], base: list
     raw = generalized_few_shot(logits, labels, novel, base)
     return {"gamma": gamma, "novel": at["novel_top1"], "base": at["base_top1"], "H": at["gfsl_harmonic"],
             "novel_uncalibrated": raw["novel_top1"], "base_uncalibrated": raw["base_top1"],
-            "ausuc": area_under_seen_unseen_curve(logits, labels, base, novel)}
+            "ausuc": area_under_seen_unseen_curve(logits, labels, base, novel), "curve": _curve(logits, labels, base, novel)}
 
 
-def _train(run: Path, sets: list[str]) -> float:
-    """`python -m kgnet.train` into `run` (skipped when it finished before); its seconds."""
+def _curve(logits, labels, base: list[int], novel: list[int], points: int = 60) -> list[list[float]]:
+    """The test split's novel-base accuracy curve as the offset sweeps, at most `points` (novel, base) pairs."""
+    from kgnet.metrics.classification import seen_unseen_curve
+
+    _, b, n = seen_unseen_curve(logits, labels, base, novel)
+    step = max(1, len(b) // points)
+    keep = list(range(0, len(b), step)) + [len(b) - 1]
+    return [[round(float(n[i]), 4), round(float(b[i]), 4)] for i in keep]
+
+
+def _train(run: Path, sets: list[str]) -> dict:
+    """`python -m kgnet.train` into `run` (skipped when it finished before); its metrics.json."""
     from kgnet.train import main as train
 
-    started = time.perf_counter()
     if not (run / "metrics.json").exists():
         code = train(["--out", str(run), *[a for s in sets for a in ("--set", s)]])
         if code != 0:
             raise SystemExit(f"{run} failed ({code})")
-        (run / "seconds.txt").write_text(f"{time.perf_counter() - started:.1f}\n")
-    return float((run / "seconds.txt").read_text())
+    return json.loads((run / "metrics.json").read_text())
 
 
 def _row(model, bundle, pair: list[str], **fields) -> dict:
@@ -100,16 +108,15 @@ def run_one(out: Path, seed: int, pair: list[str], variants: list[str], override
     ontology = folder / "base.ttl"
     without_classes(rdflib.Graph().parse(FULL), pair, FULL).serialize(ontology, format="turtle")
     run = folder / "base"
-    base_seconds = _train(run, [f"seed={seed}", f"variants=[{','.join(variants)}]", f"knowledge.ontology={ontology}",
+    base_metrics = _train(run, [f"seed={seed}", f"variants=[{','.join(variants)}]", f"knowledge.ontology={ontology}",
                                 f"data.classes=[{','.join(base_classes)}]", *overrides])
-    base_metrics = json.loads((run / "metrics.json").read_text())
     data = dataclasses.replace(load_config(run / "config.yaml").data, classes=None)
     rows = []
     for variant in variants:
         release = load_release(run / variant)
         bundle = build_datasets(data, seed=seed, augment=False, preprocessing=release.preprocessing)
         common = {"seed": seed, "variant": variant, "base_run_top1": base_metrics[variant]["top1"],
-                  "base_train_seconds": base_seconds}
+                  "base_train_seconds": base_metrics[variant]["train_seconds"]}
         if reads_ontology(release.config, release.variant):
             started = time.perf_counter()
             extended = extend_release(release, FULL, bundle.class_names)
@@ -119,8 +126,8 @@ def run_one(out: Path, seed: int, pair: list[str], variants: list[str], override
             tuned = folder / f"k{k}-{variant}"
             seconds = _train(tuned, [f"seed={seed}", f"variants=[{variant}]", f"model.init_from={run}",
                                      f"data.novel_classes=[{','.join(pair)}]", f"data.novel_samples_per_class={k}",
-                                     *[o for o in overrides if not o.startswith("train.")], *tuning]) \
-                if not (tuned / variant / "model.json").exists() else None
+                                     *[o for o in overrides if not o.startswith("train.")], *tuning]
+                             )[variant]["train_seconds"]
             model = load_release(tuned / variant).model
             rows.append(_row(model, bundle, pair, k=k, **common, tune_seconds=seconds))
     return rows
@@ -154,6 +161,104 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _checks(rows: list[dict]) -> list[tuple[str, str, bool | None]]:
+    """The issue's must-show lines: (what, measured, met?)."""
+    from benchmarks.stats import paired_difference
+
+    def runs(k: int, variant: str, metric: str) -> dict:
+        return {(r["seed"], tuple(r["pair"])): r[metric] for r in rows if r["k"] == k and r["variant"] == variant}
+
+    def mean(values) -> float | None:
+        values = list(values)
+        return sum(values) / len(values) if values else None
+
+    def interval(k, a, b, metric, scale=100.0):
+        d = paired_difference(runs(k, a, metric), runs(k, b, metric))
+        if not d.n or d.low is None:
+            return f"n={d.n}: no interval", None, None
+        return (f"{scale * d.mean:+.3g} [{scale * d.low:+.3g}, {scale * d.high:+.3g}] (n={d.n})", d.mean, d.low)
+
+    out = []
+    novel, h = mean(runs(0, "kgnet-inductive", "novel").values()), mean(runs(0, "kgnet-inductive", "H").values())
+    if novel is not None:
+        out.append(("k=0: kgnet-inductive novel accuracy among all 10 >= 60%", f"{100 * novel:.1f}%", novel >= 0.6))
+        out.append(("k=0: kgnet-inductive calibrated H >= 50%", f"{100 * h:.1f}%", h >= 0.5))
+    for other, points in (("kgnet-inductive-permuted", 20), ("kgnet", 10)):
+        text, m, low = interval(0, "kgnet-inductive", other, "novel")
+        if m is not None:
+            out.append((f"k=0: novel, kgnet-inductive - {other} >= +{points} points, interval above 0", text,
+                        100 * m >= points and low > 0))
+    for k in sorted({r["k"] for r in rows} - {0}):
+        for other in ("baseline", "kgnet-inductive-permuted"):
+            text, m, low = interval(k, "kgnet-inductive", other, "ausuc", 1.0)
+            if m is not None:
+                out.append((f"k={k}: AUSUC, kgnet-inductive - {other} > 0 (interval above 0)", text, low > 0))
+        base = runs(k, "kgnet-inductive", "base")
+        before = runs(k, "kgnet-inductive", "base_run_top1")
+        if base:
+            drop = mean(100 * (before[key] - base[key]) for key in base)
+            out.append((f"k={k}: base accuracy after the extension at most 1 point below the base run's "
+                        "(among all 10 at the chosen offset, against the base run's among its 8)",
+                        f"{drop:+.1f} points lower", drop <= 1))
+        cost = [r["tune_seconds"] / r["base_train_seconds"] for r in rows
+                if r["k"] == k and r["variant"] == "kgnet-inductive" and r.get("tune_seconds")]
+        if cost:
+            out.append((f"k={k}: adding the classes costs <= 10% of the base run's training time (train_seconds "
+                        "of metrics.json)", f"{100 * mean(cost):.1f}% (mean of {len(cost)})", mean(cost) <= 0.1))
+    return out
+
+
+def write_report(rows: list[dict], path: Path, figure: Path) -> None:
+    """docs/extension.md (and its figure) from the rows: the protocol, the means, the checks."""
+    rows = list({(r["seed"], tuple(r["pair"]), r["variant"], r["k"]): r for r in rows}.values())
+    lines = ["# Adding classes to a trained model (issue 34)", "",
+             "Generated by `python -m benchmarks.extension --summary --report docs/extension.md` from "
+             "`benchmarks/results/extension/rows.jsonl`; every number below is from those rows.", "",
+             __doc__.split("\n\n")[1].replace("\n", " "), "", "```text", summary(rows), "```", "",
+             "| must show | measured | met |", "|---|---|---|"]
+    for what, measured, met in _checks(rows):
+        lines.append(f"| {what} | {measured} | {'yes' if met else 'no' if met is False else 'see note'} |")
+    if plot_curves(rows, figure):
+        lines += ["", f"![novel-base curves]({figure.relative_to(path.parent)})", "",
+                  "Each line is one (seed, pair) run: novel against base accuracy among all 10 classes as the "
+                  "offset subtracted from the base classes' logits sweeps (test split). The area under it is AUSUC."]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def plot_curves(rows: list[dict], path: Path) -> bool:
+    """One panel per k: every run's novel-base curve, coloured by variant."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kgnet.variants import VARIANTS as REGISTERED
+
+    ks = sorted({r["k"] for r in rows if r.get("curve")})
+    if not ks:
+        return False
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.2 * len(ks), 4), squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        seen = set()
+        for r in rows:
+            if r["k"] != k or not r.get("curve"):
+                continue
+            novel, base = zip(*r["curve"])
+            label = None if r["variant"] in seen else r["variant"]
+            seen.add(r["variant"])
+            ax.plot(novel, base, color=REGISTERED[r["variant"]].colour, alpha=0.8, linewidth=1.3, label=label)
+        ax.set(title=f"k = {k} images per new class", xlabel="novel accuracy (2 new classes)",
+               ylabel="base accuracy (8 trained classes)", xlim=(0, 1), ylim=(0, 1))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -167,6 +272,7 @@ def main(argv=None) -> int:
                         help="training settings of the runs that add the classes with k images (default: 10%% "
                         "of the base run's 250 steps)")
     parser.add_argument("--summary", action="store_true", help="print the summary of OUT/rows.jsonl and exit")
+    parser.add_argument("--report", type=Path, help="also write this markdown report (and its figure beside it)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     rows_file = args.out / "rows.jsonl"
@@ -178,7 +284,10 @@ def main(argv=None) -> int:
                                        args.tune):
                         sink.write(json.dumps(row) + "\n")
                         sink.flush()
-    print(summary([json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]))
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
+    print(summary(rows))
+    if args.report is not None:
+        write_report(rows, args.report, args.report.parent / "figures" / "extension_curves.png")
     return 0
 
 

@@ -97,9 +97,9 @@ _ENTRIES = (
             "#c5b0d5", COMPOSED, control="no_text", of="kgnet-composed"),
     Variant("kgnet-inductive", "the composed model with an inductive R-GCN: node embeddings from text and "
             "relations plus a decayed per-node correction, so classes and concepts added to the ontology after "
-            "training are scored", "model", "#2ca02c", INDUCTIVE),
+            "training are scored", "model", "#1b9e77", INDUCTIVE),
     Variant("kgnet-inductive-permuted", "control of kgnet-inductive: each class given another class's concepts (a "
-            "derangement)", "control", "#98df8a", INDUCTIVE, control="permuted", of="kgnet-inductive"),
+            "derangement)", "control", "#66c2a5", INDUCTIVE, control="permuted", of="kgnet-inductive"),
     Variant("kgnet-prototype", "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment "
             "stage", "model", "#9467bd", PROTOTYPE),
     *(Variant(f"kgnet-{s}", f"ablation: the prototype design with only the {s} scale", "ablation", f"C{i}",
