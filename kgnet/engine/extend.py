@@ -32,6 +32,7 @@ from kgnet.kg.text_features import encode_texts
 from kgnet.kg.vocab import KGNET
 from kgnet.models import create_model, graph_hops, reads_ontology, reads_text
 from kgnet.metrics.classification import best_gamma
+from kgnet.models.controls import CONTROLS
 from kgnet.models.transfer import carry_over
 from kgnet.release import Release, load_release, weights_from_release
 
@@ -67,6 +68,10 @@ def extend_release(release: Release, ontology: str | Path, class_names: Sequence
                          "has nothing to be scored from; use a knowledge variant (kgnet-inductive)")
     names = list(class_names) if class_names is not None else [
         *release.class_names, *new_class_names(ontology, release.class_names)]
+    if not CONTROLS[release.variant.control].survives_edit:
+        raise KgnetError(f"{release.folder}: the {release.variant.control} control of {release.variant.name} draws "
+                         "from the whole graph, so an edited ontology would give its trained classes other knowledge; "
+                         "extend the variant it controls instead")
     lost = [c for c in release.class_names if c not in names]
     if lost:
         raise KgnetError(f"{ontology}: the trained classes {lost} are not among the classes to score; keep them "
@@ -80,7 +85,7 @@ def extend_release(release: Release, ontology: str | Path, class_names: Sequence
     seen = sorted(index[release.class_names[c]] for c in release.seen_classes)
     device = next(release.model.parameters()).device
     model = create_model(weights_from_release(config), graph, texts, variant=variant, in_chans=release.preprocessing.in_chans,
-                         image_size=release.preprocessing.image_size, seen=seen)
+                         image_size=release.preprocessing.image_size, seen=seen, trained=list(release.class_names))
     carry_over(release.model.cpu(), model, source_graph=release.graph, target_graph=graph,
                source_classes=release.class_names, target_classes=names, what=f"{release.folder}")
     release.model.to(device)

@@ -17,6 +17,7 @@ The controls of issue 11 are built here so they go through exactly the same code
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import Tensor
@@ -128,10 +129,26 @@ def derangement(k: int, seed: int) -> list[int]:
             return perm
 
 
-def derange_rows(concepts: ClassConcepts, seed: int) -> ClassConcepts:
-    """Class i gets class perm[i]'s structure; its own (identity) column stays its own."""
+def extended_derangement(names: Sequence[str], trained: Sequence[str], seed: int) -> list[int]:
+    """`derangement(len(trained), seed)` over the `trained` classes, found among `names` by name
+    (as the model was trained), and for each class of `names` not trained, another class drawn at
+    random (seeded): the permuted control of a model whose ontology gained classes."""
+    where = {name: i for i, name in enumerate(names)}
+    perm: list[int | None] = [None] * len(names)
+    for i, j in enumerate(derangement(len(trained), seed)):
+        perm[where[trained[i]]] = where[trained[j]]
+    generator = torch.Generator().manual_seed(seed + 1)
+    for i in [i for i, p in enumerate(perm) if p is None]:
+        others = [j for j in range(len(names)) if j != i]
+        perm[i] = others[int(torch.randint(len(others), (1,), generator=generator))]
+    return perm  # type: ignore[return-value]
+
+
+def derange_rows(concepts: ClassConcepts, seed: int, perm: Sequence[int] | None = None) -> ClassConcepts:
+    """Class i gets class perm[i]'s structure (perm: a seeded derangement unless given); its own
+    (identity) column stays its own."""
     k = concepts.weights.shape[0]
-    perm = derangement(k, seed)
+    perm = derangement(k, seed) if perm is None else list(perm)
     w = concepts.weights.clone()
     self_w = torch.diagonal(w).clone()
     w[torch.arange(k), torch.arange(k)] = 0

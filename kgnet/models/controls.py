@@ -28,13 +28,13 @@ The class hierarchy (used by the metrics) is never touched.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable, Sequence
 
 import torch
 from torch import Tensor
 
 from kgnet.kg.graph import KnowledgeGraph
-from kgnet.models.class_concepts import ClassConcepts, derange_rows, identity_concepts
+from kgnet.models.class_concepts import ClassConcepts, derange_rows, extended_derangement, identity_concepts
 from kgnet.models.registry import Registry
 
 #: Every control, by name (`none` keeps the knowledge as it is).
@@ -91,10 +91,15 @@ class Control:
     refuses: ClassVar[dict[str, str]] = {}
     #: Whether the graph encoder still reads node text under it.
     keeps_text: ClassVar[bool] = True
+    #: Whether a trained model keeps what it broke when its ontology is edited (`kgnet.engine.extend`):
+    #: not where its random draws depend on the whole graph (rewired edges, random texts).
+    survives_edit: ClassVar[bool] = True
 
     def class_concepts(self, graph: KnowledgeGraph, build: Callable[[KnowledgeGraph], ClassConcepts], *,
-                       seed: int) -> ClassConcepts:
-        """The concept head's class-concept matrix, `build` reading it from `graph`'s edges."""
+                       seed: int, trained: Sequence[str] | None = None) -> ClassConcepts:
+        """The concept head's class-concept matrix, `build` reading it from `graph`'s edges
+        (`trained`: the classes a model was trained with, in its order, when `graph` is an edited
+        ontology with more)."""
         return build(self.edges(graph, seed=seed))
 
     def edges(self, graph: KnowledgeGraph, *, seed: int) -> KnowledgeGraph:
@@ -128,21 +133,25 @@ CONTROLS["none"] = Control
 class Permuted(Control):
     breaks = "class concepts"
 
-    def class_concepts(self, graph, build, *, seed):
-        return derange_rows(build(graph), seed)
+    def class_concepts(self, graph, build, *, seed, trained=None):
+        """A derangement of the classes; after an edit, the trained classes keep theirs and each new
+        class gets another class's concepts (`extended_derangement`)."""
+        perm = None if trained is None else extended_derangement(graph.class_names, trained, seed)
+        return derange_rows(build(graph), seed, perm)
 
 
 @CONTROLS.register("identity")
 class Identity(Control):
     breaks = "class concepts"
 
-    def class_concepts(self, graph, build, *, seed):
+    def class_concepts(self, graph, build, *, seed, trained=None):
         return identity_concepts(graph)
 
 
 @CONTROLS.register("shuffled")
 class Shuffled(Control):
     breaks = "edges"
+    survives_edit = False
 
     def edges(self, graph, *, seed):
         return shuffle_edges(graph, seed=seed)
@@ -161,6 +170,7 @@ class Empty(Control):
 @CONTROLS.register("random_text")
 class RandomText(Control):
     breaks = "text"
+    survives_edit = False
 
     def texts(self, features, *, seed):
         return random_text_features(features, seed=seed)

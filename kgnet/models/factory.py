@@ -80,6 +80,8 @@ class Knowledge:
         control: The variant's control.
         seed: The seed of the control's random choices.
         seen: Classes with training images (a concept all of them share is dropped); None = all.
+        trained: The classes a trained model had, in its order, when `graph` is an edited ontology
+            with more (`kgnet.engine.extend`): a control keeps what it did to them.
     """
 
     graph: KnowledgeGraph
@@ -88,13 +90,14 @@ class Knowledge:
     control: Control
     seed: int
     seen: list[int] | None = None
+    trained: list[str] | None = None
     _views: dict = field(default_factory=dict, repr=False)
 
     def class_concepts(self, *, hops: int, decay: float, self_weight: float) -> ClassConcepts:
         """The concept head's class-concept matrix (`kgnet.models.class_concepts`), control applied."""
         build = functools.partial(class_concept_matrix, hops=hops, decay=decay, self_weight=self_weight,
                                   classes=self.seen)
-        return self.control.class_concepts(self.graph, build, seed=self.seed)
+        return self.control.class_concepts(self.graph, build, seed=self.seed, trained=self.trained)
 
     def encoder_view(self, scales: tuple[str, ...]) -> tuple[KnowledgeView, Tensor | None]:
         """What the graph encoder reads with `scales` on: the view (control applied to its edges and
@@ -187,6 +190,7 @@ def create_model(
     in_chans: int = 3,
     image_size: int | None = None,
     seen: list[int] | None = None,
+    trained: list[str] | None = None,
 ) -> KgnetModel:
     """Build variant `variant`'s model: the baseline, or knowledge injected from `graph`.
 
@@ -205,6 +209,8 @@ def create_model(
             need one).
         seen: Classes with training images (the concept head drops concepts all of them
             share); None = every class.
+        trained: The classes of the trained model whose weights the new one takes after its
+            ontology was edited (`kgnet.engine.extend`), in that model's order; None = a new model.
 
     Returns:
         The model, in training mode.
@@ -233,7 +239,7 @@ def create_model(
                             img_size=image_size if image_size is not None else config.data.image_size,
                             small_input=mc.small_input, output_stride=mc.output_stride, patch_size=mc.patch_size)
     knowledge = Knowledge(graph, text_features, config.graph_encoder.text_model, CONTROLS[variant.control](),
-                          config.seed, seen)
+                          config.seed, seen, trained)
     plan = Plan(config, backbone, num_classes, slots["head"], tuple(variant.value(config, "graph_encoder.scales")),
                 knowledge)
     plan.nodes = slots["graph_encoder"].node_vectors(plan)  # any text is encoded here, outside the streams

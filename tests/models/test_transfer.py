@@ -104,10 +104,12 @@ def test_an_edited_ontology_adds_its_new_class_and_the_new_concepts_text_moves_i
     assert new.encoder.input.embedding.weight[new.local_ids(torch.tensor([buckle]))[0]].abs().sum() == 0
 
 
-def test_free_concept_vectors_do_not_read_a_new_concepts_text(tmp_path):
+@pytest.mark.parametrize("variant", ["kgnet", "kgnet-permuted"])
+def test_free_concept_vectors_do_not_read_a_new_concepts_text(tmp_path, variant):
     """The default kgnet's concept vectors are free parameters: a concept added after training has
-    none that was trained, whatever its text says (the inductive encoder is what reads it)."""
-    release = _release(tmp_path, "kgnet")
+    none that was trained, whatever its text says (the inductive encoder is what reads it). The
+    trained classes score as before, under the permuted control too (they keep their derangement)."""
+    release = _release(tmp_path, variant)
     images = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         a = extend_release(release, _edited(tmp_path, "A small metal clasp.")).model(images).logits
@@ -155,3 +157,9 @@ def test_predict_takes_an_edited_ontology(inductive, tmp_path, capsys):
                  "--top-k", "4", str(image)]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:5]]
     assert sorted(listed) == sorted([*CLASSES, "Sandal"])
+
+
+def test_a_control_whose_draws_depend_on_the_whole_graph_is_not_extended(tmp_path):
+    release = _release(tmp_path, "kgnet-shuffled")
+    with pytest.raises(KgnetError, match="shuffled control of kgnet-shuffled draws from the whole graph"):
+        extend_release(release, _edited(tmp_path, "a clasp"))
