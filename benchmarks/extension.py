@@ -208,6 +208,30 @@ def _checks(rows: list[dict]) -> list[tuple[str, str, bool | None]]:
     return out
 
 
+#: The all-classes comparison (issue 34: the default is the user's design if it is within 1 point of
+#: the concept head at 1 and 5 images per class on validation, >= 10 paired seeds): cells of
+#: `python -m benchmarks.run --suite ablation --only "^val-shot(1|5)-kgnet(-inductive)?-s"`.
+ALL_CLASSES = Path(__file__).resolve().parent / "results" / "inductive" / "cells"
+
+
+def all_classes_lines(cells: Path = ALL_CLASSES) -> list[str]:
+    """kgnet-inductive - kgnet top-1 on validation, paired by seed, per regime."""
+    from benchmarks.stats import paired_difference
+
+    records = [json.loads(p.read_text()) for p in sorted(cells.glob("*.json"))]
+    lines = []
+    for regime in sorted({r["cell"]["regime"] for r in records}):
+        top1 = {v: {r["cell"]["seed"]: r["metrics"]["top1"] for r in records
+                    if r["cell"]["regime"] == regime and r["cell"]["variant"] == v} for v in ("kgnet", "kgnet-inductive")}
+        d = paired_difference(top1["kgnet-inductive"], top1["kgnet"])
+        if d.low is None:
+            continue
+        means = {v: 100 * sum(t.values()) / len(t) for v, t in top1.items()}
+        lines.append(f"| {regime} | {means['kgnet']:.2f} | {means['kgnet-inductive']:.2f} | {100 * d.mean:+.2f} "
+                     f"[{100 * d.low:+.2f}, {100 * d.high:+.2f}] | {d.n} |")
+    return lines
+
+
 def write_report(rows: list[dict], path: Path, figure: Path) -> None:
     """docs/extension.md (and its figure) from the rows: the protocol, the means, the checks."""
     rows = list({(r["seed"], tuple(r["pair"]), r["variant"], r["k"]): r for r in rows}.values())
@@ -222,6 +246,13 @@ def write_report(rows: list[dict], path: Path, figure: Path) -> None:
         lines += ["", f"![novel-base curves]({figure.relative_to(path.parent)})", "",
                   "Each line is one (seed, pair) run: novel against base accuracy among all 10 classes as the "
                   "offset subtracted from the base classes' logits sweeps (test split). The area under it is AUSUC."]
+    table = all_classes_lines()
+    if table:
+        lines += ["", "## All classes: kgnet-inductive against the concept head", "",
+                  "Top-1 (%) on 2,000 validation images, 10 paired seeds, the ablation suite's regimes (cells in "
+                  "`benchmarks/results/inductive/cells`).", "",
+                  "| regime | kgnet | kgnet-inductive | inductive - kgnet [95% CI] | seeds |", "|---|---|---|---|---|",
+                  *table]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 
