@@ -297,10 +297,12 @@ def test_ablation_suite_definition() -> None:
     ids = [c.id for c in suite.cells]
     labels = {c.variant for c in suite.cells}
     # the first attempt at kgnet-composed (kgnet-composed-v1) is no longer a setting: its cells stay committed
-    assert labels == {"kgnet", "kgnet-composed", "kgnet-no-rgcn", "kgnet-no-infusion", "kgnet-no-text", "baseline"}
+    assert labels == {"kgnet", "kgnet-composed", "kgnet-no-rgcn", "kgnet-no-infusion", "kgnet-no-text", "baseline",
+                      "kgnet-inductive"}
     assert not {"kgnet-concept", "kgnet-v1"} & labels  # the old names
-    # 2 designs x 3 regimes + 3 ablations x 3 + baseline x 2, 10 seeds each
-    assert len(ids) == len(set(ids)) == (2 * 3 + 3 * 3 + 2) * 10
+    # 2 designs x 3 regimes + 3 ablations x 3 + baseline x 2 + the inductive design x 2, 10 seeds each
+    assert len(ids) == len(set(ids)) == (2 * 3 + 3 * 3 + 2 + 2) * 10
+    assert {c.variant for c in suite.cells[-20:]} == {"kgnet-inductive"}
     first = suite.cells[:60]
     assert {c.variant for c in first} == {"kgnet", "kgnet-composed"}
     assert [c.regime for c in first[::20]] == ["val-shot5", "val-shot1", "val-zs-mid"]
@@ -313,7 +315,7 @@ def test_ablation_suite_definition() -> None:
     for label in labels - {"baseline"}:
         parts = VARIANTS[label].parts
         assert "concept_head" in parts, label
-        assert ("graph_encoder" in parts) is (label != "kgnet"), label
+        assert any(p.endswith("graph_encoder") for p in parts) is (label != "kgnet"), label
         assert ("infusion" in parts) is (label not in ("kgnet", "kgnet-no-infusion")), label
     assert VARIANTS["kgnet-no-rgcn"].fixed == (("graph_encoder.scales", ("category", "wide")),)
     assert VARIANTS["kgnet-no-text"].control == "no_text"
