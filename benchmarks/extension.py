@@ -54,7 +54,8 @@ def _scores(logits, labels, val_logits, val_labels, novel: list[int], base: list
     raw = generalized_few_shot(logits, labels, novel, base)
     return {"gamma": gamma, "novel": at["novel_top1"], "base": at["base_top1"], "H": at["gfsl_harmonic"],
             "novel_uncalibrated": raw["novel_top1"], "base_uncalibrated": raw["base_top1"],
-            "ausuc": area_under_seen_unseen_curve(logits, labels, base, novel), "curve": _curve(logits, labels, base, novel)}
+            "ausuc": area_under_seen_unseen_curve(logits, labels, base, novel),
+            "curve": _curve(logits, labels, base, novel)}
 
 
 def _curve(logits, labels, base: list[int], novel: list[int], points: int = 60) -> list[list[float]]:

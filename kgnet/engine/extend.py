@@ -84,8 +84,9 @@ def extend_release(release: Release, ontology: str | Path, class_names: Sequence
     index = {name: i for i, name in enumerate(names)}
     seen = sorted(index[release.class_names[c]] for c in release.seen_classes)
     device = next(release.model.parameters()).device
-    model = create_model(weights_from_release(config), graph, texts, variant=variant, in_chans=release.preprocessing.in_chans,
-                         image_size=release.preprocessing.image_size, seen=seen, trained=list(release.class_names))
+    model = create_model(weights_from_release(config), graph, texts, variant=variant,
+                         in_chans=release.preprocessing.in_chans, image_size=release.preprocessing.image_size,
+                         seen=seen, trained=list(release.class_names))
     carry_over(release.model.cpu(), model, source_graph=release.graph, target_graph=graph,
                source_classes=release.class_names, target_classes=names, what=f"{release.folder}")
     release.model.to(device)

@@ -182,7 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "without":
         graph = without_classes(parse_rdf_file(args.path, args.format), args.classes, args.shown)
         write_graph(graph, args.out)
-        print(f"wrote {args.out}: {len(graph):,} triples, without {', '.join(args.classes)} and the nodes only they used")
+        print(f"wrote {args.out}: {len(graph):,} triples, without {', '.join(args.classes)} and the nodes only "
+              "they used")
         return 0
     kg = load_knowledge_graph(args.path, args.format, args.imports, use_cache=not args.no_cache)
     if args.command == "info":
