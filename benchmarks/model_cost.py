@@ -585,7 +585,8 @@ def main() -> int:
     parser.add_argument("--stems", action="store_true", help="also time resnet18's small-input options")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--backbone", default=None, help="timm model measured (default: the config's, resnet10t)")
-    parser.add_argument("--variant", default=VARIANT, choices=["kgnet", "kgnet-composed", "kgnet-prototype"],
+    parser.add_argument("--variant", default=VARIANT,
+                        choices=["kgnet", "kgnet-composed", "kgnet-inductive", "kgnet-prototype"],
                         help="knowledge-injected variant measured against the baseline (default: kgnet, the concept "
                              "head; kgnet-prototype: R-GCN + infusion + prototype head)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
