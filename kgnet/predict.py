@@ -15,8 +15,8 @@ of those calibrated logits.
 
 With `--ontology EDITED.ttl` the trained model takes an edited ontology without training: the
 classes it declares (nodes with `kgnet:className`) that the run did not have are added to the
-outputs and scored from their concepts (`kgnet.engine.extend`); use `kgnet-inductive`, whose
-R-GCN gives a new concept node a vector from its text and relations.
+outputs and scored from their concepts (`kgnet.engine.extend`); with `kgnet-inductive`, a new
+concept node also gets a vector from its text and relations through the trained R-GCN.
 """
 
 from __future__ import annotations
