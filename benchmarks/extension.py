@@ -113,9 +113,10 @@ def run_one(out: Path, seed: int, pair: list[str], variants: list[str], override
                                 f"data.classes=[{','.join(base_classes)}]", *overrides])
     data = dataclasses.replace(load_config(run / "config.yaml").data, classes=None)
     rows = []
-    for variant in variants:
-        release = load_release(run / variant)
-        bundle = build_datasets(data, seed=seed, augment=False, preprocessing=release.preprocessing)
+    releases = {variant: load_release(run / variant) for variant in variants}
+    bundle = build_datasets(data, seed=seed, augment=False,  # the variants of a run share their preprocessing
+                            preprocessing=releases[variants[0]].preprocessing)
+    for variant, release in releases.items():
         common = {"seed": seed, "variant": variant, "base_run_top1": base_metrics[variant]["top1"],
                   "base_train_seconds": base_metrics[variant]["train_seconds"]}
         if reads_ontology(release.config, release.variant):

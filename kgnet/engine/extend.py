@@ -83,17 +83,16 @@ def extend_release(release: Release, ontology: str | Path, class_names: Sequence
     texts = encode_texts(graph.node_texts, config.graph_encoder.text_model) if reads_text(config, variant) else None
     index = {name: i for i, name in enumerate(names)}
     seen = sorted(index[release.class_names[c]] for c in release.seen_classes)
-    device = next(release.model.parameters()).device
     model = create_model(weights_from_release(config), graph, texts, variant=variant,
                          in_chans=release.preprocessing.in_chans, image_size=release.preprocessing.image_size,
                          seen=seen, trained=list(release.class_names))
-    carry_over(release.model.cpu(), model, source_graph=release.graph, target_graph=graph,
+    carry_over(release.model, model, source_graph=release.graph, target_graph=graph,
                source_classes=release.class_names, target_classes=names, what=f"{release.folder}")
-    release.model.to(device)
     added = [i for i, name in enumerate(names) if name not in set(release.class_names)]
     unseen = sorted({index[release.class_names[c]] for c in release.unseen_classes} | set(added))
     log.info("%s extended with %d classes from %s: %s", variant.name, len(added), ontology,
              ", ".join(names[i] for i in added) or "none")
+    device = next(release.model.parameters()).device
     return dataclasses.replace(release, model=model.to(device).eval(), class_names=names, wnids=None,
                                seen_classes=seen, unseen_classes=unseen, graph=graph)
 
@@ -128,19 +127,23 @@ def evaluate_extended(folder: str | Path, ontology: str | Path, split: str = "te
         available_device(device or config.train.device, "--device" if device else "the run's train.device")
         device = resolve_device(device or config.train.device)
         out = folder / "extended" / ontology.stem
+        releases = {name: load_release(folder / name) for name in names}
+        releases = {name: r for name, r in releases.items()
+                    if r.graph is not None and reads_ontology(r.config, r.variant)}
+        if not releases:
+            raise KgnetError(f"--run {folder}: no variant there reads an ontology; nothing to extend")
+        first = next(iter(releases.values()))  # the variants of a run share classes and preprocessing
+        data = dataclasses.replace(config.data, classes=None, held_out_classes=[], novel_classes=[])
+        everything = build_datasets(data, seed=config.seed, augment=False, verify=False,
+                                    preprocessing=first.preprocessing)
+        classes = extended_classes(first, ontology, everything.class_names)
+        bundle = build_datasets(dataclasses.replace(data, classes=classes), seed=config.seed, augment=False,
+                                verify=False, preprocessing=first.preprocessing)
+        dataset = bundle.test if split == "test" else bundle.val
+        out.mkdir(parents=True, exist_ok=True)
+        analysis = Analysis(out, split, bundle.class_names, None, projection="pca", seed=config.seed)
         results: dict[str, dict] = {}
-        analysis = None
-        for name in names:
-            release = load_release(folder / name)
-            if release.graph is None or not reads_ontology(release.config, release.variant):
-                log.info("%s reads no ontology: not extended", name)
-                continue
-            data = dataclasses.replace(config.data, classes=None, held_out_classes=[], novel_classes=[])
-            everything = build_datasets(data, seed=config.seed, augment=False, verify=False,
-                                        preprocessing=release.preprocessing)
-            classes = extended_classes(release, ontology, everything.class_names)
-            bundle = build_datasets(dataclasses.replace(data, classes=classes), seed=config.seed, augment=False,
-                                    verify=False, preprocessing=release.preprocessing)
+        for name, release in releases.items():
             extended = extend_release(release, ontology, bundle.class_names)
             model = extended.model.to(device)
             val = predict(model, bundle.val, device=device, embeddings=False)
@@ -148,15 +151,9 @@ def evaluate_extended(folder: str | Path, ontology: str | Path, split: str = "te
             task = dataclasses.replace(
                 scoring_task(bundle.class_names, extended.seen_classes, extended.unseen_classes, extended.graph,
                              seed=config.seed, silhouettes=False), gzsl_gamma=gamma)
-            if analysis is None:
-                out.mkdir(parents=True, exist_ok=True)
-                analysis = Analysis(out, split, bundle.class_names, None, projection="pca", seed=config.seed)
-            dataset = bundle.test if split == "test" else bundle.val
             results[name], predictions = score(model, dataset, task, split=split, device=device,
                                                desc=f"{name} extended {split}" if progress else None)
             results[name]["added_classes"] = [bundle.class_names[i] for i in extended.unseen_classes]
             analysis.add(name, results[name], predictions, held_out=extended.unseen_classes)
-        if not results:
-            raise KgnetError(f"--run {folder}: no variant there reads an ontology; nothing to extend")
         write_text_atomic(out / "metrics.json", metrics_json(results))
     return results

@@ -285,9 +285,6 @@ class NoGraphEncoder(Part, nn.Module):
     def parameter_groups(self, lr: float) -> list[dict]:
         return [{"params": [], "lr": lr}]
 
-    def rows(self) -> dict[str, tuple[str, list[int]]]:
-        return {}
-
     def node_embeddings(self) -> None:
         return None
 

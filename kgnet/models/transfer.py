@@ -117,10 +117,10 @@ def carry_over(source: nn.Module, target: nn.Module, *, source_graph: KnowledgeG
                      if name in had]
             if pairs:
                 to, frm = torch.tensor(pairs, dtype=torch.long).T
-                state[key] = value.clone().index_copy_(0, to, before[frm].to(value.dtype))
+                state[key] = value.clone().index_copy_(0, to, before[frm].to(value.device, value.dtype))
             carried.matched[key] = (len(pairs), len(ids) - len(pairs))
         elif before.shape == value.shape:
-            state[key] = before
+            state[key] = before.to(value.device)
             carried.copied.append(key)
         else:
             misfits.append(f"{key} {tuple(before.shape)} -> {tuple(value.shape)}")
