@@ -243,6 +243,11 @@ class TrainConfig:
     # Off by default: on CPUs without native bf16 (AVX512-BF16 / AMX) autocast is slower than fp32.
     amp: bool = _field(False, "Train under bf16 autocast (mixed precision; a GPU from Ampere on, or a CPU); "
                        "evaluation stays fp32. Recorded in metrics.json.")
+    val_images: int | None = _field(
+        1000, "Validation images scored after each epoch for the log's val top-1: a class-stratified sample, the "
+        "same every epoch (scoring all 6,000 of the default split took longer than the default run's epochs); "
+        "null = the whole validation split. The number shows the trend; where validation decides something (GZSL "
+        "calibration, data.score_split=validation) the whole split is scored.", "> 0")
     min_steps: int = _field(
         250, "Fewest optimiser steps a run takes: when the epochs over a small training set give fewer, each "
         "epoch passes over the set several times (differently augmented), so few images per class still learn.",

@@ -32,8 +32,8 @@ resolved config, which `--config` accepts to repeat the run.
 data:
   name: cifar10
   samples_per_class: 50
-knowledge:
-  scales: [category, wide]
+concept_head:
+  hops: 2
 train.lr: 0.01          # a dotted key is the same as the nested form
 ```
 

@@ -82,6 +82,16 @@ def _is_bare_name(text: str) -> bool:
         and Path(text).suffix == ""
 
 
+def ontology_setting(path: str | os.PathLike) -> str:
+    """How a config names ontology file `path`: `kgnet:<name>` for a shipped one (the same on
+    every installation, as `resolve_ontology` reads it back), else its absolute path."""
+    file = Path(path).expanduser().resolve()
+    for name, shipped in _shipped_files().items():
+        if shipped.resolve() == file:
+            return SHIPPED_PREFIX + name
+    return str(file)
+
+
 def resolve_ontology(value: str | os.PathLike, what: str = "") -> Path:
     """The ontology file that `value` names: a path, or the name of a shipped ontology.
 

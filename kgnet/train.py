@@ -2,9 +2,9 @@
 
 With no arguments: Fashion-MNIST (offline, from the Debian package), 5 training images per
 class, its shipped garments ontology (kg/fashion_mnist_garments.ttl), variants `baseline` and
-`kgnet` (the concept head), on the CPU, printing a comparison table (5-7 minutes measured on 2 busy
-cores; `--set model.output_stride=16`, a 2x2 token grid instead of 7x7, takes under half). All 54,000 training images: --set data.samples_per_class=null --set
-train.batch_size=128 --set train.lr=2e-3.
+`kgnet` (the concept head), on the CPU, printing a comparison table (a few minutes on 2 CPU cores:
+docs/quickstart.md gives the measured times). All 54,000 training images: --set
+data.samples_per_class=null --set train.batch_size=128 --set train.lr=2e-3.
 
 Launch recipes:
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kgnet.config import INT_LIMIT, Config, TrainConfig, load_config
+from kgnet.config import INT_LIMIT, Config, load_config
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.kg.text_features import DEFAULT_TEXT_MODEL, check_text_model
 
@@ -138,13 +138,6 @@ def test_a_local_folder_or_a_cached_hub_model_passes(tmp_path: Path, monkeypatch
     check_text_model("sentence-transformers/all-mpnet-base-v2")
     with pytest.raises(ConfigError):
         check_text_model("all-MiniLM-L12-v2")
-
-
-def test_the_short_training_warning_names_the_real_default() -> None:
-    from kgnet.engine.trainer import short_training_warning
-
-    message = short_training_warning(270, 64, 3)
-    assert message is not None and f"(the default is {TrainConfig().min_steps})" in message
 
 
 def test_a_run_whose_variant_reads_text_checks_the_text_model_first(tmp_path: Path, capsys) -> None:

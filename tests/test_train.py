@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import FASHION_TEST_IMAGES, REPO, TINY_OVERRIDES, photo_overrides, run_cli, settings
+from conftest import REPO, TINY_OVERRIDES, TINY_TEST_IMAGES, photo_overrides, run_cli, settings
 from kgnet.config import load_config
 from kgnet.errors import KgnetError
 from kgnet.models import NoGraphEncoder, NoInfusion
@@ -47,7 +47,7 @@ def test_full_run_writes_every_file(tiny_run) -> None:
 def test_the_test_split_is_predicted_once_per_variant(tiny_run) -> None:
     # Every read of a test image during the run was counted: one pass per variant gives every
     # number and figure (a second evaluation pass would double it).
-    assert tiny_run.test_images_read == 2 * FASHION_TEST_IMAGES
+    assert tiny_run.test_images_read == 2 * TINY_TEST_IMAGES
 
 
 def test_metrics_schema(tiny_run) -> None:
@@ -58,7 +58,7 @@ def test_metrics_schema(tiny_run) -> None:
         assert len(m["per_class"]) == 10 and all(0 <= a <= 1 for a in m["per_class"].values())
         assert m["train_seconds"] > 0 and m["train_images_per_second"] > 0 and m["epochs"] == 2
         assert m["amp"] is False and m["compile"] is False  # the training settings the numbers depend on
-        assert m["params"]["total"] > 0 and m["test_images"] == FASHION_TEST_IMAGES
+        assert m["params"]["total"] > 0 and m["test_images"] == TINY_TEST_IMAGES
         assert m["mistake_severity"] >= 1 and m["hdist@1"] >= 0 and m["hdist@5"] >= 0  # WordNet hierarchy
     assert metrics["kgnet"]["params"]["total"] > metrics["baseline"]["params"]["total"]
     assert metrics["kgnet"]["params"]["backbone"] == metrics["baseline"]["params"]["backbone"]
@@ -181,6 +181,23 @@ def test_a_user_error_from_the_command_line_is_one_line_and_exit_2(tmp_path: Pat
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
 
 
+def test_config_yaml_names_the_ontology_the_run_read(tiny_run) -> None:
+    """Issue 37: config.yaml, "the resolved config", said `knowledge.ontology: null` while the log
+    named the garments ontology; it names the data set's shipped one, portably, and repeats the run."""
+    from kgnet.paths import resolve_ontology
+
+    config = load_config(tiny_run.folder / "config.yaml")
+    assert config.knowledge.ontology == "kgnet:fashion_mnist_garments"
+    assert resolve_ontology(config.knowledge.ontology) == (REPO / "kg" / "fashion_mnist_garments.ttl").resolve()
+
+
+def test_training_into_a_run_folder_points_to_resume(tiny_run, capsys) -> None:
+    before = sorted(p.relative_to(tiny_run.folder) for p in tiny_run.folder.rglob("*"))
+    assert main(["--out", str(tiny_run.folder)]) == 2
+    assert f"continue it (a killed run) with --resume {tiny_run.folder}" in capsys.readouterr().err
+    assert sorted(p.relative_to(tiny_run.folder) for p in tiny_run.folder.rglob("*")) == before
+
+
 def test_a_non_empty_run_folder_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(KgnetError, match="not empty"):
@@ -239,12 +256,16 @@ def test_corrupt_image_in_image_folder_is_named(tmp_path: Path, capsys) -> None:
 
 
 def test_a_budget_of_few_steps_is_named() -> None:
-    from kgnet.engine.trainer import short_training_warning
+    from kgnet.config import TrainConfig
+    from kgnet.engine.trainer import short_training_warning, step_plan
 
-    # The issue's case: 30 images per class of 10 classes, less validation, 3 epochs of 64.
-    message = short_training_warning(270, 64, 3)
+    def warning(images: int, **train) -> str | None:
+        return short_training_warning(step_plan(images, TrainConfig(**train)))
+
+    # 30 images per class of 10 classes, less validation, 3 epochs of 64.
+    message = warning(270, batch_size=64, epochs=3, min_steps=0)
     assert message is not None and "only 12 optimiser steps (3 epochs x 4 batches of 64" in message
-    assert "or train.epochs to 25" in message
-    assert short_training_warning(270, 64, 3, passes=17) is None  # train.min_steps=200 makes it 204 steps
-    assert short_training_warning(54_000, 256, 2) is None  # the default run: 420 steps
-    assert short_training_warning(30, 64, 0) is None  # no cross-entropy stage: its own warning
+    assert "or train.epochs to 25" in message and f"(the default is {TrainConfig().min_steps})" in message
+    assert warning(270, batch_size=64, epochs=3, min_steps=200) is None  # 17 passes make 204 steps
+    assert warning(54_000, batch_size=256, epochs=2, min_steps=0) is None  # 420 steps
+    assert warning(30, batch_size=64, epochs=0) is None  # no training: nothing to warn about

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def _release(run: Path, name: str, garments) -> None:
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_every_variant_trains_releases_predicts_and_explains(run: Path, garments, name: str, capsys) -> None:
+def test_every_variant_trains_releases_predicts_and_explains(run: Path, garments, name: str, capsys, caplog) -> None:
     from kgnet.explain.pipeline import explain_run
     from kgnet.predict import main as predict
 
@@ -101,7 +102,10 @@ def test_every_variant_trains_releases_predicts_and_explains(run: Path, garments
     assert f"| `{name}` | {variant.role}" in render_config_reference()  # the reference lists it
     for needed in ("baseline", "kgnet", name):
         if not (run / needed / "model.json").is_file():
-            _release(run, needed, garments)
+            with caplog.at_level(logging.INFO, logger="kgnet.models.factory"):
+                _release(run, needed, garments)
+            # the log names the variant built, not only its parts (every control said "kgnet")
+            assert f"created {needed} ({', '.join(VARIANTS[needed].parts)})" in caplog.text
     capsys.readouterr()
     assert predict(["--run", str(run), "--variant", name, "--top-k", "2", str(run / "image.png")]) == 0
     printed = capsys.readouterr().out

@@ -79,10 +79,16 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+#: How a class folder writes a `/`, which no file name can hold ("T-shirt%2Ftop" is T-shirt/top).
+SLASH = "%2F"
+
+
 def readable_name(name: str) -> str:
-    """A folder name as text: bytes that are not UTF-8 (Python keeps them as surrogates) become
-    U+FFFD, so the class can be drawn in figures and written to JSON; the folder keeps its name."""
-    return os.fsencode(name).decode("utf-8", "replace")
+    """A folder name as the class's name: `SLASH` is a `/` (Fashion-MNIST's "T-shirt/top" is the
+    folder T-shirt%2Ftop, and binds to the ontology's className "T-shirt/top"), and bytes that are
+    not UTF-8 (Python keeps them as surrogates) become U+FFFD, so the class can be drawn in
+    figures and written to JSON; the folder keeps its name."""
+    return os.fsencode(name).decode("utf-8", "replace").replace(SLASH, "/").replace(SLASH.lower(), "/")
 
 
 def _class_folders(split: Path) -> list[str]:
@@ -237,7 +243,7 @@ def scan_image_folder(root: str | Path) -> ImageFolderTree:
     class_names = [readable_name(f) for f in folders]
     if len(set(class_names)) < len(class_names):
         raise KgnetError(f"{train_dir}: class folders {', '.join(n for n in class_names if class_names.count(n) > 1)} "
-                         "differ only in bytes that are not UTF-8; rename them")
+                         "name one class (they differ only in bytes that are not UTF-8, or in %2F against %2f); rename them")
     if card is not None:  # the card's label order (sorted wnids for the shipped ones) and names
         folders, class_names, wnids = list(card.wnids), list(card.classes), list(card.wnids)
     elif wnids:  # some other ImageNet subset: readable names where ImageNet-1k has the class

@@ -115,6 +115,9 @@ def claim_run_folder(folder: str | os.PathLike, what: str, *, new: bool) -> RunC
     name = f"{what} {folder}"
     parents: tuple[Path, ...] = ()
     if new:
+        if folder.is_dir() and (folder / "config.yaml").is_file():
+            raise KgnetError(f"{name}: the folder holds a run already; continue it (a killed run) with --resume "
+                             f"{folder}, or pick a new folder")
         if not (folder.is_dir() and not _contents(folder)):  # empty, or holding a killed run's stale lock only
             output_folder(folder, what)
         parents = missing_parents(folder)

@@ -31,15 +31,14 @@ from kgnet.engine.resume import finished_variants, refuse_changed_settings, remo
 from kgnet.engine.run_claim import claim_run_folder, is_primary_process
 from kgnet.engine.scoring import metrics_json, read_metrics, score
 from kgnet.engine.tables import comparison_table
-from kgnet.engine.trainer import (check_amp, epoch_passes, read_history, short_training_warning,
-                                  train_variant)
+from kgnet.engine.trainer import check_amp, read_history, short_training_warning, step_plan, train_variant
 from kgnet.engine.settings_read import check_settings_read
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.figures.curves import plot_curves
 from kgnet.kg.build import build_class_graph
 from kgnet.kg.text_features import check_text_model, encode_texts
 from kgnet.models import create_model, graph_hops, parts_of, reads_ontology, reads_text
-from kgnet.paths import resolve_ontology
+from kgnet.paths import ontology_setting, resolve_ontology
 from kgnet.progress import interactive
 from kgnet.engine.warm_start import start_from_release
 from kgnet.release import RESTORE_RELEASE, load_release, save_release
@@ -101,6 +100,15 @@ def _check_inputs(config: Config, folder: Path, *, resume: bool) -> dict[str, An
                                         f"train {checkpoint.parent.relative_to(folder)} from its first epoch")
     refuse_changed_settings(config, folder, finished)
     return finished
+
+
+def _with_data_set_ontology(config: Config, bundle) -> Config:
+    """`config` naming the ontology the run reads: with `knowledge.ontology` null, the data set's
+    shipped one, so config.yaml says which file the run read (and repeats the run with it)."""
+    if config.knowledge.ontology or bundle.card is None or not bundle.card.ontology.is_file():
+        return config
+    knowledge = dataclasses.replace(config.knowledge, ontology=ontology_setting(bundle.card.ontology))
+    return dataclasses.replace(config, knowledge=knowledge)
 
 
 def _class_graph(config: Config, bundle, *, required: bool, progress: bool, hops: int, text: bool = True):
@@ -262,9 +270,9 @@ def _run(config: Config, folder: Path, finished: dict[str, Any], *, resume: bool
         bundle = build_datasets(data, seed=config.seed, download=data.download, augment=data.augment,
                                 verify=data.verify, preprocessing=resolve_preprocessing(data, config.model))
         check_calibration(bundle, config.train.gzsl_calibration, config.seed)
+        config = _with_data_set_ontology(config, bundle)
         tc = config.train
-        passes = epoch_passes(len(bundle.train), tc.batch_size, tc.epochs, tc.min_steps)
-        warning = short_training_warning(len(bundle.train), tc.batch_size, tc.epochs, passes)
+        warning = short_training_warning(step_plan(len(bundle.train), tc, context.world_size))
         if warning and context.is_primary:
             log.warning("%s", warning)
         variants = [VARIANTS[name] for name in config.variants]

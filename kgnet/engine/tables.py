@@ -20,6 +20,8 @@ def comparison_table(metrics: dict[str, dict[str, Any]]) -> str:
             row += f"{100 * m['zero_shot_top1']:>10.2f}%" if "zero_shot_top1" in m else f"{'':>11}"
         row += f"{m['params']['total']:>12,}{m['train_seconds']:>9.0f}{m['train_images_per_second']:>8.0f}"
         lines.append(row)
+    lines.append("train s, img/s: training time and speed on this machine under its load at the time (other "
+                 "processes slow them; benchmarks/model_cost.py measures cost as ratios)")
     return "\n".join(lines)
 
 

@@ -34,11 +34,13 @@ from kgnet.engine.losses import cross_entropy, logit_adjustment, unequal_class_c
 from kgnet.engine.scoring import predict
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.metrics.classification import topk_accuracy
+from kgnet.metrics.embedding import stratified_sample
 from kgnet.progress import progress
 
 log = logging.getLogger(__name__)
 
-LOG_FIELDS = ["epoch", "stage", "train_loss", "train_ce", "train_align", "train_top1", "val_top1", "lr", "seconds"]
+LOG_FIELDS = ["epoch", "stage", "train_loss", "train_ce", "train_align", "train_top1", "val_top1", "val_images",
+              "steps", "lr", "seconds"]
 #: Training steps between two updates of the progress display's loss and accuracy (each reads
 #: the device's running sums once).
 POSTFIX_EVERY = 20
@@ -201,23 +203,54 @@ def epoch_order(length: int, rank_batch: int, *, seed: int, context: Distributed
             for i in order[step * global_batch + rank * rank_batch:step * global_batch + (rank + 1) * rank_batch]]
 
 
-#: Fewer cross-entropy steps than this and a from-scratch model usually ends near chance.
+#: Fewer optimiser steps than this and a from-scratch model usually ends near chance.
 FEW_STEPS = 100
 
 
-def short_training_warning(train_images: int, batch_size: int, epochs: int, passes: int = 1) -> str | None:
-    """A sentence when the cross-entropy stage takes fewer than `FEW_STEPS` optimiser steps
-    (`samples_per_class=30, epochs=3, min_steps=0` is 9 steps of 64 and ends at chance), else
-    None: few images per class need more steps, not the full-data budget. `passes` is
-    `epoch_passes` (train.min_steps raises it)."""
-    per_epoch = max(1, train_images // batch_size) * passes
-    steps = per_epoch * epochs
-    if epochs == 0 or steps >= FEW_STEPS:
+@dataclass(frozen=True)
+class StepPlan:
+    """The optimiser steps a run takes, computed once: what the trainer runs and what its
+    messages state (a warning that counted differently once named 68 steps for a run of 102).
+
+    Attributes:
+        train_images: Images in the training set.
+        batch_size: The global batch (`train.batch_size`).
+        epochs: `train.epochs`.
+        passes: Passes over the training set per epoch (more than 1 when `train.min_steps`
+            asks for more steps than the epochs give, `epoch_passes`).
+        steps_per_epoch: Optimiser steps per epoch.
+    """
+
+    train_images: int
+    batch_size: int
+    epochs: int
+    passes: int
+    steps_per_epoch: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+
+def step_plan(train_images: int, train_cfg: TrainConfig, world_size: int = 1) -> StepPlan:
+    """The `StepPlan` of `train_images` images under `train_cfg`, on `world_size` processes
+    (each takes `batch_size // world_size` images a step)."""
+    rank_batch = max(1, train_cfg.batch_size // world_size)
+    passes = epoch_passes(train_images, train_cfg.batch_size, train_cfg.epochs, train_cfg.min_steps)
+    steps_per_epoch = passes * max(1, train_images // (rank_batch * world_size))
+    return StepPlan(train_images, train_cfg.batch_size, train_cfg.epochs, passes, steps_per_epoch)
+
+
+def short_training_warning(plan: StepPlan) -> str | None:
+    """A sentence when the run takes fewer than `FEW_STEPS` optimiser steps
+    (`samples_per_class=30, epochs=3, min_steps=0` is 12 steps of 64 and ends at chance), else
+    None: few images per class need more steps, not the full-data budget."""
+    if plan.epochs == 0 or plan.total_steps >= FEW_STEPS:
         return None
-    return (f"training takes only {steps} optimiser steps ({epochs} epochs x {per_epoch} batches of {batch_size} "
-            f"from {train_images} training images), which usually ends near chance; raise train.min_steps to "
-            f"{FEW_STEPS} or more (the default is {TrainConfig().min_steps}), or train.epochs to "
-            f"{-(-FEW_STEPS // per_epoch)} or more")
+    return (f"training takes only {plan.total_steps} optimiser steps ({plan.epochs} epochs x "
+            f"{plan.steps_per_epoch} batches of {plan.batch_size} from {plan.train_images} training images), which "
+            f"usually ends near chance; raise train.min_steps to {FEW_STEPS} or more (the default is "
+            f"{TrainConfig().min_steps}), or train.epochs to {-(-FEW_STEPS // plan.steps_per_epoch)} or more")
 
 
 def data_parallel(model: nn.Module, device: torch.device) -> DistributedDataParallel:
@@ -259,13 +292,13 @@ def train_variant(
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
     # and the same images as one process would (`epoch_order`).
     rank_batch = max(1, train_cfg.batch_size // context.world_size)
-    passes = epoch_passes(len(bundle.train), train_cfg.batch_size, total_epochs, train_cfg.min_steps)
-    steps_per_epoch = passes * max(1, len(bundle.train) // (rank_batch * context.world_size))
-    total_steps = max(1, total_epochs * steps_per_epoch)
+    plan = step_plan(len(bundle.train), train_cfg, context.world_size)
+    passes, steps_per_epoch = plan.passes, plan.steps_per_epoch
+    total_steps = max(1, plan.total_steps)
     if passes > 1 and context.is_primary:
         log.info("%s: %d images make %d steps in %d epochs, fewer than train.min_steps=%d: each epoch passes "
-                 "over them %d times", name, len(bundle.train), total_steps // passes, total_epochs,
-                 train_cfg.min_steps, passes)
+                 "over them %d times (%d steps)", name, len(bundle.train), total_steps // passes, total_epochs,
+                 train_cfg.min_steps, passes, total_steps)
     warmup = min(total_steps // 10, 500)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -293,6 +326,7 @@ def train_variant(
     train_step = TrainingStep(ddp, model.head, optimizer, scheduler, train_cfg, seen=seen,
                               logit_adjustment=adjustment.to(device) if adjustment is not None else None)
 
+    checked_val = epoch_validation(bundle.val, train_cfg.val_images, config.seed)
     for epoch in range(start_epoch, total_epochs):
         stage = 1 if epoch < model.head.align_epochs else 2
         torch.manual_seed(epoch_seed(config.seed, context.rank, epoch))
@@ -312,19 +346,20 @@ def train_variant(
         checked(totals.read())
         seconds = time.perf_counter() - started
         means = totals.reduce(context)
-        val = predict(ddp, bundle.val, device=device, context=context, embeddings=False)
+        val = predict(ddp, checked_val, device=device, context=context, embeddings=False)
         row = {
             "epoch": epoch + 1, "stage": stage,
             **{k: means[k] for k in ("train_loss", "train_ce", "train_align", "train_top1")},
-            "val_top1": topk_accuracy(val.logits, val.labels, 1), "lr": scheduler.get_last_lr()[0],
-            "seconds": seconds,
+            "val_top1": topk_accuracy(val.logits, val.labels, 1), "val_images": len(checked_val),
+            "steps": step, "lr": scheduler.get_last_lr()[0], "seconds": seconds,
         }
         result.history.append(row)
         result.train_seconds += seconds
         result.train_images += int(means["images"])
         if context.is_primary:
-            log.info("%s epoch %d/%d: loss %.4f, train top-1 %.4f, val top-1 %.4f (%.0fs)", name, epoch + 1,
-                     total_epochs, row["train_loss"], row["train_top1"], row["val_top1"], seconds)
+            log.info("%s epoch %d/%d: loss %.4f, train top-1 %.4f, val top-1 %.4f on %d images (%.0fs)", name,
+                     epoch + 1, total_epochs, row["train_loss"], row["train_top1"], row["val_top1"], len(checked_val),
+                     seconds)
             _write_log(folder / "log.csv", result.history)
             save_training_state(checkpoint, {
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -333,6 +368,14 @@ def train_variant(
                 "config": config_to_dict(config),  # what --resume compares config.yaml with
             })
     return result
+
+
+def epoch_validation(val, size: int | None, seed: int):
+    """The validation images scored after every epoch: a class-stratified sample of `size`
+    (`train.val_images`; None = all of `val`), the same every epoch."""
+    if size is None or size >= len(val):
+        return val
+    return val.subset(stratified_sample(val.labels.numpy(), size, seed=seed))
 
 
 def epoch_passes(train_images: int, batch_size: int, epochs: int, min_steps: int) -> int:
@@ -397,4 +440,4 @@ def read_history(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     with open(path, newline="") as handle:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]

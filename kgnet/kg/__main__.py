@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from kgnet.checks import input_file, output_file
@@ -62,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check that a dataset's classes bind to the ontology")
     ontology_args(check)
-    check.add_argument("--dataset", required=True, help="dataset card name (see datasets/) or card file")
+    check.add_argument("--dataset", required=True, help="dataset card name (see datasets/), card file, or image "
+                       "folder (holding train/<class>/ and val/ or test/)")
     check.add_argument("--class-map", help="mapping file: 'class name: node IRI' per line (YAML/JSON/CSV)")
     check.add_argument("--predicate", help="absolute IRI of a predicate whose literal names each class or gives "
                        "its index, e.g. urn:kgnet:classIndex")
@@ -144,6 +146,33 @@ def _check_inputs(args: argparse.Namespace) -> None:
         check_predicate_iri(args.predicate, "--predicate")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Dataset:
+    """The classes `check` binds: a card's, or an image folder's."""
+
+    name: str
+    classes: list[str]
+    wnids: list[str | None]
+    folders: dict[str, str] | None  # folder name -> class name, accepted by --classes
+
+
+def _dataset_classes(dataset: str) -> _Dataset:
+    """The classes of `--dataset`: a card name or card file, or an image folder (a path to a folder
+    holding train/ and val/ or test/, read as `data.name=imagefolder data.root=PATH` reads it)."""
+    path = Path(dataset).expanduser()
+    if path.is_dir():
+        # deferred: the image-folder scan loads torch and PIL (~2 s); a card needs neither
+        from kgnet.data.imagefolder import scan_image_folder
+
+        tree = scan_image_folder(path)
+        wnids = list(tree.wnids) if tree.wnids else [None] * len(tree.class_names)
+        return _Dataset(f"image folder {path}", list(tree.class_names), wnids,
+                        dict(zip(tree.folders, tree.class_names)))
+    card = load_card(dataset)
+    folders = dict(zip(card.wnids, card.classes)) if card.format == "imagefolder" else None
+    return _Dataset(card.name, list(card.classes), list(card.wnids), folders)
+
+
 @user_errors_exit_2
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
@@ -159,11 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _check_inputs(args)
     if args.command == "check":  # the classes to bind, before the ontology is read
-        card = load_card(args.dataset)
-        classes, wnids = list(card.classes), list(card.wnids)
+        dataset = _dataset_classes(args.dataset)
+        classes, wnids = list(dataset.classes), list(dataset.wnids)
         if args.classes:
-            folders = dict(zip(card.wnids, card.classes)) if card.format == "imagefolder" else None
-            chosen = select_classes(args.classes, card.classes, what="--classes", aliases=folders)
+            chosen = select_classes(args.classes, dataset.classes, what="--classes", aliases=dataset.folders)
             classes, wnids = [classes[c] for c in chosen], [wnids[c] for c in chosen]
     if args.command == "list":
         _list_shipped(args.json)
@@ -201,11 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bound = bind_classes(
         kg, classes, mapping_file=args.class_map, predicate=args.predicate, wnids=wnids, source=args.path,
-        predicate_setting="--predicate", dataset_classes=card.classes,
+        predicate_setting="--predicate", dataset_classes=dataset.classes,
     )
     sub = bound.k_hop_subgraph(args.hops)
-    which = f"{len(classes)} of the {len(card.classes)}" if len(classes) < len(card.classes) else f"all {len(classes)}"
-    print(f"{which} classes of {card.name} bind to nodes of {args.shown}:")
+    total = len(dataset.classes)
+    which = f"{len(classes)} of the {total}" if len(classes) < total else f"all {len(classes)}"
+    print(f"{which} classes of {dataset.name} bind to nodes of {args.shown}:")
     for name, node in zip(bound.class_names, bound.class_index.tolist()):
         print(f"  {name:<24} -> <{bound.node_iris[node]}> {bound.node_labels[node]!r}")
     print(

@@ -21,6 +21,7 @@ from torch import Tensor
 from kgnet.atomic import atomic_path
 from kgnet.errors import ConfigError, KgnetError
 from kgnet.paths import cache_dir
+from kgnet.progress import interactive
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,10 @@ def load_text_model(name: str = DEFAULT_TEXT_MODEL):
         location = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
     # deferred: sentence-transformers takes ~11 s to import; needed only to encode new texts
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    if not interactive():  # its "Loading weights" bar would be carriage-return noise in a log file
+        transformers_logging.disable_progress_bar()
 
     try:
         return SentenceTransformer(location, device="cpu")
@@ -163,7 +168,7 @@ def encode_texts(
         batch_size=batch_size,
         convert_to_tensor=True,
         normalize_embeddings=True,
-        show_progress_bar=progress and len(texts) > batch_size,
+        show_progress_bar=progress and interactive() and len(texts) > batch_size,
     ).float().cpu()
     if use_cache:
         with atomic_path(cache_file) as tmp:

@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from rdflib import OWL, RDF, RDFS, SKOS, XSD, Graph, Literal
-from tqdm.auto import tqdm
 
 from kgnet.atomic import atomic_path
 from kgnet.data.cards import load_card
 from kgnet.errors import DataMissingError, KgnetError
 from kgnet.kg.vocab import KGNET, WN
 from kgnet.paths import cache_dir
+from kgnet.progress import progress
 
 if TYPE_CHECKING:
     from nltk.corpus.reader.wordnet import Synset, WordNetCorpusReader
@@ -340,7 +340,7 @@ def _class_triples(class_synsets: Sequence[Synset], class_names: Sequence[str] |
             neighbours.setdefault(synset.name(), synset)
         return WN[wnid_of(synset)]
 
-    for synset in tqdm(core, desc="WordNet synsets", unit="synset", leave=False):
+    for synset in progress(core, desc="WordNet synsets", unit="synset"):
         node = WN[wnid_of(synset)]
         triples.extend(_describe(synset))
         triples.extend((node, RDFS.subClassOf, WN[wnid_of(h)]) for h in synset.hypernyms())
@@ -368,7 +368,7 @@ def _all_noun_triples() -> list[Triple]:
 
     triples: list[Triple] = []
     synsets = load_wordnet().all_synsets("n")
-    for synset in tqdm(synsets, total=NUM_NOUN_SYNSETS, desc="WordNet nouns", unit="synset"):
+    for synset in progress(synsets, total=NUM_NOUN_SYNSETS, desc="WordNet nouns", unit="synset"):
         node = WN[wnid_of(synset)]
         triples.extend(_describe(synset, full=False))
         triples.extend((node, RDFS.subClassOf, WN[wnid_of(h)]) for h in synset.hypernyms())

@@ -141,6 +141,35 @@ def test_an_image_folder_takes_class_or_folder_names(tmp_path: Path) -> None:
         build_datasets(config.data)
 
 
+def test_an_image_folder_class_with_a_slash_binds_and_kg_check_reads_the_folder(
+        six_class_ontology: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Issue 37: exported to an image folder, "T-shirt/top" could not be a folder name, and `kg
+    check --dataset` took only cards. The folder `T-shirt%2Ftop` is the class T-shirt/top, and
+    `kg check --dataset DIR` binds the folder's classes (a subset of them with --classes)."""
+    from PIL import Image
+
+    from kgnet.kg.__main__ import main as kg
+
+    arrays, _ = read_arrays("fashion_mnist")
+    for split, data in (("train", arrays.train), ("val", arrays.test)):
+        for name in SIX_IN_ORDER:
+            folder = tmp_path / "photos" / split / name.replace("/", "%2F")
+            folder.mkdir(parents=True)
+            for j, i in enumerate(np.flatnonzero(np.asarray(data.labels) == FASHION.index(name))[:2]):
+                Image.fromarray(np.asarray(data.images[i])).save(folder / f"{j}.png")
+    config = load_config(None, [f"data.root={tmp_path / 'photos'}", "data.name=imagefolder", "data.image_size=28",
+                                "data.samples_per_class=null", "data.val_fraction=0"])
+    assert set(build_datasets(config.data, seed=0, augment=False).class_names) == set(SIX_IN_ORDER)
+    capsys.readouterr()
+    assert kg(["check", str(six_class_ontology), "--dataset", str(tmp_path / "photos")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"all 6 classes of image folder {tmp_path / 'photos'} bind to nodes of")
+    assert "  T-shirt/top              -> <http://example.org/clothes#Tee>" in printed
+    assert kg(["check", str(six_class_ontology), "--dataset", str(tmp_path / "photos"),
+               "--classes", "T-shirt%2Ftop", "Bag"]) == 0
+    assert capsys.readouterr().out.startswith("2 of the 6 classes of image folder")
+
+
 # ---------------------------------------------------------------------------------- binding
 
 

@@ -152,3 +152,39 @@ def test_logit_adjustment_follows_the_class_counts() -> None:
         [1.0, 1.0, 0.0, 1.0]))
     assert logit_adjustment(torch.tensor([0, 0, 1, 1, 3, 3]), 4, tau=1.0) is None
     assert logit_adjustment(labels, 4, tau=0.0) is None
+
+
+def test_the_step_warning_states_the_steps_the_trainer_runs(tmp_path: Path, caplog) -> None:
+    """Issue 37: with `train.min_steps=100` the demo's 50 images were warned to take 68 steps and
+    trained 102. The warning and the trainer now read one `StepPlan`: no warning there, and where
+    one is given its count is the number of optimiser steps the scheduler took."""
+    from kgnet.config import TrainConfig
+    from kgnet.engine.trainer import short_training_warning, step_plan
+
+    demo = step_plan(50, TrainConfig(batch_size=25, epochs=3, min_steps=100))
+    assert (demo.passes, demo.total_steps) == (17, 102) and short_training_warning(demo) is None
+    # the tiny run below: 20 images, batch 8, 2 epochs, min_steps 0 -> 2 steps x 2 epochs
+    plan = step_plan(20, TrainConfig(batch_size=8, epochs=2, min_steps=0))
+    assert "training takes only 4 optimiser steps (2 epochs x 2 batches of 8" in short_training_warning(plan)
+    _train(tmp_path, head="concept")
+    state = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert state["scheduler"]["last_epoch"] == plan.total_steps
+
+
+def test_each_epoch_scores_a_fixed_stratified_sample_of_validation(tmp_path: Path) -> None:
+    """`train.val_images` bounds what each epoch scores (the whole split cost more than the demo's
+    training); the sample keeps every class in proportion and is the same every epoch."""
+    import numpy as np
+
+    from kgnet.data.builder import build_datasets
+    from kgnet.engine.trainer import epoch_validation
+
+    config = load_config(None, ("data.samples_per_class=2", "data.val_fraction=0.1"))
+    val = build_datasets(config.data, seed=0, augment=False).val
+    sample = epoch_validation(val, 1000, seed=0)
+    counts = np.bincount(sample.labels.numpy(), minlength=10)
+    assert len(sample) == 1000 and counts.tolist() == [100] * 10
+    assert torch.equal(epoch_validation(val, 1000, seed=0).images, sample.images)
+    assert epoch_validation(val, None, seed=0) is val and epoch_validation(val, 10**6, seed=0) is val
+    result, _ = _train(tmp_path, "train.val_images=30", "data.val_fraction=0.1", head="concept")
+    assert [row["val_images"] for row in result.history] == [30, 30]

@@ -138,6 +138,18 @@ def test_text_features_cached_and_keyed_by_text() -> None:
     assert puppy @ first[0] > puppy @ first[1]
 
 
+def test_encoding_writes_no_progress_bars_into_a_log(capfd: pytest.CaptureFixture) -> None:
+    """Issue 37: `make demo > log` held sentence-transformers' and transformers' carriage-return
+    bars ("Loading weights", "Batches"). With stderr not a terminal, loading and encoding 100
+    texts (two batches, the bar's threshold) write no bar."""
+    from kgnet.kg.text_features import load_text_model
+
+    load_text_model.cache_clear()  # the model is loaded here, as a run would, not by another test
+    encode_texts([f"garment {i}: a thing to wear" for i in range(100)], use_cache=False, progress=True)
+    err = capfd.readouterr().err
+    assert "\r" not in err and "Loading weights" not in err and "Batches" not in err
+
+
 # --- A mapping file's mistakes point at the file, the line and the IRI ----------------------
 
 ZOO_CLASSES = ["dog", "cat", "horse"]

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from kgnet.config import Config, load_config
+from kgnet.config import Config, TrainConfig, load_config
 from kgnet.data.cards import load_card
-from kgnet.engine.trainer import epoch_passes, short_training_warning
+from kgnet.engine.trainer import epoch_passes, short_training_warning, step_plan
 from kgnet.errors import ConfigError
 from kgnet.kg.build import build_class_graph
 from kgnet.models import (ConceptHead, GraphEncoder, Infusion, MLPHead, NoGraphEncoder, NoInfusion, PrototypeHead,
@@ -118,8 +118,8 @@ def test_min_steps_repeats_a_small_training_set() -> None:
     assert epoch_passes(10, 25, 3, 250) == 84  # 1 batch an epoch, 3 epochs: 84 passes make 252 steps
     assert epoch_passes(54_000, 128, 1, 250) == 1
     assert epoch_passes(10, 25, 0, 250) == 1
-    assert short_training_warning(50, 25, 2, passes=epoch_passes(50, 25, 3, 250)) is None
-    assert short_training_warning(50, 25, 2, passes=epoch_passes(50, 25, 3, 0)) is not None
+    assert short_training_warning(step_plan(50, TrainConfig(batch_size=25, epochs=3, min_steps=250))) is None
+    assert short_training_warning(step_plan(50, TrainConfig(batch_size=25, epochs=3, min_steps=0))) is not None
 
 
 def test_the_test_subset_is_fixed_and_stratified() -> None:
