@@ -77,20 +77,3 @@ def test_light_modules_stay_light(module):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False", f"importing {module} loads torch"
 
-
-@pytest.mark.parametrize("command", ["kgnet.train", "kgnet.explain", "kgnet.predict", "kgnet.evaluate", "kgnet.kg"])
-def test_every_cli_answers_help_before_loading_torch(command):
-    """Issue 37: `kgnet.train --help` took 8-9 s (torch and timm loaded first); every CLI parses first."""
-    code = (f"import runpy, sys; sys.argv = [{command!r}, '--help']\n"
-            f"try: runpy.run_module({command!r}, run_name='__main__', alter_sys=True)\n"
-            "except SystemExit as stop: print('exit', stop.code, 'torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().endswith("exit 0 False"), out[-300:]
-
-
-def test_a_python_without_kgnets_packages_gets_one_line():
-    """The README's `python -m kgnet...` typed outside the venv: one line saying what to do, exit 2."""
-    done = subprocess.run([sys.executable, "-S", "-m", "kgnet.train", "--help"], capture_output=True, text=True,
-                          cwd=PACKAGE.parent)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-    assert done.stderr.startswith("error: this Python") and ". .venv/bin/activate" in done.stderr
