@@ -34,6 +34,38 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     )
 
 
+#: `python -m` name -> the module whose `main(argv)` the command runs.
+COMMAND_MODULES = {"kgnet.explain": "kgnet.explain.__main__", "kgnet.kg": "kgnet.kg.__main__"}
+
+
+def run_main(command: str, *args: str) -> subprocess.CompletedProcess:
+    """`python -m <command> <args>` run by its `main` in this process: its exit code, stdout and
+    stderr (log lines included, as the command's own logging writes them), as `run_cli` gives
+    them, without a new interpreter's seconds of imports. For a command's own checks; what
+    needs a process of its own (signals, environment read at import) takes `run_cli`."""
+    import importlib
+    import logging
+
+    module = importlib.import_module(COMMAND_MODULES.get(command, command))
+    out, err = io.StringIO(), io.StringIO()
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = module.main(list(args))
+            except SystemExit as stop:  # argparse's usage errors
+                code = stop.code
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    return subprocess.CompletedProcess([command, *args], code or 0, out.getvalue(), err.getvalue())
+
+
 def settings(*overrides: str) -> list[str]:
     """`--set` arguments for a CLI from `key=value` overrides."""
     return [arg for item in overrides for arg in ("--set", item)]

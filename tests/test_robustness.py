@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, run_main
 
 
 def _one_line_exit_2(result: subprocess.CompletedProcess, *needles: str) -> str:
@@ -57,7 +57,7 @@ def test_explain_never_writes_into_a_folder_it_does_not_own(tiny_run, tmp_path: 
     before = _tree(mine)
     run = _copy(tiny_run, tmp_path)
     for out in (mine, run):  # a user's folder, and the run folder itself
-        result = run_cli("kgnet.explain", "--run", str(run), "--samples", "1", "--out", str(out))
+        result = run_main("kgnet.explain", "--run", str(run), "--samples", "1", "--out", str(out))
         _one_line_exit_2(result, "holds files kgnet did not write there")
     assert _tree(mine) == before
     assert not (run / "index.html").exists() and not (run / "figures").exists()
@@ -122,11 +122,11 @@ def test_a_damaged_metrics_file_is_named_before_anything_is_replaced(tiny_run, t
     (run / "metrics.json").write_text('{"baseline": {"top1": 0.')
     before = _tree(run)
     started = time.perf_counter()
-    _one_line_exit_2(run_cli("kgnet.evaluate", "--run", str(run)), "metrics.json: not readable JSON")
-    _one_line_exit_2(run_cli("kgnet.explain", "--run", str(run), "--samples", "1"), "metrics.json: not readable")
+    _one_line_exit_2(run_main("kgnet.evaluate", "--run", str(run)), "metrics.json: not readable JSON")
+    _one_line_exit_2(run_main("kgnet.explain", "--run", str(run), "--samples", "1"), "metrics.json: not readable")
     assert time.perf_counter() - started < 60 and _tree(run) == before
     (run / "metrics.json").write_text("[]")
-    _one_line_exit_2(run_cli("kgnet.evaluate", "--run", str(run)), "not a kgnet metrics file")
+    _one_line_exit_2(run_main("kgnet.evaluate", "--run", str(run)), "not a kgnet metrics file")
 
 
 # ------------------------------------------------------------------ half-made folders
@@ -164,7 +164,7 @@ def test_whatever_stops_a_run_its_new_folder_goes(tmp_path: Path, monkeypatch) -
 
 def test_explain_steps_are_bounded(tiny_run, tmp_path: Path) -> None:
     run = _copy(tiny_run, tmp_path)
-    _one_line_exit_2(run_cli("kgnet.explain", "--run", str(run), "--samples", "1", "--steps", "100000000"),
+    _one_line_exit_2(run_main("kgnet.explain", "--run", str(run), "--samples", "1", "--steps", "100000000"),
                      "--steps 100000000: give 1 to 1000")
     assert not (run / "explain").exists()
 
@@ -186,9 +186,9 @@ def test_a_config_that_is_a_pipe_or_a_device_is_refused_at_once(tmp_path: Path) 
 
 
 def test_hops_are_bounded_in_the_config_and_the_kg_command() -> None:
-    _one_line_exit_2(run_cli("kgnet.train", "--set", "graph_encoder.hops=2000000000"),
+    _one_line_exit_2(run_main("kgnet.train", "--set", "graph_encoder.hops=2000000000"),
                      "graph_encoder.hops must be an integer between 0 and 64")
-    _one_line_exit_2(run_cli("kgnet.kg", "check", "kg/fashion_mnist_garments.ttl", "--hops", "2000000000"),
+    _one_line_exit_2(run_main("kgnet.kg", "check", str(REPO / "kg/fashion_mnist_garments.ttl"), "--hops", "2000000000"),
                      "must be 0 to 64")
 
 
@@ -197,7 +197,7 @@ def test_ontologies_that_would_take_hours_or_gigabytes_are_refused(tmp_path: Pat
     prefixes.write_text("".join(f"@prefix p{i}: <http://e.org/{i}#> .\n" for i in range(200_000))
                         + "<http://e.org/a> <http://e.org/b> <http://e.org/c> .\n")
     started = time.perf_counter()
-    _one_line_exit_2(run_cli("kgnet.kg", "info", str(prefixes)), "200,000 prefix declarations")
+    _one_line_exit_2(run_main("kgnet.kg", "info", str(prefixes)), "200,000 prefix declarations")
     bomb = tmp_path / "bomb.ttl.gz"
     with gzip.open(bomb, "wb") as handle:
         handle.write(b"# " + b"x" * (3 << 20) + b"\n")
@@ -205,7 +205,7 @@ def test_ontologies_that_would_take_hours_or_gigabytes_are_refused(tmp_path: Pat
                      "more than 2 MB once unpacked")
     deep = tmp_path / "deep.jsonld"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    _one_line_exit_2(run_cli("kgnet.kg", "info", str(deep)), "nested too deeply")
+    _one_line_exit_2(run_main("kgnet.kg", "info", str(deep)), "nested too deeply")
     assert time.perf_counter() - started < 60
 
 
@@ -217,21 +217,21 @@ def test_a_release_whose_two_files_do_not_belong_together_is_one_line(tiny_run, 
     shutil.copy(run / "baseline" / "model.safetensors", run / "kgnet" / "model.safetensors")
     image = tmp_path / "image.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
-    _one_line_exit_2(run_cli("kgnet.predict", "--run", str(run), str(image)), "do not fit")
-    _one_line_exit_2(run_cli("kgnet.evaluate", "--run", str(run), "--variants", "kgnet"), "do not fit")
+    _one_line_exit_2(run_main("kgnet.predict", "--run", str(run), str(image)), "do not fit")
+    _one_line_exit_2(run_main("kgnet.evaluate", "--run", str(run), "--variants", "kgnet"), "do not fit")
 
 
 def test_deeply_nested_settings_cache_at_a_file_and_impossible_paths_are_one_line(tmp_path: Path) -> None:
     deep = tmp_path / "deep.yaml"
     deep.write_text("train: " + "[" * 5000 + "]" * 5000 + "\n")
-    _one_line_exit_2(run_cli("kgnet.train", "--config", str(deep)), "nested too deeply")
+    _one_line_exit_2(run_main("kgnet.train", "--config", str(deep)), "nested too deeply")
     afile = tmp_path / "afile"
     afile.write_text("")
     _one_line_exit_2(run_cli("kgnet.train", "--set", "data.samples_per_class=2", "--out", str(tmp_path / "run"),
                              env={"KGNET_CACHE": str(afile)}), "KGNET_CACHE")
     assert not (tmp_path / "run").exists()
-    _one_line_exit_2(run_cli("kgnet.train", "--out", str(tmp_path / ("x" * 300))), "longer than 255 bytes")
-    _one_line_exit_2(run_cli("kgnet.train", "--out", ""), "an empty path")
+    _one_line_exit_2(run_main("kgnet.train", "--out", str(tmp_path / ("x" * 300))), "longer than 255 bytes")
+    _one_line_exit_2(run_main("kgnet.train", "--out", ""), "an empty path")
     assert subprocess.run([sys.executable, "-c", "import sys; from kgnet.train import main; "
                            "sys.exit(main(['--out', 'a\\0b']))"], capture_output=True, cwd=REPO).returncode == 2
 
@@ -239,7 +239,7 @@ def test_deeply_nested_settings_cache_at_a_file_and_impossible_paths_are_one_lin
 def test_a_benchmark_runner_given_a_file_or_a_bad_cell_says_so(tmp_path: Path) -> None:
     afile = tmp_path / "afile"
     afile.write_text("")
-    _one_line_exit_2(run_cli("benchmarks.run", "--suite", "quick", "--out", str(afile)), "--out")
+    _one_line_exit_2(run_main("benchmarks.run", "--suite", "quick", "--out", str(afile)), "--out")
     sys.path.insert(0, str(REPO))
     from benchmarks.run import cached_record
     from benchmarks.suite import quick_suite
@@ -303,7 +303,7 @@ def test_settings_that_would_be_silently_wrong_are_refused(tmp_path: Path, setti
 def test_evaluate_names_the_variants_it_cannot_score(tiny_run, tmp_path: Path) -> None:
     run = _copy(tiny_run, tmp_path)
     (run / "kgnet" / "model.safetensors").unlink()  # killed before its release
-    result = run_cli("kgnet.evaluate", "--run", str(run), "--projection", "pca")
+    result = run_main("kgnet.evaluate", "--run", str(run), "--projection", "pca")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "not scored: kgnet (no release" in result.stderr
 
@@ -312,7 +312,7 @@ def test_a_variant_name_cannot_leave_its_run(tiny_run, tmp_path: Path) -> None:
     image = tmp_path / "image.png"
     Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
     other = _copy(tiny_run, tmp_path)
-    result = run_cli("kgnet.predict", "--run", str(tiny_run.folder), "--variant", f"../{other.name}/kgnet",
+    result = run_main("kgnet.predict", "--run", str(tiny_run.folder), "--variant", f"../{other.name}/kgnet",
                      str(image))
     _one_line_exit_2(result, "not a variant's name")
 

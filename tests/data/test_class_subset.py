@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_main
 from kgnet.config import load_config
 from kgnet.data.builder import build_datasets, read_arrays
 from kgnet.data.cards import load_card
@@ -200,16 +200,16 @@ def test_a_mapping_file_needs_entries_for_the_chosen_classes_only(six_class_onto
 
 def test_the_kg_check_command_checks_the_chosen_classes(six_class_ontology: Path) -> None:
     args = ("kgnet.kg", "check", str(six_class_ontology), "--dataset", "fashion_mnist")
-    result = run_cli(*args, "--classes", *SIX)
+    result = run_main(*args, "--classes", *SIX)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("6 of the 10 classes of fashion_mnist bind to nodes of")
     assert result.stdout.count("-> <http://example.org/clothes#") == 6
-    refused = run_cli(*args, "--classes", "Sneakers", "Bag")
+    refused = run_main(*args, "--classes", "Sneakers", "Bag")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().splitlines() == [
         "error: --classes: unknown class 'Sneakers' (did you mean 'Sneaker'?). Classes: 'T-shirt/top', 'Trouser', "
         "'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'"]
-    unbound = run_cli(*args)  # all ten: four are no node of it
+    unbound = run_main(*args)  # all ten: four are no node of it
     assert unbound.returncode == 2 and "no node for 4 classes" in unbound.stderr
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from conftest import TINY, TINY_HELD_OUT, run_cli, settings
+from conftest import TINY, TINY_HELD_OUT, run_main, settings
 from kgnet.engine.scoring import predict
 from kgnet.metrics.classification import restricted_top1
 from kgnet.models.backbone import Backbone
@@ -61,7 +61,7 @@ def test_a_run_started_from_a_trained_one_adds_classes_and_keeps_the_base_classe
 
 def test_init_from_a_run_of_another_backbone_is_one_line(tiny_run, tmp_path):
     out = tmp_path / "other"
-    result = run_cli("kgnet.train", *TINY, *settings("variants=[kgnet]", f"model.init_from={tiny_run.folder}",
+    result = run_main("kgnet.train", *TINY, *settings("variants=[kgnet]", f"model.init_from={tiny_run.folder}",
                                                      "model.backbone=resnet18"), "--out", str(out))
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
@@ -71,7 +71,7 @@ def test_init_from_a_run_of_another_backbone_is_one_line(tiny_run, tmp_path):
 
 
 def test_init_from_names_the_variants_a_run_has(tiny_run, tmp_path):
-    result = run_cli("kgnet.train", *TINY, *settings("variants=[kgnet-inductive]", f"model.init_from={tiny_run.folder}"),
+    result = run_main("kgnet.train", *TINY, *settings("variants=[kgnet-inductive]", f"model.init_from={tiny_run.folder}"),
                      "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and "holds no release of kgnet-inductive (releases there: baseline, kgnet)" \
         in result.stderr, result.stderr[-2000:]
@@ -90,6 +90,6 @@ def test_a_local_pretrained_file_is_loaded_through_timm(tmp_path):
 
 
 def test_a_missing_pretrained_file_is_one_line(tmp_path):
-    result = run_cli("kgnet.train", *TINY, *settings("variants=[baseline]", f"model.pretrained_file={tmp_path}/no.pth"),
+    result = run_main("kgnet.train", *TINY, *settings("variants=[baseline]", f"model.pretrained_file={tmp_path}/no.pth"),
                      "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and "no.pth: no such file" in result.stderr and "Traceback" not in result.stderr

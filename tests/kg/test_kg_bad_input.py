@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import rdflib
 
-from conftest import run_cli
+from conftest import run_cli, run_main
 from kgnet.errors import OntologyError
 from kgnet.kg.build import load_knowledge_graph
 
@@ -20,7 +20,7 @@ GOOD_TTL = "@prefix ex: <http://example.org/> .\nex:a ex:p ex:b .\n"
 
 
 def _cli_error(*args: str) -> str:
-    result = run_cli("kgnet.kg", *args)
+    result = run_main("kgnet.kg", *args)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -79,7 +79,7 @@ def test_unknown_suffix_and_unknown_format(tmp_path: Path) -> None:
     assert "'.xyz'" in message and "--format" in message
     assert "unknown RDF format 'klingon'" in _cli_error("info", str(path), "--format", "klingon")
     # The same file reads fine once the format is given.
-    assert run_cli("kgnet.kg", "info", str(path), "--format", "turtle").returncode == 0
+    assert run_main("kgnet.kg", "info", str(path), "--format", "turtle").returncode == 0
 
 
 def test_missing_file() -> None:
