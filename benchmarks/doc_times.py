@@ -56,7 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def format_seconds(seconds: float) -> str:
-    """How the docs write a measured time: "13 s" below 100 s, else minutes to a tenth."""
+    """How the docs write a measured time: "0.1 s" below 10 s, "13 s" below 100 s, else minutes
+    to a tenth."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     return f"{seconds:.0f} s" if seconds < 100 else f"{seconds / 60:.1f} min"
 
 

@@ -245,8 +245,8 @@ class TrainConfig:
                        "evaluation stays fp32. Recorded in metrics.json.")
     val_images: int | None = _field(
         1000, "Validation images scored after each epoch for the log's val top-1: a class-stratified sample, the "
-        "same every epoch (scoring all 6,000 of the default split took longer than the default run's epochs); "
-        "null = the whole validation split. The number shows the trend; where validation decides something (GZSL "
+        "same every epoch (all 6,000 of the default split took 12 s an epoch on 2 CPU cores, the demo's epoch "
+        "trains in 16 s); null = the whole validation split. The number shows the trend; where validation decides something (GZSL "
         "calibration, data.score_split=validation) the whole split is scored.", "> 0")
     min_steps: int = _field(
         250, "Fewest optimiser steps a run takes: when the epochs over a small training set give fewer, each "
