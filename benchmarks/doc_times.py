@@ -80,7 +80,8 @@ def _measure(names: list[str]) -> dict[str, float]:
             done = subprocess.run(command, shell=True, cwd=clone, env=env, capture_output=True, text=True)
             elapsed = time.perf_counter() - started
             if done.returncode != 0:
-                raise SystemExit(f"{name}: `{command}` failed ({done.returncode}):\n{done.stderr[-2000:]}")
+                raise SystemExit(f"{name}: `{command}` failed ({done.returncode}):\n{done.stdout[-3000:]}\n"
+                                 f"{done.stderr[-2000:]}")
             if name == "demo":  # the demo's run folder is named by the time; explain reads it as runs/demo
                 (clone / "runs" / "demo").symlink_to(_newest_run(clone / "runs"))
             print(f"{name}: {format_seconds(elapsed)} ({elapsed:.1f} s)", flush=True)
