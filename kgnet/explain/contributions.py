@@ -87,8 +87,14 @@ def class_map_images(reading: ConceptReading, classes: Sequence[int], size: tupl
     return F.interpolate(grid, size=size, mode=mode, **smooth)[:, 0].cpu().numpy()
 
 
+#: A figure lists a concept only when it adds at least this share of its class's summed positive
+#: contributions: below it ("material +0.00" under a runner-up) a bar is noise shown as a reason.
+MATTERS = 0.05
+
+
 def top_contributions(model: KgnetModel, reading: ConceptReading, paths: dict[tuple[int, int], str], *,
-                      predicted: int, runner_up: int) -> tuple[list[list[ConceptContribution]], Tensor, Tensor]:
+                      predicted: int, runner_up: int,
+                      min_share: float = 0.0) -> tuple[list[list[ConceptContribution]], Tensor, Tensor]:
     """Per image, the concepts that explain its prediction: those adding most to the predicted
     class, then the runner-up's strongest own concepts (why it lost), largest first in each.
 
@@ -102,6 +108,8 @@ def top_contributions(model: KgnetModel, reading: ConceptReading, paths: dict[tu
         paths: (class, concept column) -> ontology path text (`ontology_paths`); missing = "".
         predicted: At most this many concepts of the predicted class.
         runner_up: At most this many of the runner-up's own concepts.
+        min_share: Leave out a concept adding less than this share of its class's summed
+            positive contributions (`MATTERS` in the figures; 0 lists every linked concept).
 
     Returns:
         The concepts per image, the predicted class [B] and the runner-up class [B].
@@ -120,8 +128,10 @@ def top_contributions(model: KgnetModel, reading: ConceptReading, paths: dict[tu
             return ConceptContribution(j, names[j], float(reading.activations[i, j]), float(mine[j]),
                                        float(theirs[j]), paths.get((r if own else p, j), ""), own)
 
-        adds = _largest(mine, mine != 0, predicted)
-        lost = _largest(theirs, (mine == 0) & (theirs != 0), runner_up)  # none when r == p (one class)
+        enough_mine = mine.abs() >= min_share * mine.clamp(min=0).sum()
+        enough_theirs = theirs.abs() >= min_share * theirs.clamp(min=0).sum()
+        adds = _largest(mine, (mine != 0) & enough_mine, predicted)
+        lost = _largest(theirs, (mine == 0) & (theirs != 0) & enough_theirs, runner_up)  # none when r == p
         out.append([concept(j, False) for j in adds] + [concept(j, True) for j in lost])
     return out, first, second
 

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from kgnet.errors import KgnetError
 from kgnet.explain.concepts import concept_faithfulness, concept_maps, summarise_concept_faithfulness, top_concepts
-from kgnet.explain.contributions import class_map_images, read_concepts, region_maps, top_contributions
+from kgnet.explain.contributions import MATTERS, class_map_images, read_concepts, region_maps, top_contributions
 from kgnet.explain.gallery import attention_rows, concept_removal_rows
 from kgnet.explain.ontology_paths import ontology_paths
 from kgnet.models.registry import Registry
@@ -199,7 +199,7 @@ class ContributionExplanation(ConceptExplanation):
         reading = read_concepts(model, images)
         paths = ontology_paths(graph, model.head.matrix)
         concepts, predicted, runner_up = top_contributions(model, reading, paths, predicted=PREDICTED_CONCEPTS,
-                                                           runner_up=RUNNER_UP_CONCEPTS)
+                                                           runner_up=RUNNER_UP_CONCEPTS, min_share=MATTERS)
 
         def panel(i: int) -> Panel:
             maps = region_maps(reading.scores[i], reading.grid, [c.position for c in concepts[i]], size)

@@ -1,7 +1,8 @@
-"""`index.html`: the explanations of a run as one self-contained page.
+"""`index.html`: the explanations of a run as one page beside its figures.
 
-Opens from the file system in any browser: inline CSS, no scripts, no external resources,
-figure paths relative to the page, every name from the data or the ontology HTML-escaped.
+Opens from the file system in any browser: inline CSS, no scripts, no network, the figures
+linked by paths relative to the page (the folder travels whole; the page does not embed them),
+every name from the data or the ontology HTML-escaped.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import torch
 
 from kgnet.config import load_config
 from kgnet.explain.concept_removal import concept_precision, concept_removal
-from kgnet.explain.contributions import class_map_images, read_concepts, region_maps, top_contributions
+from kgnet.explain.contributions import MATTERS, class_map_images, read_concepts, region_maps, top_contributions
 from kgnet.explain.ontology_paths import ontology_paths, relation_label
 from kgnet.kg.graph import KnowledgeGraph
 from kgnet.models.class_concepts import ClassConcepts, class_concept_matrix
@@ -120,6 +120,22 @@ def test_explained_contribution_is_what_removal_takes_from_the_model_score(varia
                 assert float(out.logits[i, cls] - after[cls]) == pytest.approx(share, abs=1e-5)
             if concept.contribution > 0:
                 assert concept.path.startswith(graph.class_names[int(predicted[i])] + " -")
+    # what a figure lists (issue 36: "material +0.00" drawn as a reason): only concepts adding at
+    # least `min_share` of their class's positive total (MATTERS in figures), else the same in order
+    dropped = {}
+    for min_share in (MATTERS, 0.3):
+        shown, _, _ = top_contributions(model, reading, paths, predicted=everything, runner_up=everything,
+                                        min_share=min_share)
+        dropped[min_share] = 0
+        for i, (concepts, listed) in enumerate(zip(explained, shown)):
+            shares = model.head.contributions(reading.activations[i:i + 1])[0].detach()
+            totals = {False: float(shares[int(predicted[i])].clamp(min=0).sum()),
+                      True: float(shares[int(runner_up[i])].clamp(min=0).sum())}
+            keep = [c for c in concepts if abs(c.runner_up if c.for_runner_up else c.contribution)
+                    >= min_share * totals[c.for_runner_up]]
+            assert [(c.position, c.for_runner_up) for c in listed] == [(c.position, c.for_runner_up) for c in keep]
+            dropped[min_share] += len(concepts) - len(listed)
+    assert dropped[0.3] > 0  # the rule does leave concepts out
     grid = reading.grid
     maps = region_maps(reading.scores[0], grid, [0, 1], (28, 28))
     assert maps.shape == (2, 28, 28) and reading.scores.shape[1] == grid[0] * grid[1]
