@@ -7,11 +7,11 @@ import argparse
 import importlib
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import COMMAND_MODULES, REPO
+
 COMMANDS = ["kgnet.train", "kgnet.explain", "kgnet.predict", "kgnet.evaluate", "kgnet.kg"]
 
 
@@ -36,8 +36,7 @@ def test_a_python_without_kgnets_packages_gets_one_line():
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_option_says_what_it_does_and_its_default(command):
     """Issue 37: `predict --top-k` stated no default and `-v` had no help."""
-    packages = ("kgnet.kg", "kgnet.explain")  # their command line is in __main__
-    module = importlib.import_module(f"{command}.__main__" if command in packages else command)
+    module = importlib.import_module(COMMAND_MODULES.get(command, command))
     parsers = [module._parser()]
     for action in parsers[0]._actions:
         if isinstance(action, argparse._SubParsersAction):

@@ -219,6 +219,7 @@ class StepPlan:
         passes: Passes over the training set per epoch (more than 1 when `train.min_steps`
             asks for more steps than the epochs give, `epoch_passes`).
         steps_per_epoch: Optimiser steps per epoch.
+        rank_batch: Images each process takes a step (`batch_size // world_size`).
     """
 
     train_images: int
@@ -226,6 +227,7 @@ class StepPlan:
     epochs: int
     passes: int
     steps_per_epoch: int
+    rank_batch: int
 
     @property
     def total_steps(self) -> int:
@@ -238,7 +240,7 @@ def step_plan(train_images: int, train_cfg: TrainConfig, world_size: int = 1) ->
     rank_batch = max(1, train_cfg.batch_size // world_size)
     passes = epoch_passes(train_images, train_cfg.batch_size, train_cfg.epochs, train_cfg.min_steps)
     steps_per_epoch = passes * max(1, train_images // (rank_batch * world_size))
-    return StepPlan(train_images, train_cfg.batch_size, train_cfg.epochs, passes, steps_per_epoch)
+    return StepPlan(train_images, train_cfg.batch_size, train_cfg.epochs, passes, steps_per_epoch, rank_batch)
 
 
 def short_training_warning(plan: StepPlan) -> str | None:
@@ -291,9 +293,8 @@ def train_variant(
     optimizer = make_optimizer(model, train_cfg, device)
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
     # and the same images as one process would (`epoch_order`).
-    rank_batch = max(1, train_cfg.batch_size // context.world_size)
     plan = step_plan(len(bundle.train), train_cfg, context.world_size)
-    passes, steps_per_epoch = plan.passes, plan.steps_per_epoch
+    passes, steps_per_epoch, rank_batch = plan.passes, plan.steps_per_epoch, plan.rank_batch
     total_steps = max(1, plan.total_steps)
     if passes > 1 and context.is_primary:
         log.info("%s: %d images make %d steps in %d epochs, fewer than train.min_steps=%d: each epoch passes "
