@@ -99,7 +99,7 @@ class DataConfig:
     augment: bool = _field(True, "Augment the training split (shifted crops, flips).")
     augment_pad: int | None = _field(
         None, "Shifted-crop padding in pixels (with flips) of the in-memory data sets; null = the data set's "
-        "default (CIFAR 4, Fashion-MNIST none); 0 = no crops or flips.", ">= 0")
+        "default (CIFAR 4, Fashion-MNIST 2); 0 = no crops or flips.", ">= 0")
     verify: bool = _field(False, "Decode every image-folder file before training and list all unreadable ones.")
 
 

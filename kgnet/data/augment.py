@@ -10,6 +10,7 @@ batched path give the same image for the same index.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,8 @@ from kgnet.data.stats import PixelStats
 _MASK32 = 0xFFFFFFFF
 # Salts give independent random streams per decision (crop row, crop column, flip, ...).
 SALT_ROW, SALT_COL, SALT_FLIP, SALT_CROP = 0x1B873593, 0x68E31DA4, 0x2C1B3C6D, 0x297A2D39
+SALT_ERASE, SALT_AREA, SALT_ASPECT, SALT_TOP, SALT_LEFT, SALT_NOISE = (
+    0x5BD1E995, 0x1B56C4E9, 0x7FEB352D, 0x846CA68B, 0x3243F6A8, 0x4F1BBCDC)
 
 
 def mix32(x: int | torch.Tensor) -> int | torch.Tensor:
@@ -65,10 +68,26 @@ class Augment:
         pad: Random crop back to the original size after zero-padding this many pixels on
             each side (0 = no crop).
         flip: Mirror left-right with probability 1/2.
+        erase: Probability of random erasing (Zhong et al., AAAI 2020): a rectangle of 2-25% of
+            the image, aspect ratio 0.3-3.3, becomes uniform noise.
+        background_noise: Uniform noise in [0, this] (8-bit levels) on the pixels that are 0: a
+            black background (Fashion-MNIST) stops being one constant a model can read.
     """
 
     pad: int = 0
     flip: bool = False
+    erase: float = 0.0
+    background_noise: int = 0
+
+    @property
+    def moves(self) -> bool:
+        """Crops or flips pixels."""
+        return bool(self.pad or self.flip)
+
+    @property
+    def paints(self) -> bool:
+        """Writes noise into pixels."""
+        return self.erase > 0 or self.background_noise > 0
 
 
 def crop_flip(images: torch.Tensor, indices: torch.Tensor, key: int, augment: Augment) -> torch.Tensor:
@@ -96,6 +115,37 @@ def crop_flip(images: torch.Tensor, indices: torch.Tensor, key: int, augment: Au
         cols = torch.where(flipped[:, None], cols.flip(1), cols)
     return images[torch.arange(b)[:, None, None, None], torch.arange(c)[None, :, None, None],
                   rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def _uniform(key: int, indices: torch.Tensor, salt: int) -> torch.Tensor:
+    """[B] floats in [0, 1), fixed by (key, index, salt)."""
+    return random_bits(key, indices, salt).double() / 2.0**32
+
+
+def paint_noise(images: torch.Tensor, indices: torch.Tensor, key: int, augment: Augment) -> torch.Tensor:
+    """Random erasing and background noise (`Augment.erase`, `.background_noise`) of a batch;
+    arguments and result as `crop_flip`'s. A pixel's noise is fixed by (key, image index, pixel)."""
+    b, c, h, w = images.shape
+    pixel = torch.arange(c * h * w).view(1, c, h, w)
+    noise = random_bits(key, indices.view(b, 1, 1, 1) * (c * h * w) + pixel, SALT_NOISE) % 256
+    out = images.clone()
+    if augment.background_noise:
+        dark = images == 0
+        out[dark] = (noise[dark] % (augment.background_noise + 1)).to(torch.uint8)
+    if augment.erase > 0:
+        area = (0.02 + 0.23 * _uniform(key, indices, SALT_AREA)) * h * w
+        aspect = torch.exp(math.log(0.3) + (math.log(3.3) - math.log(0.3)) * _uniform(key, indices, SALT_ASPECT))
+        eh = (area * aspect).sqrt().round().clamp(1, h).long()
+        ew = (area / aspect).sqrt().round().clamp(1, w).long()
+        top = (_uniform(key, indices, SALT_TOP) * (h - eh + 1)).long()
+        left = (_uniform(key, indices, SALT_LEFT) * (w - ew + 1)).long()
+        rows, cols = torch.arange(h).view(1, h, 1), torch.arange(w).view(1, 1, w)
+        inside = ((rows >= top.view(b, 1, 1)) & (rows < (top + eh).view(b, 1, 1))
+                  & (cols >= left.view(b, 1, 1)) & (cols < (left + ew).view(b, 1, 1)))
+        inside &= (_uniform(key, indices, SALT_ERASE) < augment.erase).view(b, 1, 1)
+        inside = inside[:, None].expand(b, c, h, w)
+        out[inside] = noise[inside].to(torch.uint8)
+    return out
 
 
 def to_model_input(images: torch.Tensor, stats: PixelStats, size: int | None = None,

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from kgnet.data.augment import Augment, crop_flip, epoch_key, to_model_input
+from kgnet.data.augment import Augment, crop_flip, epoch_key, paint_noise, to_model_input
 from kgnet.data.stats import PixelStats
 
 
@@ -103,8 +103,10 @@ class InMemoryImages(Dataset):
         """Images and labels at `indices`, stacked: float [B,C,H,W] and int64 [B]."""
         index = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
         images = self.images[index]
-        if self.augment is not None and (self.augment.pad or self.augment.flip):
-            images = crop_flip(images, index, epoch_key(self.seed, self.epoch), self.augment)
+        if self.augment is not None and (self.augment.moves or self.augment.paints):
+            key = epoch_key(self.seed, self.epoch)
+            images = crop_flip(images, index, key, self.augment) if self.augment.moves else images
+            images = paint_noise(images, index, key, self.augment) if self.augment.paints else images
         return to_model_input(images, self.stats, self.image_size, self.interpolation), self.labels[index]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:

@@ -38,7 +38,7 @@ from kgnet.data import (
     subsample_per_class,
     verify_images,
 )
-from kgnet.data.augment import crop_flip
+from kgnet.data.augment import crop_flip, paint_noise
 from kgnet.data.idx import IMAGES_MAGIC, LABELS_MAGIC, find_fashion_mnist, read_fashion_mnist
 from kgnet.data.locate import data_home
 from kgnet.data.cards import load_card
@@ -506,6 +506,31 @@ def test_crop_flip_is_a_shifted_mirrored_copy() -> None:
         assert matches, f"image {i} is no crop/flip of its input"
         seen.add(matches[0])
     assert len(seen) > 10  # the offsets and flips vary between images
+
+
+def test_random_erasing_paints_one_rectangle_of_noise_per_chosen_image() -> None:
+    images = torch.full((200, 1, 28, 28), 255, dtype=torch.uint8)  # noise is < 255 almost everywhere
+    out = paint_noise(images, torch.arange(200), key=11, augment=Augment(erase=0.5))
+    changed = out != images
+    erased = changed.flatten(1).any(1)
+    assert 0.35 < float(erased.float().mean()) < 0.65  # about half the images
+    for i in erased.nonzero().flatten().tolist():
+        rows, cols = changed[i, 0].any(1).nonzero().flatten(), changed[i, 0].any(0).nonzero().flatten()
+        box = images[i, 0, rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        area = box.numel() / (28 * 28)
+        assert 0.015 <= area <= 0.3, area  # 2-25% of the image (rounding of the sides aside)
+        assert (out[i, 0, rows.min():rows.max() + 1, cols.min():cols.max() + 1] != 255).float().mean() > 0.9
+    again = paint_noise(images[7:9], torch.tensor([7, 8]), key=11, augment=Augment(erase=0.5))
+    assert torch.equal(again, out[7:9])  # an image's noise depends on its index, not its batch
+
+
+def test_background_noise_paints_only_black_pixels() -> None:
+    images = torch.zeros((8, 1, 10, 10), dtype=torch.uint8)
+    images[:, :, 3:7, 3:7] = 200
+    out = paint_noise(images, torch.arange(8), key=3, augment=Augment(background_noise=40))
+    assert torch.equal(out[:, :, 3:7, 3:7], images[:, :, 3:7, 3:7])
+    background = out[images == 0]
+    assert int(background.max()) <= 40 and float((background > 0).float().mean()) > 0.9
 
 
 def test_in_memory_items_match_batches_and_epochs_fix_augmentation() -> None:

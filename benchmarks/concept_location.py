@@ -1,0 +1,293 @@
+"""Where does the concept head find its concepts? Training candidates for issue 36, on validation.
+
+The default kgnet's exact class map puts most of its energy on the black background of
+Fashion-MNIST (test: 38.1% on the garment, a flat map 50%). This trains the default run (baseline
+and kgnet, today's settings otherwise) with each candidate training augmentation of Fashion-MNIST
+(`kgnet.data.builder.AUGMENT`, set here for the run) over seeds, and measures on the validation
+split only (the test split is never read):
+
+- `energy`: the share of a map's positive energy on the garment (its non-zero pixels, the
+  Score-CAM pointing measure, `kgnet.explain.pointing`): kgnet's exact class map (the map the
+  gallery shows) and the baseline's Grad-CAM, for each model's own predicted class, paired by
+  image, with a 95% interval of kgnet - baseline;
+- `pointing`: over kgnet's correctly classified images, the share whose top contributing
+  concept was found on a token whose 4x4 pixel block is at least half garment;
+- `top1`: each variant's top-1 on the whole validation split.
+
+Candidates: random erasing and background noise (`kgnet.data.augment.paint_noise`), and a
+penalty on concepts that fire on many tokens (`spread_penalty`, added to the concept head's loss
+here for the benchmark's own runs; the baseline has no concepts and trains as before).
+
+    python benchmarks/concept_location.py --seeds 0 1 2 --images 1000
+    python benchmarks/concept_location.py --candidates default erase --seeds 0 1 2 3 4
+
+Runs are kept under `--work` (default `runs/concept_location`); a rerun reuses a finished one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kgnet.data import builder  # noqa: E402
+from kgnet.data.augment import Augment  # noqa: E402
+
+@dataclass(frozen=True)
+class Candidate:
+    """A way to train the default run: Fashion-MNIST's whole training augmentation, the weight
+    of a penalty on concepts that fire everywhere (`spread_penalty`; 0 = none), and the
+    knowledge variant measured (`kgnet-composed`: the R-GCN and the infusion too)."""
+
+    augment: Augment
+    spread: float = 0.0
+    variant: str = "kgnet"
+
+
+#: Today's recipe and the candidates.
+CANDIDATES: dict[str, Candidate] = {
+    "default": Candidate(Augment(pad=2, flip=True)),
+    "erase": Candidate(Augment(pad=2, flip=True, erase=0.5)),
+    "background": Candidate(Augment(pad=2, flip=True, background_noise=64)),
+    "erase+background": Candidate(Augment(pad=2, flip=True, erase=0.5, background_noise=64)),
+    "spread1": Candidate(Augment(pad=2, flip=True), spread=1.0),
+    "spread4": Candidate(Augment(pad=2, flip=True), spread=4.0),
+    "composed": Candidate(Augment(pad=2, flip=True), variant="kgnet-composed"),
+}
+
+
+def spread_penalty(scores: torch.Tensor) -> torch.Tensor:
+    """Mean over images, concepts and tokens of the positive token scores [B, T, M]: a concept
+    that fires on many tokens (a uniform background's) costs more than one found on one part."""
+    return scores.clamp(min=0).mean()
+
+
+@contextlib.contextmanager
+def penalised(weight: float):
+    """The concept head trains with `weight` times `spread_penalty` added to its loss (this
+    process only, for the runs trained inside the context)."""
+    from kgnet.models.heads.concept import ConceptHead
+
+    if not weight:
+        yield
+        return
+    forward, loss = ConceptHead.forward, ConceptHead.loss
+
+    def forward_keeping(self, tokens, nodes=None):
+        if self.training:
+            self._spread = spread_penalty(self._used_scores(tokens, nodes))
+        return forward(self, tokens, nodes)
+
+    def loss_with_spread(self, out, cross_entropy, targets, *, seen, epoch):
+        total, aux = loss(self, out, cross_entropy, targets, seen=seen, epoch=epoch)
+        return total + weight * self._spread, aux
+
+    ConceptHead.forward, ConceptHead.loss = forward_keeping, loss_with_spread
+    try:
+        yield
+    finally:
+        ConceptHead.forward, ConceptHead.loss = forward, loss
+#: A token counts as on the garment when at least this share of its pixel block is garment.
+ON_OBJECT = 0.5
+
+
+def train(folder: Path, candidate: Candidate, seed: int, variants: tuple[str, ...] = ("baseline", "kgnet")) -> Path:
+    """The default run of `variants` at `seed` trained as `candidate` says, unless finished."""
+    from kgnet.train import main
+
+    if not (folder / "metrics.json").exists():
+        saved = builder.AUGMENT["fashion_mnist"]
+        builder.AUGMENT["fashion_mnist"] = candidate.augment
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), penalised(candidate.spread):
+                resume = (folder / "config.yaml").exists()  # a killed run continues
+                code = main(["--resume", str(folder)] if resume else
+                            ["--out", str(folder), "--set", f"seed={seed}", "--set", "data.test_per_class=1",
+                             "--set", f"variants=[{','.join(variants)}]"])
+        finally:
+            builder.AUGMENT["fashion_mnist"] = saved
+        if code != 0:
+            raise SystemExit(f"training {folder} failed ({code})")
+    return folder
+
+
+def interval(values: np.ndarray) -> dict[str, float]:
+    """Mean and 95% t interval."""
+    from scipy import stats
+
+    values = values[np.isfinite(values)]
+    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+    return {"mean": float(values.mean()), "low": float(values.mean() - half), "high": float(values.mean() + half),
+            "n": int(len(values))}
+
+
+def measure(run: Path, images: int, baseline_run: Path, variant: str = "kgnet") -> dict:
+    """Energy on the garment, pointing and validation top-1 of `variant` of a trained default
+    run (its baseline in `baseline_run`); with an infusion, its attention map's too."""
+    from kgnet.config import load_config
+    from kgnet.data.builder import build_datasets
+    from kgnet.engine.scoring import predict
+    from kgnet.explain.contributions import class_map_images, read_concepts
+    from kgnet.explain.gradcam import gradcam
+    from kgnet.explain.pointing import energy_on_object, object_masks, paired_difference
+    from kgnet.metrics.embedding import stratified_sample
+    from kgnet.release import load_release
+
+    kgnet, baseline = load_release(run / variant), load_release(baseline_run / "baseline")
+    config = load_config(run / "config.yaml")
+    bundle = build_datasets(config.data, seed=config.seed, download=False, augment=False,
+                            preprocessing=kgnet.preprocessing)
+    val = bundle.val
+    device = torch.device("cpu")
+    top1 = {}
+    for name, release in (("kgnet", kgnet), ("baseline", baseline)):
+        predictions = predict(release.model, val, device=device, embeddings=False)
+        top1[name] = float((predictions.logits.argmax(1) == predictions.labels).float().mean())
+    labels = np.asarray(val.labels)
+    chosen = stratified_sample(labels, images, seed=0)
+    x = torch.stack([val[int(i)][0] for i in chosen])
+    y = torch.as_tensor(labels[chosen])
+    pixels = kgnet.preprocessing.unnormalise(x)[:, 0].numpy()
+    masks = object_masks(pixels)
+    reading = read_concepts(kgnet.model.eval(), x)
+    predicted = reading.logits.argmax(1)
+    class_map = class_map_images(reading, predicted.tolist(), tuple(x.shape[-2:]), mode="bilinear")
+    baseline.model.eval()
+    with torch.no_grad():
+        base_predicted = torch.cat([baseline.model(x[i:i + 64]).logits.argmax(1) for i in range(0, len(x), 64)])
+    cam = gradcam(baseline.model, x, base_predicted.tolist())
+    energy_kgnet, energy_base = energy_on_object(class_map, masks), energy_on_object(cam, masks)
+    # pointing: the token of the predicted class's top contributing concept, on the garment?
+    head = kgnet.model.head
+    contributions = head.contributions(reading.activations)[torch.arange(len(x)), predicted]  # [B, M]
+    top = contributions.argmax(1)
+    token = reading.scores[torch.arange(len(x)), :, top].argmax(1)
+    gh, gw = reading.grid
+    blocks = F.adaptive_avg_pool2d(torch.as_tensor(masks, dtype=torch.float32)[:, None], (gh, gw)).flatten(1)
+    on = blocks[torch.arange(len(x)), token] >= ON_OBJECT
+    correct = predicted == y
+    attention = infusion_attention(kgnet.model, x, top, masks, reading.grid)
+    return {"variant": variant, **({"attention": attention} if attention else {}), "top1": top1, "images": int(len(x)), "object_pixels": float(masks.mean()),
+            "energy": {"kgnet_class_map": float(np.nanmean(energy_kgnet)),
+                       "baseline_gradcam": float(np.nanmean(energy_base)),
+                       "difference": paired_difference(energy_kgnet, energy_base)},
+            "pointing": float(on[correct].float().mean()), "pointing_all": float(on.float().mean()),
+            "correct": int(correct.sum())}
+
+
+@torch.no_grad()
+def infusion_attention(model, x: torch.Tensor, top: torch.Tensor, masks: np.ndarray, grid: tuple[int, int]) -> dict | None:
+    """Where the infusion looks: each spatial token's attention (mean over heads, last stage) to
+    the knowledge token of the image's top contributing concept, as a map; its energy on the
+    garment and whether its strongest token is on it. None for a model without an infusion."""
+    from kgnet.explain.pointing import energy_on_object
+
+    labels = model.graph_encoder.token_labels
+    if not labels:
+        return None
+    names = model.head.matrix.names
+    where = {label: i for i, label in enumerate(labels)}
+    maps, found = [], []
+    for start in range(0, len(x), 64):
+        out = model(x[start:start + 64])
+        attention = out.attention.float().mean(1)  # [b, T(+prefix), t]
+        attention = attention[:, attention.shape[1] - grid[0] * grid[1]:]
+        for row, j in zip(attention, top[start:start + 64].tolist()):
+            token = where.get(names[j])
+            found.append(token is not None)
+            maps.append(row[:, token] if token is not None else torch.full((row.shape[0],), float("nan")))
+    stacked = torch.stack(maps).reshape(len(maps), 1, *grid)
+    blocks = F.adaptive_avg_pool2d(torch.as_tensor(masks, dtype=torch.float32)[:, None], grid).flatten(1)
+    strongest = stacked.flatten(1).nan_to_num(-1).argmax(1)
+    up = F.interpolate(stacked, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0].numpy()
+    ok = np.asarray(found)
+    energy = energy_on_object(np.nan_to_num(up, nan=0.0), masks)
+    energy[~ok] = np.nan
+    return {"top_concept_is_a_token": float(ok.mean()), "energy": float(np.nanmean(energy)),
+            "pointing_all": float((blocks[torch.arange(len(x)), strongest] >= ON_OBJECT)[torch.as_tensor(ok)].float().mean())}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--candidates", nargs="+", default=list(CANDIDATES), choices=list(CANDIDATES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--images", type=int, default=1000, help="validation images for the maps (default 1000)")
+    parser.add_argument("--work", type=Path, default=REPO / "runs" / "concept_location")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "concept_location.json")
+    args = parser.parse_args(argv)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results.setdefault("settings", {})
+    results["settings"] = {"images": args.images, "split": "validation", "on_object": ON_OBJECT,
+                           "candidates": {name: repr(CANDIDATES[name]) for name in CANDIDATES}}
+    runs = results.setdefault("runs", {})
+    for name in args.candidates:
+        for seed in args.seeds:
+            key = f"{name}/seed{seed}"
+            if key in runs:
+                continue
+            candidate = CANDIDATES[name]
+            if candidate.augment == CANDIDATES["default"].augment and name != "default":
+                # the baseline has no concept head: it trains as the default run's does
+                base = train(args.work / "default" / f"seed{seed}", CANDIDATES["default"], seed)
+                run = train(args.work / name / f"seed{seed}", candidate, seed, variants=(candidate.variant,))
+            else:
+                base = run = train(args.work / name / f"seed{seed}", candidate, seed, variants=("baseline", candidate.variant))
+            runs[key] = measure(run, args.images, base, candidate.variant)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1) + "\n")
+            m = runs[key]
+            print(f"{key}: top-1 kgnet {100 * m['top1']['kgnet']:.2f} baseline {100 * m['top1']['baseline']:.2f}; "
+                  f"energy kgnet {100 * m['energy']['kgnet_class_map']:.1f} baseline "
+                  f"{100 * m['energy']['baseline_gradcam']:.1f} (diff {100 * m['energy']['difference']['mean']:+.1f} "
+                  f"[{100 * m['energy']['difference']['ci_low']:+.1f}, {100 * m['energy']['difference']['ci_high']:+.1f}]); "
+                  f"pointing {100 * m['pointing']:.1f}%", flush=True)
+    summary = {}
+    for name in CANDIDATES:
+        rows = [runs[f"{name}/seed{s}"] for s in sorted({int(k.split("seed")[1]) for k in runs}) if f"{name}/seed{s}" in runs]
+        if len(rows) < 2:
+            continue
+        seeds = [int(k.split("seed")[1]) for k in runs if k.startswith(name + "/")]
+        summary[name] = {"seeds": sorted(seeds),
+                         "kgnet_top1": interval(np.array([100 * r["top1"]["kgnet"] for r in rows])),
+                         "baseline_top1": interval(np.array([100 * r["top1"]["baseline"] for r in rows])),
+                         "energy_kgnet": interval(np.array([100 * r["energy"]["kgnet_class_map"] for r in rows])),
+                         "energy_difference": interval(np.array([100 * r["energy"]["difference"]["mean"] for r in rows])),
+                         "pointing": interval(np.array([100 * r["pointing"] for r in rows]))}
+        paired = [s_ for s_ in seeds if f"default/seed{s_}" in runs]
+        if name != "default" and len(paired) >= 2:
+            summary[name]["energy_minus_default"] = interval(np.array(
+                [100 * (runs[f"{name}/seed{s_}"]["energy"]["kgnet_class_map"]
+                        - runs[f"default/seed{s_}"]["energy"]["kgnet_class_map"]) for s_ in paired]))
+            summary[name]["top1_minus_default"] = interval(np.array(
+                [100 * (runs[f"{name}/seed{s_}"]["top1"]["kgnet"] - runs[f"default/seed{s_}"]["top1"]["kgnet"])
+                 for s_ in paired]))
+        if all("attention" in r for r in rows):
+            summary[name]["attention_energy"] = interval(np.array([100 * r["attention"]["energy"] for r in rows]))
+            summary[name]["attention_pointing_all"] = interval(
+                np.array([100 * r["attention"]["pointing_all"] for r in rows]))
+    results["summary"] = summary
+    args.out.write_text(json.dumps(results, indent=1) + "\n")
+    for name, s in summary.items():
+        print(f"{name:18s} seeds {s['seeds']}: kgnet top-1 {s['kgnet_top1']['mean']:.2f} baseline "
+              f"{s['baseline_top1']['mean']:.2f}; energy kgnet {s['energy_kgnet']['mean']:.1f}, kgnet - baseline "
+              f"{s['energy_difference']['mean']:+.1f} [{s['energy_difference']['low']:+.1f}, "
+              f"{s['energy_difference']['high']:+.1f}]; pointing {s['pointing']['mean']:.1f}%"
+              + (f"; infusion attention energy {s['attention_energy']['mean']:.1f}, its strongest token on the "
+                 f"garment {s['attention_pointing_all']['mean']:.1f}%" if "attention_energy" in s else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
