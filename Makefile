@@ -22,8 +22,9 @@ demo: install
 	$(PY) -m kgnet.kg check kg/fashion_mnist_garments.ttl --dataset fashion_mnist
 	$(PY) -m kgnet.train
 
+# -n auto: one pytest worker per core (xdist); on 2 cores the suite takes 355 s instead of 452 s
 test: install
-	$(PY) -m pytest -m "not slow" -q --durations=15
+	$(PY) -m pytest -m "not slow" -q -n auto --durations=15
 
 test-slow: install
 	$(PY) -m pytest -m slow -q
