@@ -32,7 +32,6 @@ import argparse
 import contextlib
 import io
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +43,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.stats import describe, paired_difference  # noqa: E402
 from kgnet.data import builder  # noqa: E402
 from kgnet.data.augment import Augment  # noqa: E402
 
@@ -166,14 +166,53 @@ def train(folder: Path, candidate: Candidate, seed: int, variants: tuple[str, ..
     return folder
 
 
-def interval(values: np.ndarray) -> dict[str, float]:
-    """Mean and 95% t interval."""
-    from scipy import stats
+def garment_share(masks: np.ndarray, grid: tuple[int, int]) -> torch.Tensor:
+    """[B, T]: the share of garment pixels in each token's block of the image."""
+    return F.adaptive_avg_pool2d(torch.as_tensor(masks, dtype=torch.float32)[:, None], grid).flatten(1)
 
-    values = values[np.isfinite(values)]
-    half = float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
-    return {"mean": float(values.mean()), "low": float(values.mean() - half), "high": float(values.mean() + half),
-            "n": int(len(values))}
+
+def _interval(summary) -> dict[str, float]:
+    """A `benchmarks.stats` summary or paired difference as mean, 95% t interval and n."""
+    half = summary.half_width
+    return {"mean": summary.mean, "low": summary.mean - half, "high": summary.mean + half, "n": summary.n}
+
+
+#: What each candidate's summary describes over seeds, in percent: name -> value of one run.
+MEASURES = {
+    "kgnet_top1": lambda r: r["top1"]["kgnet"],
+    "baseline_top1": lambda r: r["top1"]["baseline"],
+    "energy_kgnet": lambda r: r["energy"]["kgnet_class_map"],
+    "energy_difference": lambda r: r["energy"]["difference"]["mean"],
+    "pointing": lambda r: r["pointing"],
+    "attention_energy": lambda r: r["attention"]["energy"],
+    "attention_pointing_all": lambda r: r["attention"]["pointing_all"],
+}
+#: ... and, paired by seed, its change from today's default.
+AGAINST_DEFAULT = {"energy_minus_default": "energy_kgnet", "top1_minus_default": "kgnet_top1"}
+
+
+def summarise(runs: dict[str, dict]) -> dict[str, dict]:
+    """Per candidate with runs on at least 2 seeds: each measure's mean and interval over seeds,
+    and the change from the default paired by seed."""
+    by_seed = {}
+    for key, run in runs.items():
+        name, seed = key.split("/seed")
+        by_seed.setdefault(name, {})[int(seed)] = run
+    summary = {}
+    for name, rows in by_seed.items():
+        if len(rows) < 2:
+            continue
+        attention = all("attention" in run for run in rows.values())  # a model with an infusion
+        values = {measure: {seed: 100 * read(run) for seed, run in rows.items()}
+                  for measure, read in MEASURES.items() if attention or not measure.startswith("attention")}
+        summary[name] = {"seeds": sorted(rows), **{m: _interval(describe(list(v.values()))) for m, v in values.items()}}
+        if name != "default" and "default" in by_seed:
+            for paired, measure in AGAINST_DEFAULT.items():
+                default = {seed: 100 * MEASURES[measure](run) for seed, run in by_seed["default"].items()}
+                difference = paired_difference(values[measure], default)
+                if difference.has_ci:
+                    summary[name][paired] = _interval(difference)
+    return summary
 
 
 def measure(run: Path, images: int, baseline_run: Path, variant: str = "kgnet") -> dict:
@@ -217,8 +256,7 @@ def measure(run: Path, images: int, baseline_run: Path, variant: str = "kgnet") 
     contributions = head.contributions(reading.activations)[torch.arange(len(x)), predicted]  # [B, M]
     top = contributions.argmax(1)
     token = reading.scores[torch.arange(len(x)), :, top].argmax(1)
-    gh, gw = reading.grid
-    blocks = F.adaptive_avg_pool2d(torch.as_tensor(masks, dtype=torch.float32)[:, None], (gh, gw)).flatten(1)
+    blocks = garment_share(masks, reading.grid)
     on = blocks[torch.arange(len(x)), token] >= ON_OBJECT
     correct = predicted == y
     attention = infusion_attention(kgnet.model, x, top, masks, reading.grid)
@@ -252,7 +290,7 @@ def infusion_attention(model, x: torch.Tensor, top: torch.Tensor, masks: np.ndar
             found.append(token is not None)
             maps.append(row[:, token] if token is not None else torch.full((row.shape[0],), float("nan")))
     stacked = torch.stack(maps).reshape(len(maps), 1, *grid)
-    blocks = F.adaptive_avg_pool2d(torch.as_tensor(masks, dtype=torch.float32)[:, None], grid).flatten(1)
+    blocks = garment_share(masks, grid)
     strongest = stacked.flatten(1).nan_to_num(-1).argmax(1)
     up = F.interpolate(stacked, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0].numpy()
     ok = np.asarray(found)
@@ -298,30 +336,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{100 * m['energy']['baseline_gradcam']:.1f} (diff {100 * m['energy']['difference']['mean']:+.1f} "
                   f"[{100 * m['energy']['difference']['ci_low']:+.1f}, {100 * m['energy']['difference']['ci_high']:+.1f}]); "
                   f"pointing {100 * m['pointing']:.1f}%", flush=True)
-    summary = {}
-    for name in CANDIDATES:
-        rows = [runs[f"{name}/seed{s}"] for s in sorted({int(k.split("seed")[1]) for k in runs}) if f"{name}/seed{s}" in runs]
-        if len(rows) < 2:
-            continue
-        seeds = [int(k.split("seed")[1]) for k in runs if k.startswith(name + "/")]
-        summary[name] = {"seeds": sorted(seeds),
-                         "kgnet_top1": interval(np.array([100 * r["top1"]["kgnet"] for r in rows])),
-                         "baseline_top1": interval(np.array([100 * r["top1"]["baseline"] for r in rows])),
-                         "energy_kgnet": interval(np.array([100 * r["energy"]["kgnet_class_map"] for r in rows])),
-                         "energy_difference": interval(np.array([100 * r["energy"]["difference"]["mean"] for r in rows])),
-                         "pointing": interval(np.array([100 * r["pointing"] for r in rows]))}
-        paired = [s_ for s_ in seeds if f"default/seed{s_}" in runs]
-        if name != "default" and len(paired) >= 2:
-            summary[name]["energy_minus_default"] = interval(np.array(
-                [100 * (runs[f"{name}/seed{s_}"]["energy"]["kgnet_class_map"]
-                        - runs[f"default/seed{s_}"]["energy"]["kgnet_class_map"]) for s_ in paired]))
-            summary[name]["top1_minus_default"] = interval(np.array(
-                [100 * (runs[f"{name}/seed{s_}"]["top1"]["kgnet"] - runs[f"default/seed{s_}"]["top1"]["kgnet"])
-                 for s_ in paired]))
-        if all("attention" in r for r in rows):
-            summary[name]["attention_energy"] = interval(np.array([100 * r["attention"]["energy"] for r in rows]))
-            summary[name]["attention_pointing_all"] = interval(
-                np.array([100 * r["attention"]["pointing_all"] for r in rows]))
+    summary = summarise(runs)
     results["summary"] = summary
     args.out.write_text(json.dumps(results, indent=1) + "\n")
     for name, s in summary.items():

@@ -105,8 +105,10 @@ class InMemoryImages(Dataset):
         images = self.images[index]
         if self.augment is not None and (self.augment.moves or self.augment.paints):
             key = epoch_key(self.seed, self.epoch)
-            images = crop_flip(images, index, key, self.augment) if self.augment.moves else images
-            images = paint_noise(images, index, key, self.augment) if self.augment.paints else images
+            if self.augment.moves:
+                images = crop_flip(images, index, key, self.augment)
+            if self.augment.paints:
+                images = paint_noise(images, index, key, self.augment)
         return to_model_input(images, self.stats, self.image_size, self.interpolation), self.labels[index]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
