@@ -12,7 +12,7 @@ install: $(STAMP) data
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@bash scripts/install-python.sh $(VENV)
 	@touch $(STAMP)
 
 data:
