@@ -34,6 +34,8 @@ from kgnet.kg.edit import without_classes
 
 FULL = Path(__file__).resolve().parents[1] / "kg" / "fashion_mnist_garments.ttl"
 VARIANTS = ("baseline", "kgnet", "kgnet-inductive", "kgnet-inductive-permuted")
+#: Training settings of the runs that add the classes with k images: 10% of the base run's 250 steps.
+TUNE = ["train.epochs=1", "train.min_steps=25"]
 
 
 def _logits(model, dataset):
@@ -47,14 +49,20 @@ def _logits(model, dataset):
 
 def _scores(logits, labels, val_logits, val_labels, novel: list[int], base: list[int]) -> dict:
     from kgnet.metrics.classification import (area_under_seen_unseen_curve, best_gamma, generalized_few_shot,
-                                              seen_offset)
+                                              restricted_top1, seen_offset)
 
     gamma = best_gamma(val_logits, val_labels, base, novel)
     at = generalized_few_shot(seen_offset(logits, base, gamma), labels, novel, base)
     raw = generalized_few_shot(logits, labels, novel, base)
+    val = generalized_few_shot(seen_offset(val_logits, base, gamma), val_labels, novel, base)
     return {"gamma": gamma, "novel": at["novel_top1"], "base": at["base_top1"], "H": at["gfsl_harmonic"],
             "novel_uncalibrated": raw["novel_top1"], "base_uncalibrated": raw["base_top1"],
+            "base_among_base": restricted_top1(logits, labels, base),  # forgetting, apart from the trade-off
             "ausuc": area_under_seen_unseen_curve(logits, labels, base, novel),
+            # validation, where designs are chosen (the test split above is reported, never chosen on)
+            "val_H": val["gfsl_harmonic"], "val_novel": val["novel_top1"], "val_base": val["base_top1"],
+            "val_base_among_base": restricted_top1(val_logits, val_labels, base),
+            "val_ausuc": area_under_seen_unseen_curve(val_logits, val_labels, base, novel),
             "curve": _curve(logits, labels, base, novel)}
 
 
@@ -125,13 +133,13 @@ def run_one(out: Path, seed: int, pair: list[str], variants: list[str], override
             rows.append(_row(extended.model, bundle, pair, k=0, **common,
                              extend_seconds=time.perf_counter() - started))
         for k in shots:
-            tuned = folder / f"k{k}-{variant}"
+            tuned = folder / (f"k{k}-{variant}" + ("" if tuning == TUNE else "-" + "-".join(tuning).replace("/", "_")))
             seconds = _train(tuned, [f"seed={seed}", f"variants=[{variant}]", f"model.init_from={run}",
                                      f"data.novel_classes=[{','.join(pair)}]", f"data.novel_samples_per_class={k}",
                                      *[o for o in overrides if not o.startswith("train.")], *tuning]
                              )[variant]["train_seconds"]
             model = load_release(tuned / variant).model
-            rows.append(_row(model, bundle, pair, k=k, **common, tune_seconds=seconds))
+            rows.append(_row(model, bundle, pair, k=k, **common, tune_seconds=seconds, tune=tuning))
     return rows
 
 
@@ -301,7 +309,7 @@ def main(argv=None) -> int:
     parser.add_argument("--shots", nargs="*", type=int, default=[], help="k > 0: fine-tuned runs from the base run")
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         help="settings of the base runs (e.g. train.epochs=10)")
-    parser.add_argument("--tune", action="append", default=["train.epochs=1", "train.min_steps=25"],
+    parser.add_argument("--tune", action="append", default=list(TUNE),
                         help="training settings of the runs that add the classes with k images (default: 10%% "
                         "of the base run's 250 steps)")
     parser.add_argument("--summary", action="store_true", help="print the summary of OUT/rows.jsonl and exit")

@@ -230,6 +230,10 @@ class TrainConfig:
     lr: float = _field(5e-4, "Peak learning rate (AdamW; linear warm-up, cosine decay); the default was chosen on "
                        "validation for few images per class, 2e-3 suits full Fashion-MNIST.", "> 0")
     weight_decay: float = _field(0.05, "Weight decay.", ">= 0")
+    backbone_lr_scale: float = _field(
+        1.0, "Learning rate of the backbone as a multiple of train.lr; 0 freezes it (its weights and its batch-norm "
+        "statistics), so only the head and the knowledge parts learn: with model.init_from, the image features the "
+        "trained classes rest on stay as they were while new classes are added.", ">= 0")
     balanced_sampling: bool = _field(
         True, "When classes have different numbers of training images: each epoch draws its images with "
         "replacement so every class is equally likely (rare classes repeated, differently augmented); every variant "

@@ -137,7 +137,7 @@ def make_optimizer(model: nn.Module, train_cfg: TrainConfig, device: torch.devic
     reads a counter back.
     """
     fused = device.type in ("cuda", "cpu") and all(p.is_floating_point() for p in model.parameters())
-    return torch.optim.AdamW(model.parameter_groups(train_cfg.lr), lr=train_cfg.lr,
+    return torch.optim.AdamW(model.parameter_groups(train_cfg.lr, train_cfg.backbone_lr_scale), lr=train_cfg.lr,
                              weight_decay=train_cfg.weight_decay, fused=fused or None)
 
 
@@ -290,6 +290,9 @@ def train_variant(
     model.to(device)
     total_epochs = train_cfg.epochs
     check_amp(train_cfg.amp, device)
+    frozen = not train_cfg.backbone_lr_scale
+    if frozen:
+        model.freeze_backbone()  # before DDP, which registers the weights that take gradients
     optimizer = make_optimizer(model, train_cfg, device)
     # train.batch_size is the global batch: each of N processes takes batch_size / N images a step,
     # and the same images as one process would (`epoch_order`).
@@ -333,6 +336,8 @@ def train_variant(
         torch.manual_seed(epoch_seed(config.seed, context.rank, epoch))
         loader = _epoch_batches(bundle, rank_batch, config, context, epoch, passes)
         ddp.train()
+        if frozen:
+            model.freeze_backbone()
         totals = EpochTotals(device)
         checked = functools.partial(_checked, variant=name, epoch=epoch, first_step=step, checkpoint=checkpoint,
                                     lr=train_cfg.lr)

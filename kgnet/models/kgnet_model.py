@@ -117,12 +117,21 @@ class KgnetModel(nn.Module):
         layers under a head that reads tokens) or the R-GCN's relation weights over no edges."""
         return self.head.leaves_idle(self.backbone) or self.graph_encoder.idle_relations
 
-    def parameter_groups(self, lr: float) -> list[dict]:
+    def parameter_groups(self, lr: float, backbone_scale: float = 1.0) -> list[dict]:
         """The optimiser's parameter groups: the graph encoder's own (at its `lr_scale` times `lr`:
-        its weights move the node embeddings of every class at once), the rest at `lr`."""
-        own = {id(p) for p in self.graph_encoder.parameters()}
-        return [{"params": [p for p in self.parameters() if id(p) not in own]},
+        its weights move the node embeddings of every class at once), the backbone's at
+        `backbone_scale` times `lr` (none at 0: a frozen backbone, see `freeze_backbone`), the rest at `lr`."""
+        apart = [] if backbone_scale == 1 else list(self.backbone.parameters())  # 1: the same groups as ever
+        own = {id(p) for p in [*self.graph_encoder.parameters(), *apart]}
+        backbone = [{"params": apart, "lr": lr * backbone_scale}] if apart and backbone_scale else []
+        return [{"params": [p for p in self.parameters() if id(p) not in own]}, *backbone,
                 *self.graph_encoder.parameter_groups(lr)]
+
+    def freeze_backbone(self) -> None:
+        """No gradient for the backbone's weights and no update of its batch-norm statistics: call
+        after every `train()` (it sets the backbone back to eval mode)."""
+        self.backbone.requires_grad_(False)
+        self.backbone.eval()
 
     def rows(self) -> dict[str, tuple[str, list[int] | None]]:
         """State-dict keys whose rows each belong to one class, graph node or relation, and those

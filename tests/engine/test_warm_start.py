@@ -70,6 +70,24 @@ def test_init_from_a_run_of_another_backbone_is_one_line(tiny_run, tmp_path):
     assert not out.exists()
 
 
+def test_a_frozen_backbone_keeps_the_trained_features_while_the_head_learns(tiny_run, tmp_path):
+    """train.backbone_lr_scale=0 with model.init_from: the backbone's weights and batch-norm
+    statistics are the trained run's, bit for bit; the head moved."""
+    from kgnet.train import main
+
+    out = tmp_path / "frozen"
+    assert main([*TINY, *settings("variants=[kgnet]", f"model.init_from={tiny_run.folder}", "train.backbone_lr_scale=0",
+                                  "train.gzsl_calibration=none"), "--out", str(out)]) == 0
+    before, after = load_release(tiny_run.folder / "kgnet").model, load_release(out / "kgnet").model
+    frozen = before.backbone.state_dict()
+    assert any("running_mean" in key for key in frozen)  # batch-norm statistics are among what stays
+    for key, value in after.backbone.state_dict().items():
+        assert torch.equal(value, frozen[key]), key
+    head_before = before.head.state_dict()
+    assert any(not torch.equal(value, head_before[key]) for key, value in after.head.state_dict().items()
+               if key in head_before and value.shape == head_before[key].shape)
+
+
 def test_init_from_names_the_variants_a_run_has(tiny_run, tmp_path):
     result = run_main("kgnet.train", *TINY, *settings("variants=[kgnet-inductive]", f"model.init_from={tiny_run.folder}"),
                      "--out", str(tmp_path / "x"))
