@@ -9,10 +9,10 @@ novel and base accuracy and their harmonic mean H at the seen-offset constant ch
 validation (`best_gamma`), and the area under the novel-base curve (AUSUC, Chao et al. ECCV 2016),
 threshold-free. The base run's own base accuracy (8 classes) is scored too.
 
-With `--shots 0 1 5`, each variant's base run is also the start (`model.init_from`) of a run that
-adds the pair with k images each beside the base classes' images (class-balanced), for 10% of
-the base run's optimiser steps; scored the same way (the baseline too: its new classifier rows
-start at random).
+With k > 0 in `--shots` (0, the default, is the extension above), each variant's base run is
+also the start (`model.init_from`) of a run that adds the pair with k images each beside the base
+classes' images (class-balanced), for 10% of the base run's optimiser steps; scored the same way
+(the baseline too: its new classifier rows start at random).
 
     python -m benchmarks.extension --out /tmp/ext34 --pairs Sandal,Bag Pullover,"Ankle boot" --seeds 0 1 \
         --shots 0 1 5 --set data.samples_per_class=100 --set train.epochs=10 --set train.lr=2e-3
@@ -176,8 +176,8 @@ def summary(rows: list[dict]) -> str:
             forgot = f"  base among base - base run {100 * sum(kept) / len(kept):+5.1f} (n={len(kept)})" if kept else ""
             lines.append(f"  {variant:<26} novel {100 * mean['novel']:5.1f}  base {100 * mean['base']:5.1f}  "
                          f"H {100 * mean['H']:5.1f}  AUSUC {mean['ausuc']:.3f}  (n={len(runs)}){forgot}")
-        for a, b in (("kgnet-inductive", "kgnet-inductive-permuted"), ("kgnet", "kgnet-permuted"), ("kgnet-inductive", "kgnet"),
-                     ("kgnet-inductive", "baseline"), ("kgnet", "baseline")):
+        for a, b in (("kgnet-inductive", "kgnet-inductive-permuted"), ("kgnet", "kgnet-permuted"),
+                     ("kgnet-inductive", "kgnet"), ("kgnet-inductive", "baseline"), ("kgnet", "baseline")):
             if a in by and b in by:
                 for m in ("novel", "H", "ausuc"):
                     d = paired_difference({key: r[m] for key, r in by[a].items()}, {key: r[m] for key, r in by[b].items()})
