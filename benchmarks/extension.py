@@ -39,6 +39,11 @@ VARIANTS = ("baseline", "kgnet", "kgnet-inductive", "kgnet-inductive-permuted")
 TUNE = ["train.epochs=1", "train.min_steps=25", "train.analysis=none", "data.test_per_class=10"]
 
 
+def _beyond_protocol(tuning: list[str]) -> list[str]:
+    """The settings of a k-image run beyond the protocol's `TUNE` (what a tried way of training changed)."""
+    return [t for t in tuning if t not in TUNE]
+
+
 def _logits(model, dataset):
     import torch
 
@@ -147,8 +152,7 @@ def run_one(out: Path, seed: int, pair: list[str], variants: list[str], override
             rows.append(_row(extended.model, bundle, pair, k=0, **common,
                              extend_seconds=time.perf_counter() - started))
         for k in [k for k in shots if k]:
-            extra = [t for t in tuning if t not in TUNE]
-            tuned = folder / "-".join([f"k{k}", variant, *extra]).replace("/", "_")
+            tuned = folder / "-".join([f"k{k}", variant, *_beyond_protocol(tuning)]).replace("/", "_")
             seconds = _train(tuned, [f"seed={seed}", f"variants=[{variant}]", f"model.init_from={run}",
                                      f"data.novel_classes=[{','.join(pair)}]", f"data.novel_samples_per_class={k}",
                                      *[o for o in overrides if not o.startswith("train.")], *tuning]
@@ -197,13 +201,13 @@ def tuning_lines(rows: list[dict]) -> list[str]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         if r["k"] and "val_H" in r:
-            extra = [t for t in r.get("tune", TUNE) if t not in TUNE]
-            groups.setdefault((" ".join(extra) or "default", r["variant"], r["k"]), []).append(r)
+            tune = " ".join(_beyond_protocol(r.get("tune", TUNE))) or "default"
+            groups.setdefault((tune, r["variant"], r["k"]), []).append(r)
     for (tune, variant, k), runs in sorted(groups.items(), key=lambda item: (item[0][2], item[0][1], item[0][0])):
-        def mean(metric):
-            return sum(r[metric] for r in runs) / len(runs)
-        lines.append(f"| {tune} | {variant} | {k} | {100 * mean('val_H'):.1f} | {mean('val_ausuc'):.3f} | "
-                     f"{100 * (mean('val_base_among_base') - mean('base_run_val_top1')):+.1f} | {len(runs)} |")
+        mean = {m: sum(r[m] for r in runs) / len(runs)
+                for m in ("val_H", "val_ausuc", "val_base_among_base", "base_run_val_top1")}
+        lines.append(f"| {tune} | {variant} | {k} | {100 * mean['val_H']:.1f} | {mean['val_ausuc']:.3f} | "
+                     f"{100 * (mean['val_base_among_base'] - mean['base_run_val_top1']):+.1f} | {len(runs)} |")
     return lines
 
 
