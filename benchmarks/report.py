@@ -30,16 +30,12 @@ from benchmarks.suite import CONTROLS, REPO, Suite
 #: and AUSUC only where the run calibrated its GZSL scores.
 ZERO_SHOT_METRICS = ("zero_shot_top1", "gzsl_seen", "gzsl_unseen", "gzsl_harmonic", "gzsl_calibrated_seen",
                      "gzsl_calibrated_unseen", "gzsl_calibrated_harmonic", "gzsl_ausuc")
-#: Generalized few-shot metrics (fractions, shown in percent): the novel classes' and the base
-#: classes' test images, each choosing among all classes, and their harmonic mean.
-NOVEL_METRICS = ("novel_top1", "base_top1", "gfsl_harmonic")
 #: Raw numbers (not fractions): the calibration constant subtracted from the seen classes' logits.
 ZERO_SHOT_RAW = ("gzsl_gamma",)
 METRIC_NAMES = {"zero_shot_top1": "zero-shot top-1 (unseen only)", "gzsl_seen": "GZSL seen",
                 "gzsl_unseen": "GZSL unseen", "gzsl_harmonic": "GZSL H", "gzsl_gamma": "gamma",
                 "gzsl_calibrated_seen": "calibrated seen", "gzsl_calibrated_unseen": "calibrated unseen",
-                "gzsl_calibrated_harmonic": "calibrated H", "gzsl_ausuc": "AUSUC",
-                "novel_top1": "novel top-1", "base_top1": "base top-1", "gfsl_harmonic": "harmonic mean"}
+                "gzsl_calibrated_harmonic": "calibrated H", "gzsl_ausuc": "AUSUC"}
 PLOT_NAMES = {"zero_shot_top1": "zero-shot\ntop-1\n(unseen only)", "gzsl_seen": "GZSL\nseen",
               "gzsl_unseen": "GZSL\nunseen", "gzsl_harmonic": "GZSL\nH", "gzsl_calibrated_seen": "calibrated\nseen",
               "gzsl_calibrated_unseen": "calibrated\nunseen", "gzsl_calibrated_harmonic": "calibrated\nH",
@@ -70,7 +66,17 @@ def load_records(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def _train_records(records: dict[str, dict]) -> list[dict]:
-    return [r for r in records.values() if r["cell"]["kind"] == "train" and "metrics" in r]
+    """The training cells' records; an `extend` cell counts as its base run (top-1 among its own
+    classes), so the tables of what ran and of each regime cover it too."""
+    train = [r for r in records.values() if r["cell"]["kind"] == "train" and "metrics" in r]
+    return train + [{**r, "metrics": {"top1": r["result"]["rows"][0]["base_run_top1"]}} for r in records.values()
+                    if r["cell"]["kind"] == "extend" and r.get("result", {}).get("rows")]
+
+
+def extension_rows(records: dict[str, dict], regime: str) -> list[dict]:
+    """The rows (one per seed, variant and k: `benchmarks.extension.run_one`) of a regime's `extend` cells."""
+    return [{**row, "variant": r["cell"]["variant"]} for r in records.values()
+            if r["cell"]["kind"] == "extend" and r["cell"]["regime"] == regime for row in r["result"]["rows"]]
 
 
 def _by_seed(records: Iterable[dict], regime: str, variant: str, metric: str = "top1",
@@ -105,25 +111,11 @@ def _kgnet_minus(rows: list[dict], regime: str, variant: str, metrics: Iterable[
             for m in metrics}
 
 
-def _novel_block(rows: list[dict], regime: str, variant: str) -> dict[str, Any]:
-    """A generalized few-shot variant's novel, base and harmonic accuracy: mean over seeds, the
-    paired difference to the baseline, and kgnet minus it."""
-    block: dict[str, Any] = {"novel": {}, "novel_vs_baseline": {}}
-    for m in NOVEL_METRICS:
-        mine = _by_seed(rows, regime, variant, m)
-        block["novel"][m] = describe([mine[s] for s in sorted(mine)]).to_dict()
-        if variant != "baseline":
-            block["novel_vs_baseline"][m] = paired_difference(mine, _by_seed(rows, regime, "baseline", m)).to_dict()
-    if variant != "kgnet":
-        block["novel_kgnet_minus"] = _kgnet_minus(rows, regime, variant, NOVEL_METRICS)
-    return block
-
-
 def planned(suite: Suite) -> dict[str, dict[str, int]]:
     """regime -> variant -> number of seeds the suite defines."""
     seeds: dict[str, dict[str, int]] = {}
     for c in suite.cells:
-        if c.kind == "train":
+        if c.kind != "cost":
             seeds.setdefault(c.regime, {}).setdefault(c.variant, 0)
             seeds[c.regime][c.variant] += 1
     return seeds
@@ -143,7 +135,7 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
         base, kg = _by_seed(rows, name, "baseline"), _by_seed(rows, name, "kgnet")
         entry: dict[str, Any] = {}
         for variant in variants:
-            mine = [r for r in rows if r["cell"]["variant"] == variant]
+            mine = [r for r in rows if r["cell"]["variant"] == variant]  # (an extend cell's label is its variant)
             top1 = _by_seed(mine, name, variant)
             v: dict[str, Any] = {"top1": describe([top1[s] for s in sorted(top1)]).to_dict(), "seeds": sorted(top1),
                                  "planned_seeds": plan.get(name, {}).get(variant, 0),
@@ -161,13 +153,20 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
                     v["zero_shot"][metric] = describe([values[s] for s in sorted(values)]).to_dict()
                 if variant != "kgnet":
                     v["zero_shot_kgnet_minus"] = _kgnet_minus(rows, name, variant, ZERO_SHOT_METRICS)
-            if meta.get("novel"):
-                v.update(_novel_block(rows, name, variant))
             entry[variant] = v
         regimes[name] = {"meta": meta, "cells": len(rows), "variants": entry,
                          "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in rows), 1)}
     cost = {r["cell"]["variant"]: r["result"] for r in records.values() if r["cell"]["kind"] == "cost"}
     defined = {c.id for c in suite.cells}
+    extension = {}
+    for regime in suite.regimes:
+        rows = extension_rows(records, regime.name) if regime.extension else []
+        if rows:
+            from benchmarks import extension as protocol
+
+            extension[regime.name] = {"summary": protocol.summary(rows),
+                                      "checks": [{"check": what, "measured": measured, "met": met}
+                                                 for what, measured, met in protocol.must_show(rows)]}
     summary = {
         "suite": suite.name, "title": suite.title, "budget": suite.budget,
         "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -176,9 +175,9 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
         "cells_extra": sorted(set(records) - defined),
         "wall_seconds_total": round(sum(r.get("wall_seconds", 0) for r in records.values()), 1),
         "machines": machines(records),
-        "planned": plan, "regimes": regimes, "cost": cost,
+        "planned": plan, "regimes": regimes, "cost": cost, "extension": extension,
     }
-    summary["verdict"] = verdict(suite, regimes, len(summary["cells_missing"])) if suite.has_goals else None
+    summary["verdict"] = verdict(suite, regimes, len(summary["cells_missing"]), extension) if suite.has_goals else None
     return summary
 
 
@@ -292,15 +291,24 @@ def _state(states: list) -> bool | None:
     return True if states and all(s is True for s in states) else None
 
 
-def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str, Any]:
+def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0,
+            extension: dict[str, Any] | None = None) -> dict[str, Any]:
     """The suite's goals checked against the numbers: each check met, not met, or not measured.
 
     A check uses the seeds finished so far (its line says how many of those planned);
-    `pending` cells make a "not met" headline say "so far".
+    `pending` cells make a "not met" headline say "so far". `extension` (regime -> its
+    `benchmarks.extension.must_show` checks) adds the checks of the regimes that add classes.
     """
     checks: list[dict[str, Any]] = []
     plan = planned(suite)
     per_regime: list[tuple[str, str, list[dict]]] = []
+    for regime in (r for r in suite.regimes if r.extension):
+        found = (extension or {}).get(regime.name, {}).get("checks")
+        mine = [{"regime": regime.name, "needs": "(stated in the check)", **c} for c in found] if found else \
+            [{"regime": regime.name, "check": "the checks of benchmarks.extension", "needs": "", "measured":
+              "no cells yet", "met": None}]
+        checks += mine
+        per_regime.append((regime.name, "classes added to a trained model: the checks of issue 34", mine))
     for name, points in suite.gains:
         variants = regimes.get(name, {}).get("variants", {})
         mine = [_gain_check(name, variants, points, plan.get(name, {}).get("kgnet", 0)),
@@ -314,23 +322,6 @@ def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str
                                   plan.get(name, {}).get("kgnet", 0), lambda pd: pd.high >= 0)]
         checks += mine
         per_regime.append((name, "no measurable loss", mine))
-    for name, points, controls in suite.novel_gains:
-        variants = regimes.get(name, {}).get("variants", {})
-        planned_n = plan.get(name, {}).get("kgnet", 0)
-        gain = variants.get("kgnet", {}).get("novel_vs_baseline", {})
-        mine = [_difference_check(name, "kgnet - baseline (novel top-1)", gain.get("novel_top1"),
-                                  f">= +{points:g} points, 95% CI above 0", planned_n,
-                                  lambda pd: pd.mean >= points and pd.low > 0),
-                _difference_check(name, "kgnet - baseline (base top-1)", gain.get("base_top1"),
-                                  f"mean >= -{suite.base_loss:g} point (base classes kept)", planned_n,
-                                  lambda pd: pd.mean >= -suite.base_loss)]
-        if controls:
-            mine += _control_checks(suite, name, variants, plan.get(name, {}),
-                                    lambda v: v.get("novel_kgnet_minus", {}).get("novel_top1"), " (novel top-1)")
-        checks += mine
-        per_regime.append((name, f"novel: kgnet - baseline >= +{points:g}"
-                           + (", every control below kgnet" if controls else "")
-                           + f", base top-1 at most {suite.base_loss:g} below the baseline", mine))
     zero_shot = [zero_shot_check(regimes, *goal) for goal in suite.zero_shot_goals]
     zero_shot += [zero_shot_control_check(regimes, *goal, plan) for goal in suite.zero_shot_controls]
 
@@ -351,12 +342,11 @@ def verdict(suite: Suite, regimes: dict[str, Any], pending: int = 0) -> dict[str
     for name, points in suite.gains:
         by_points.setdefault(points, []).append(name)
     gains = ", ".join(f"+{p:g} points in {' and '.join(ns)}" for p, ns in by_points.items())
-    novel = ", ".join(f"+{p:g} in {n}" for n, p, _ in suite.novel_gains)
-    with_controls = [n for n, _, c in suite.novel_gains if c]
+    extending = [r.name for r in suite.regimes if r.extension]
     goal = "; ".join(
-        ([f"on the novel classes (novel top-1), kgnet - baseline at least {novel}, each with its 95% interval "
-          f"above 0, every control below kgnet in {', '.join(with_controls)}, and base top-1 at most "
-          f"{suite.base_loss:g} point below the baseline"] if suite.novel_gains else [])
+        ([f"in {', '.join(extending)}, the checks of issue 34 on classes added to a trained model (in its section "
+          "below)"]
+         if extending else [])
         + ([f"kgnet - baseline at least {gains}"
           + ", each with its 95% interval above 0, and in each of those regimes every control below kgnet "
           "(the interval of kgnet - control above 0)"] if suite.gains else [])
@@ -445,7 +435,7 @@ def _size_regimes(summary: dict) -> dict[str, list[tuple[str, dict]]]:
     """Data set -> its non-zero-shot regimes with a size, by size (2+ sizes only)."""
     datasets: dict[str, list[tuple[str, dict]]] = {}
     for name, r in summary["regimes"].items():
-        if not r["meta"].get("zero_shot") and not r["meta"].get("novel") and r["meta"].get("per_class"):
+        if not r["meta"].get("zero_shot") and not r["meta"].get("extension") and r["meta"].get("per_class"):
             datasets.setdefault(r["meta"].get("dataset", "?"), []).append((name, r))
     return {d: sorted(rs, key=lambda nr: nr[1]["meta"]["per_class"]) for d, rs in datasets.items()
             if len({r["meta"]["per_class"] for _, r in rs}) >= 2}
@@ -536,33 +526,6 @@ def plot_differences(summary: dict, path: Path, gains: dict[str, float]) -> bool
     return True
 
 
-def plot_novel(summary: dict, path: Path) -> bool:
-    """Novel-class and base-class accuracy vs novel images per class (generalized few-shot), one
-    line per variant, error bars = 95% t interval."""
-    rs = sorted(((n, r) for n, r in summary["regimes"].items() if r["meta"].get("novel")),
-                key=lambda nr: nr[1]["meta"].get("per_class") or 0)
-    if not rs:
-        return False
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(16, 6), squeeze=False)
-    variants = _ordered({v for _, r in rs for v in r["variants"]}, VARIANT_ORDER)
-    for ax, metric in zip(axes[0], ("novel_top1", "base_top1")):
-        _variant_lines(ax, rs, variants, lambda v, m=metric: v["novel"][m])
-        xs = sorted({r["meta"]["per_class"] for _, r in rs})
-        ax.set_xscale("log")
-        ax.set_xticks(xs)
-        ax.set_xticklabels([str(x) for x in xs])
-        ax.minorticks_off()
-        ax.set_xlabel("training images per novel class (log scale)")
-        ax.set_ylabel(f"test {METRIC_NAMES[metric]} accuracy (%)")
-        ax.set_title(f"{METRIC_NAMES[metric]} among all classes vs novel shots\n"
-                     "(mean over seeds, error bars: 95% t interval)")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    _save(fig, path)
-    return True
-
-
 def plot_zero_shot(summary: dict, path: Path) -> bool:
     regimes = [(n, r) for n, r in summary["regimes"].items() if r["meta"].get("zero_shot")]
     if not regimes:
@@ -644,11 +607,11 @@ HOW_TO_READ = """\
   concept per class (the machinery without knowledge), `kgnet-shuffled` rewires the
   ontology's edges (degrees kept). If the gain comes from the knowledge, every control scores
   below `kgnet`.
-- Generalized few-shot (`gfsl*`): most classes (base) have plenty of images, two (novel) have
-  1-10; every test image is classified among all classes. `novel` and `base` are the mean
-  per-class accuracies of each group, `H` their harmonic mean. A gain on novel classes that a
-  control also gets is the machinery's, not the knowledge's; a gain bought with base accuracy
-  is an operating point, not a better model.
+- Adding classes (`extend`): a model trained on 8 classes gets 2 more, described in the
+  ontology, with 0, 1 or 5 images each; every test image is classified among all 10. `novel`
+  and `base` are the mean per-class accuracies of each group, `H` their harmonic mean, at the
+  offset chosen on validation; AUSUC reads the whole novel-base trade-off, so a gain bought
+  with base accuracy does not count as a better model.
 - Zero-shot: the held-out classes are never trained on. `zero-shot top-1` ranks only the
   unseen classes; GZSL ranks all classes, `seen`/`unseen` are accuracies on each group's test
   images and `H` their harmonic mean, uncalibrated and (where the run has a calibration
@@ -741,7 +704,7 @@ def _median_cell(regime: dict) -> str:
 def differences_lines(summary: dict, suite: Suite) -> list[str]:
     """kgnet against the baseline and each control (and the other designs), regime by regime."""
     regimes = [(n, r) for n, r in summary["regimes"].items()
-               if not r["meta"].get("zero_shot") and not r["meta"].get("novel")]
+               if not r["meta"].get("zero_shot") and not r["meta"].get("extension")]
     if not regimes:
         return []
     not_run = dict(suite.not_run)
@@ -760,7 +723,7 @@ def differences_lines(summary: dict, suite: Suite) -> list[str]:
             if c in vs:
                 row.append(fmt_diff(vs[c].get("kgnet_minus"), n=True))
             elif c in not_run:
-                row.append(f"not run: {not_run[c]}")
+                row.append("not run (see above)")
             elif summary["planned"].get(name, {}).get(c):
                 row.append("pending")
             else:
@@ -806,30 +769,24 @@ def zero_shot_lines(name: str, r: dict) -> list[str]:
     return lines + [""]
 
 
-def novel_lines(summary: dict, suite: Suite) -> list[str]:
-    """Generalized few-shot: per regime and variant the novel, base and harmonic accuracy, and
-    the paired differences to the baseline and from kgnet."""
-    regimes = [(n, r) for n, r in summary["regimes"].items() if r["meta"].get("novel")]
-    if not regimes:
-        return []
-    lines = ["### Generalized few-shot: base classes with images, novel classes with few", "",
-             "Each regime: " + regimes[0][1]["meta"].get("description", "").replace(" 1 each", " k each") + ". "
-             "`novel`: accuracy on the novel classes' test images, `base`: on the base classes' (both choosing "
-             "among all 10 classes; per-class means), `H`: their harmonic mean. Mean ± std over seeds; differences "
-             "paired by seed, mean [95% t interval] n=pairs.", "",
-             "| regime | novel images / class | variant | novel | base | H | novel: - baseline | novel: kgnet - this "
-             "| base: - baseline | base: kgnet - this |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
-    for name, r in regimes:
-        for variant, v in r["variants"].items():
-            stats, vs, minus = v.get("novel", {}), v.get("novel_vs_baseline", {}), v.get("novel_kgnet_minus", {})
-            lines.append(f"| {name} | {r['meta'].get('per_class')} | {variant} | "
-                         + " | ".join(fmt_summary(stats.get(m)) for m in NOVEL_METRICS) + " | "
-                         + " | ".join(fmt_diff(d.get(m), n=True) if d else "" for m in ("novel_top1",)
-                                      for d in (vs, minus)) + " | "
-                         + " | ".join(fmt_diff(d.get(m), n=True) if d else "" for m in ("base_top1",)
-                                      for d in (vs, minus)) + " |")
-    return lines + [""]
+def extension_lines(summary: dict, suite: Suite, figure: str | None) -> list[str]:
+    """The regimes that add classes to a trained model: means, paired differences and the checks of
+    `benchmarks.extension`, and the novel-base curves."""
+    lines = []
+    for name, block in summary.get("extension", {}).items():
+        regime = suite.regime(name)
+        lines += [f"### Adding classes to a trained model: {name}", "",
+                  (regime.description[0].upper() + regime.description[1:] + ". ") if regime else "",
+                  "Per seed and variant a base run, then the seed's two classes added back to the trained model. "
+                  "`novel`, `base`, `H`: accuracy on each group's test images, choosing among all 10 classes, at the "
+                  "offset on the base classes' logits chosen on validation; AUSUC: the area under the novel-base "
+                  "curve as the offset sweeps (threshold-free). In the tables above, an extend cell's top-1 is its "
+                  "base run's, among its 8 classes.", "", "```text", block["summary"], "```", "",
+                  "| check | measured | met |", "|---|---|---|",
+                  *(f"| {c['check']} | {c['measured']} | **{WORDS[c['met']]}** |" for c in block["checks"]), ""]
+        if figure:
+            lines += [f"![novel-base curves]({figure})", ""]
+    return lines
 
 
 #: The ablation suite's metrics: validation top-1 everywhere, and on its zero-shot regime the
@@ -995,15 +952,25 @@ def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[s
     lines.append("")
     v = summary.get("verdict")
     if v and (suite.gains or suite.no_loss):
+        extending = {r.name for r in suite.regimes if r.extension}  # their checks: in their own section
         lines += ["### Verdict", "", f"Goal: {v['goal']}.", "", f"**{v['headline']}**", "", *v["bullets"], "",
-                  *_check_table(v["checks"])]
+                  *_check_table([c for c in v["checks"] if c["regime"] not in extending])]
     if v and v["zero_shot"]:
         lines += ["### Zero-shot goals", "",
                   "Mean over seeds [95% t interval of the mean]. The calibrated harmonic mean's aim is 60%.", "",
                   *_check_table(v["zero_shot"], variant=True)]
     lines += where_lines(suite, summary, out)
     regimes = summary["regimes"]
-    lines += novel_lines(summary, suite)
+    curves = None
+    if summary.get("extension"):
+        from benchmarks import extension as protocol
+
+        path = png_dir / f"{png_prefix}_extension_curves.png"
+        if protocol.plot_curves([row for name in summary["extension"] for row in extension_rows(records, name)],
+                                path):
+            pngs.append(path)
+            curves = f"{png_dir.name}/{path.name}"
+    lines += extension_lines(summary, suite, curves)
     lines += differences_lines(summary, suite)
     for name, r in regimes.items():
         if r["meta"].get("zero_shot"):
@@ -1016,8 +983,7 @@ def _section(suite: Suite, out: Path, png_dir: Path, png_prefix: str) -> tuple[s
         lines += cost_lines(summary["cost"])
 
     gains = dict(suite.gains)
-    plots = [("novel", "Novel and base accuracy vs novel images per class", lambda p: plot_novel(summary, p)),
-             ("accuracy_vs_size", "Top-1 vs training images per class", lambda p: plot_accuracy_vs_size(summary, p)),
+    plots = [("accuracy_vs_size", "Top-1 vs training images per class", lambda p: plot_accuracy_vs_size(summary, p)),
              ("differences", "kgnet minus each variant vs training images per class",
               lambda p: plot_differences(summary, p, gains)),
              ("zero_shot", "Zero-shot", lambda p: plot_zero_shot(summary, p)),

@@ -191,6 +191,28 @@ def run_train_cell(cell: Cell, out: Path, device: str, root: Path | None) -> dic
     return metrics[cell.train_variant]
 
 
+def run_extend_cell(cell: Cell, out: Path, device: str, root: Path | None) -> dict[str, Any]:
+    """The cell's base run and its extensions (`benchmarks.extension.run_one`, one variant) in
+    `runs/<id>/`: one row per k (novel, base, H at the validation-chosen offset, AUSUC, ...)."""
+    from benchmarks import extension
+
+    run_dir, log_path = out / "runs" / cell.id, out / "runs" / f"{cell.id}.log"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # a cell that did not finish: start it again from nothing
+    log_path.unlink(missing_ok=True)
+    overrides = [*cell.overrides, f"train.device={device}", *([f"data.root={root}"] if root is not None else [])]
+    with cell_log(log_path), log_path.open("a") as rows_out, contextlib.redirect_stdout(rows_out):
+        try:
+            rows = extension.run_one(run_dir, cell.seed, list(cell.novel), [cell.train_variant], overrides,
+                                     list(cell.shots), list(extension.TUNE))
+        except (KgnetError, SystemExit) as err:
+            logging.getLogger("benchmarks.run").error("%s", err)
+            raise CellFailed(f"cell {cell.id}: {err}; full log: {log_path}") from None
+        finally:
+            gc.collect()
+    return {"rows": rows}
+
+
 def run_cost_cell(cell: Cell, out: Path, device: str) -> dict[str, Any]:
     """Measure the cost cell; the JSON-ready result."""
     params = cell.params
@@ -226,6 +248,9 @@ def describe_result(record: dict[str, Any]) -> str:
                     f"peak memory x{memory:.2f}")
         return (f"{result['graph']['nodes']:,} nodes: cold {result['cold_compile_seconds']:.1f} s, "
                 f"cached {result['warm_load_seconds']:.2f} s")
+    if record["cell"]["kind"] == "extend":
+        return "; ".join(f"k={r['k']}: novel {100 * r['novel']:.0f}%, H {100 * r['H']:.0f}%, AUSUC {r['ausuc']:.3f}"
+                         for r in record["result"]["rows"])
     m = record["metrics"]
     text = f"{100 * m['top1']:.1f}% top-1"
     if "zero_shot_top1" in m:
@@ -273,7 +298,7 @@ def preflight(suite: Suite, cells: list[Cell], data_root: Path | None) -> dict[s
     if data_root is not None and not data_root.is_dir():
         raise DataMissingError(f"--data-root {data_root}: no such folder")
     for cell in cells:
-        if cell.kind != "train":
+        if cell.kind == "cost":
             continue
         regime = suite.regime(cell.regime)
         if regime is not None and regime.name not in roots:
@@ -369,6 +394,9 @@ def execute(suite: Suite, out: Path, *, only: str | None = None, device: str = "
                 if cell.kind == "train":
                     result_key, result = "metrics", run_train_cell(cell, out, device,
                                                                    roots.get(cell.regime, data_root))
+                elif cell.kind == "extend":
+                    result_key, result = "result", run_extend_cell(cell, out, device,
+                                                                   roots.get(cell.regime, data_root))
                 else:
                     result_key, result = "result", run_cost_cell(cell, out, device)
             except KeyboardInterrupt:
@@ -425,7 +453,7 @@ def _save_record(suite: Suite, cell: Cell, path: Path, result_key: str, result: 
         "cell": cell.to_dict(), "regime": regime.to_dict() if regime else None,
         result_key: result, "wall_seconds": round(wall, 2), "machine": machine_info(device),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "run_folder": f"runs/{cell.id}" if cell.kind == "train" else None,
+        "run_folder": f"runs/{cell.id}" if cell.kind != "cost" else None,
     }
     if history is not None:
         record["history"] = history
@@ -453,7 +481,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--suite", choices=("quick", "full", "ablation", "long"), required=True)
     parser.add_argument("--out", metavar="DIR", help="results folder (default benchmarks/results/<suite>)")
     parser.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
-                        help="seeds of every regime (default: each suite's own; the quick suite's gfsl and shot "
+                        help="seeds of every regime (default: each suite's own; the quick suite's extend and shot "
                              "regimes take all of them, its others the first two)")
     parser.add_argument("--only", metavar="REGEX", help="run only the cells whose id matches (re.search)")
     parser.add_argument("--report-only", action="store_true", help="write summary and report from saved cells")

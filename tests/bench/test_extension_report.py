@@ -31,7 +31,7 @@ def test_forgetting_is_checked_apart_from_the_trade_off() -> None:
     even when the calibrated operating point gives base images to the new classes."""
     row = {"seed": 0, "pair": ["Sandal", "Bag"], "variant": "kgnet", "k": 5, "base_run_top1": 0.80,
            "base": 0.60, "base_among_base": 0.795, "novel": 0.7, "H": 0.65, "ausuc": 0.6}
-    checks = {what: met for what, _, met in extension._checks([row])}
+    checks = {what: met for what, _, met in extension.must_show([row])}
     trade_off = [met for what, met in checks.items() if "among all 10 at the chosen offset" in what]
     forgetting = [met for what, met in checks.items() if "forgetting alone" in what]
     assert trade_off == [False] and forgetting == [True]
