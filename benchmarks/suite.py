@@ -58,13 +58,15 @@ QUICK_VARIANTS: dict[str, tuple[str, str | None]] = {
     "kgnet-wordnet": ("kgnet", WORDNET_ONTOLOGY),
     "kgnet-prototype": ("kgnet-prototype", WORDNET_ONTOLOGY),
     "kgnet-inductive": ("kgnet-inductive", None),
+    "kgnet-inductive-no-text": ("kgnet-inductive-no-text", None),
 }
 #: The extend regime's variants: the shipped default and two of its controls, the user's design
-#: (R-GCN + infusion + concept head, inductive) and the baseline (new classifier rows at random).
+#: (R-GCN + infusion + concept head, inductive) and its text-removed control, and the baseline (new
+#: classifier rows at random).
 #: `kgnet-shuffled` refuses an edited ontology (its rewiring draws from the whole graph, so the
 #: trained classes would get other knowledge), so it has no extend cells.
 EXTEND_VARIANTS = {k: QUICK_VARIANTS[k] for k in ("baseline", "kgnet", "kgnet-permuted", "kgnet-noknowledge",
-                                                   "kgnet-inductive")}
+                                                   "kgnet-inductive", "kgnet-inductive-no-text")}
 #: The full suite's data sets have WordNet ontologies only (no concept-rich one): the concept
 #: head, the paper's prototype design and the controls.
 FULL_VARIANTS: dict[str, tuple[str, str | None]] = {

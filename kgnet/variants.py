@@ -100,6 +100,9 @@ _ENTRIES = (
             "training are scored", "model", "#1b9e77", INDUCTIVE),
     Variant("kgnet-inductive-permuted", "control of kgnet-inductive: each class given another class's concepts (a "
             "derangement)", "control", "#66c2a5", INDUCTIVE, control="permuted", of="kgnet-inductive"),
+    Variant("kgnet-inductive-no-text", "control of kgnet-inductive: no node text read, so a node added after "
+            "training has only its relations to the trained nodes (and their corrections)", "control", "#a6d854",
+            INDUCTIVE, control="no_text", of="kgnet-inductive"),
     Variant("kgnet-prototype", "the paper's design: R-GCN, cross-attention infusion, prototype head, alignment "
             "stage", "model", "#9467bd", PROTOTYPE),
     *(Variant(f"kgnet-{s}", f"ablation: the prototype design with only the {s} scale", "ablation", f"C{i}",
