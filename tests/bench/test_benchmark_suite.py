@@ -109,6 +109,29 @@ def _progress(lines: list[str]) -> dict[str, str]:
     return found
 
 
+def test_an_extend_cell_trains_a_base_run_and_adds_the_pair_to_it(tmp_path: Path) -> None:
+    """An `extend` cell: a base run without the pair (its ontology too), the pair added by editing
+    the ontology (k = 0) and with 1 image each from the base run; one row per k in the record,
+    read by the report's extension section."""
+    budget = ("data.name=fashion_mnist", "model.backbone=resnet10t", "model.output_stride=16", "model.embed_dim=32",
+              "data.num_workers=0", "train.analysis=none", "data.samples_per_class=3", "data.val_fraction=0.005",
+              "data.test_per_class=5", "train.batch_size=8", "train.epochs=1", "train.min_steps=2")
+    regime = Regime("extend", "Fashion-MNIST", 3, budget, "tiny extend budget for the tests", extension=True)
+    cell = Cell("extend", "kgnet", 0, None, budget, kind="extend", novel=("Sandal", "Bag"), shots=(0, 1))
+    suite = Suite("test", "Test suite", (regime,), (cell,))
+    lines = _execute(suite, tmp_path / "out", None)
+    assert re.search(r"extend kgnet seed0 \.\.\. k=0: novel \d+%, H \d+%, AUSUC 0\.\d+; k=1: ", "\n".join(lines))
+    record = json.loads((tmp_path / "out" / "cells" / "extend-kgnet-s0.json").read_text())
+    assert record["cell"]["novel"] == ["Sandal", "Bag"] and record["cell"]["shots"] == [0, 1]
+    rows = record["result"]["rows"]
+    assert [r["k"] for r in rows] == [0, 1] and all(r["pair"] == ["Sandal", "Bag"] for r in rows)
+    assert all(0 <= r["novel"] <= 1 and 0 <= r["ausuc"] <= 1 and r["base_run_top1"] > 0 for r in rows)
+    folder = tmp_path / "out" / "runs" / "extend-kgnet-s0" / "seed0-Sandal-Bag"
+    assert "Sandal" not in (folder / "base.ttl").read_text() and (folder / "k1-kgnet" / "kgnet").is_dir()
+    text = report.write_report([(suite, tmp_path / "out")], tmp_path / "docs").read_text()
+    assert "### Adding classes to a trained model: extend" in text and "k = 1: mean over 1 (seed, pair) runs" in text
+
+
 def test_cells_are_cached_rerun_and_cleaned(tmp_path: Path, cifar_root: Path) -> None:
     suite, out = _tiny_suite(), tmp_path / "out"
     first = _progress(_execute(suite, out, cifar_root))
