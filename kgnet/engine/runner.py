@@ -40,7 +40,7 @@ from kgnet.kg.text_features import check_text_model, encode_texts
 from kgnet.models import create_model, graph_hops, parts_of, reads_ontology, reads_text
 from kgnet.paths import ontology_setting, resolve_ontology
 from kgnet.progress import interactive
-from kgnet.engine.warm_start import start_from_release
+from kgnet.engine.warm_start import release_to_start_from, start_from_release
 from kgnet.release import RESTORE_RELEASE, load_release, save_release
 from kgnet.variants import VARIANTS, Variant, check_variants
 
@@ -151,11 +151,13 @@ def _trained_model(label: str, variant: Variant, config: Config, bundle, graph, 
     its training result."""
     if context.is_primary:
         folder.mkdir(parents=True, exist_ok=True)
+    start = release_to_start_from(config, variant.name, bundle.class_names) if config.model.init_from else None
     torch.manual_seed(config.seed)  # every variant starts from the same backbone init
     model = create_model(config, graph, text_features, variant=variant, num_classes=bundle.num_classes,
-                         in_chans=bundle.in_chans, image_size=bundle.image_size, seen=bundle.seen_classes)
-    if config.model.init_from:
-        start_from_release(model, config, variant=variant.name, graph=graph, class_names=bundle.class_names,
+                         in_chans=bundle.in_chans, image_size=bundle.image_size, seen=bundle.seen_classes,
+                         trained=list(start.class_names) if start is not None else None)
+    if start is not None:
+        start_from_release(model, start, config, graph=graph, class_names=bundle.class_names,
                            preprocessing=bundle.preprocessing)
     result = train_variant(label, config, model, bundle, folder, context, show_progress=progress)
     return model, result

@@ -111,3 +111,51 @@ def test_a_missing_pretrained_file_is_one_line(tmp_path):
     result = run_main("kgnet.train", *TINY, *settings("variants=[baseline]", f"model.pretrained_file={tmp_path}/no.pth"),
                      "--out", str(tmp_path / "x"))
     assert result.returncode == 2 and "no.pth: no such file" in result.stderr and "Traceback" not in result.stderr
+
+
+def _concepts_by_class(folder) -> dict[str, dict[str, float]]:
+    """Each class's row of the trained class-concept matrix A, by concept name (the release's)."""
+    head = load_release(folder).model.head
+    return {name: {c: float(w) for c, w in zip(head.matrix.names, row) if w} for name, row in
+            zip(load_release(folder).class_names, head.weights)}
+
+
+def test_a_permuted_control_started_from_a_trained_run_keeps_what_its_classes_trained_with(tmp_path):
+    """kgnet-permuted gives each class another class's concepts; started from a run without Sandal
+    and Bag, with them added, the eight trained classes keep the concepts they trained with (a
+    derangement drawn again over ten classes would give them others: a control that forgets)."""
+    from kgnet.data.cards import load_card
+    from kgnet.train import main
+
+    eight = [c for c in load_card("fashion_mnist").classes if c not in TINY_HELD_OUT]
+    quick = settings("variants=[kgnet-permuted]", "train.gzsl_calibration=none", "train.analysis=none",
+                     "data.test_per_class=5")
+    assert main([*TINY, *quick, *settings(f"data.classes=[{','.join(eight)}]"), "--out", str(tmp_path / "base")]) == 0
+    assert main([*TINY, *quick, *settings(f"model.init_from={tmp_path / 'base'}",
+                                          f"data.novel_classes=[{','.join(TINY_HELD_OUT)}]",
+                                          "data.novel_samples_per_class=1"), "--out", str(tmp_path / "more")]) == 0
+    before = _concepts_by_class(tmp_path / "base" / "kgnet-permuted")
+    after = _concepts_by_class(tmp_path / "more" / "kgnet-permuted")
+    assert set(after) == set(before) | set(TINY_HELD_OUT)
+    for name in eight:  # the same concepts, with weights equal up to float rounding
+        assert after[name] == pytest.approx(before[name], rel=1e-5), name
+    assert all(after[name] for name in TINY_HELD_OUT)  # the added classes got concepts too
+
+
+def test_a_shuffled_control_cannot_start_from_a_run_with_other_classes(tiny_run, tmp_path):
+    """The shuffled control rewires the whole graph: with classes added, the trained classes would
+    get other edges, so init_from refuses it in one line."""
+    from kgnet.train import main
+
+    out = tmp_path / "shuffled"
+    base = tmp_path / "base"
+    assert main([*TINY, *settings("variants=[kgnet-shuffled]", "train.gzsl_calibration=none", "train.analysis=none",
+                                  "data.test_per_class=5", "data.classes=[T-shirt/top,Trouser,Pullover]"),
+                 "--out", str(base)]) == 0
+    result = run_main("kgnet.train", *TINY, *settings("variants=[kgnet-shuffled]", f"model.init_from={base}",
+                                                     "data.classes=[T-shirt/top,Trouser,Pullover,Dress]"),
+                      "--out", str(out))
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "draws from the whole graph" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
