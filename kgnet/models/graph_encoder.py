@@ -241,7 +241,9 @@ class InductiveGraphEncoder(GraphEncoder):
     each node's learned input is a correction that starts at zero and is weight-decayed
     (`graph_encoder.correction_decay`), the structure of GCNZ (Wang et al., CVPR 2018) and DGP
     (Kampffmeyer et al., CVPR 2019). A node added to the ontology after training (correction
-    zero) gets its embedding from its text and its relations through the trained weights."""
+    zero) gets its embedding from its text and its relations through the trained weights. Without
+    text (the `no_text` control) the trained nodes' inputs start spread as free vectors do, or every
+    node would start at the same embedding and the model would have nothing to learn from."""
 
     @classmethod
     def settings(cls, config: Config, variant: Variant) -> set[str]:
@@ -252,8 +254,9 @@ class InductiveGraphEncoder(GraphEncoder):
     def build(cls, plan: Plan) -> InductiveGraphEncoder:
         encoder = super().build(plan)
         encoder.correction_decay = plan.config.graph_encoder.correction_decay
-        with torch.no_grad():
-            encoder.encoder.input.embedding.weight.zero_()
+        if encoder.text_features is not None:
+            with torch.no_grad():
+                encoder.encoder.input.embedding.weight.zero_()
         return encoder
 
     def parameter_groups(self, lr: float) -> list[dict]:
