@@ -153,11 +153,10 @@ def run_one(out: Path, seed: int, pair: list[str], variants: list[str], override
                              extend_seconds=time.perf_counter() - started))
         for k in [k for k in shots if k]:
             tuned = folder / "-".join([f"k{k}", variant, *_beyond_protocol(tuning)]).replace("/", "_")
+            kept = [o for o in overrides if not o.startswith("train.") or o.startswith("train.device=")]
             seconds = _train(tuned, [f"seed={seed}", f"variants=[{variant}]", f"model.init_from={run}",
                                      f"data.novel_classes=[{','.join(pair)}]", f"data.novel_samples_per_class={k}",
-                                     *[o for o in overrides if not o.startswith("train.") or o.startswith("train.device=")],
-                                     *tuning]
-                             )[variant]["train_seconds"]
+                                     *kept, *tuning])[variant]["train_seconds"]
             model = load_release(tuned / variant).model
             rows.append(_row(model, bundle, pair, k=k, **common, tune_seconds=seconds, tune=tuning))
     return rows

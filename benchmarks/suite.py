@@ -12,13 +12,13 @@ The suites:
 - `quick`: Fashion-MNIST on a CPU within an hour on 2 cores (`--jobs 2 --threads 1`).
   The regime `extend` first (issue 34: a base run on 8 classes with 300 images each, then two
   classes added to the trained model by editing its ontology, with 0, 1 and 5 images each, scored
-  among all ten; the pair rotates with the seed, 6 seeds), then the all-classes few-shot regimes `shot1`, `shot2`,
-  `shot5`, `shot10` (1, 2, 5, 10 images of every class, 2 seeds), `full` (all 54,000 training
+  among all ten; the pair rotates with the seed, 6 seeds), then the all-classes few-shot regimes
+  `shot1`, `shot2`, `shot5`, `shot10` (1, 2, 5, 10 images of every class, 2 seeds), `full` (all 54,000 training
   images, one epoch), `mid` (100 per class), zero-shot `zs-mid` (Sandal and Shirt held out) and
   `zs-hard` (Shirt and Pullover), each with the permuted control, and the cost cell. Its goals
   (issue 34: the extension checks of `benchmarks.extension`; issue 21: a held-out class scored
-  through the wrong row failing; issue 11: the all-classes gains; issue 12: calibrated GZSL on zs-mid,
-  unseen-only accuracy on zs-hard) are fields of the `Suite`, checked by the report.
+  through the wrong row failing; issue 11: the all-classes gains; issue 12: calibrated GZSL on
+  zs-mid, unseen-only accuracy on zs-hard) are fields of the `Suite`, checked by the report.
 - `ablation`: the composed model and its parts against the concept head, on validation (issue 20).
 - `long`: all of Fashion-MNIST trained to near convergence with a ResNet and a small ViT,
   baseline vs kgnet vs kgnet-prototype on 2 seeds, learning rates chosen on validation first
