@@ -135,7 +135,7 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
         base, kg = _by_seed(rows, name, "baseline"), _by_seed(rows, name, "kgnet")
         entry: dict[str, Any] = {}
         for variant in variants:
-            mine = [r for r in rows if r["cell"]["variant"] == variant]  # (an extend cell's label is its variant)
+            mine = [r for r in rows if r["cell"]["variant"] == variant]
             top1 = _by_seed(mine, name, variant)
             v: dict[str, Any] = {"top1": describe([top1[s] for s in sorted(top1)]).to_dict(), "seeds": sorted(top1),
                                  "planned_seeds": plan.get(name, {}).get(variant, 0),
@@ -158,12 +158,12 @@ def aggregate(suite: Suite, records: dict[str, dict]) -> dict[str, Any]:
                          "wall_seconds": round(sum(r.get("wall_seconds", 0) for r in rows), 1)}
     cost = {r["cell"]["variant"]: r["result"] for r in records.values() if r["cell"]["kind"] == "cost"}
     defined = {c.id for c in suite.cells}
-    extension = {}
-    for regime in suite.regimes:
-        rows = extension_rows(records, regime.name) if regime.extension else []
-        if rows:
-            from benchmarks import extension as protocol
+    from benchmarks import extension as protocol
 
+    extension = {}
+    for regime in (r for r in suite.regimes if r.extension):
+        rows = extension_rows(records, regime.name)
+        if rows:
             extension[regime.name] = {"summary": protocol.summary(rows),
                                       "checks": [{"check": what, "measured": measured, "met": met}
                                                  for what, measured, met in protocol.must_show(rows)]}
